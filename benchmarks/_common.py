@@ -1,0 +1,75 @@
+"""Shared helpers for the benchmark scripts: timing, child-process memory, output."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    """Runs `fn` `repeats` times; returns the median and all wall times."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def run_in_child(module: str, function: str, **kwargs: Any) -> dict[str, Any]:
+    """Runs `module.function(**kwargs)` in a fresh interpreter.
+
+    The function returns a JSON-able dict; the child adds its peak RSS (MiB).
+
+    NOTE: Linux carries the parent's RSS high-water mark into `ru_maxrss` of a
+    forked child, so the parent that calls this must stay small: it only
+    orchestrates, every measured method runs here.
+    """
+    code = (
+        "import json, resource, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"from {module} import {function} as run\n"
+        f"result = run(**json.loads({json.dumps(json.dumps(kwargs))}))\n"
+        "result['peak_rss_mib'] = "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print('RESULT=' + json.dumps(result))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT=")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{module}.{function} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(lines[-1][len("RESULT=") :]))
+
+
+def write_results(name: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
+    """Writes rows as JSON and a markdown table under benchmarks/results/."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), **meta}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    columns = list(rows[0])
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[c]) for c in columns) + " |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)

@@ -1,0 +1,450 @@
+"""`Plan` and `plan()`: every duplication decision, as a frozen NumPy value."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from oversample import _labels, _seeding, strategies
+from oversample import rounding as _rounding
+from oversample._validation import (
+    check_choice,
+    check_factor,
+    check_int,
+    check_weights,
+    describe,
+    is_int,
+)
+
+_FORMAT = "oversample.plan"
+_VERSION = 1
+_MAX_EPOCH = 2**63 - 1
+_DEFAULT_STRATEGY = "not majority"
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """How many copies each source sample gets in each epoch.
+
+    Make one with `ovs.plan(...)`; every executor (tf.data, `Sampler`) carries
+    it out and none re-decides. A plan made from labels knows each sample; one
+    made from class counts only knows the classes (enough for streaming).
+
+    Example:
+        >>> import oversample as ovs
+        >>> p = ovs.plan([0, 0, 0, 0, 1, 2, 2], seed=7)
+        >>> p.targets
+        {0: 4, 1: 4, 2: 4}
+        >>> len(p), int(p.copies(epoch=0).sum())
+        (12, 12)
+        >>> ovs.Plan.from_json(p.to_json()) == p
+        True
+    """
+
+    classes: tuple[int | str, ...]
+    seed: int
+    rounding: str
+    strategy: str
+    max_factor: float | None
+    num_samples: int
+    _counts: np.ndarray = field(repr=False)
+    _targets: np.ndarray = field(repr=False)
+    _codes: np.ndarray | None = field(default=None, repr=False)
+    _fixed: np.ndarray | None = field(default=None, repr=False)
+    _class_factors: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for array in (self._counts, self._targets, self._codes, self._fixed):
+            if array is not None:
+                array.flags.writeable = False
+
+    # Per-class views.
+
+    @property
+    def counts(self) -> dict[int | str, int]:
+        """Samples per class before duplication."""
+        return dict(zip(self.classes, self._counts.tolist(), strict=True))
+
+    @property
+    def targets(self) -> dict[int | str, int]:
+        """Copies per class per epoch after duplication (expected, for multi-label)."""
+        return dict(zip(self.classes, self._targets.tolist(), strict=True))
+
+    @property
+    def factors(self) -> dict[int | str, float]:
+        """targets / counts per class."""
+        ratios = (self._targets / self._counts).tolist()
+        return dict(zip(self.classes, ratios, strict=True))
+
+    @property
+    def kind(self) -> str:
+        """ "classes" (per-class targets) or "weights" (per-sample factors)."""
+        return "classes" if self._fixed is None else "weights"
+
+    @property
+    def knows_samples(self) -> bool:
+        """False for a plan made from class counts only."""
+        return self._codes is not None or self._fixed is not None
+
+    @property
+    def total(self) -> int:
+        """Elements per epoch (the expectation under stochastic rounding)."""
+        if self._fixed is not None:
+            rule = self._weight_rule
+            return rule.base_total + rule.extra_total
+        return int(self._targets.sum())
+
+    def __len__(self) -> int:
+        return self.total
+
+    # Per-sample decisions.
+
+    @cached_property
+    def _rule(self) -> _rounding.ClassRule:
+        return _rounding.class_rule(self.seed, self._counts, self._targets)
+
+    @cached_property
+    def _weight_rule(self) -> _rounding.WeightRule:
+        assert self._fixed is not None
+        return _rounding.weight_rule(self.seed, self._fixed)
+
+    @cached_property
+    def _order(self) -> np.ndarray:
+        """Sample indices grouped by class, source order within a class."""
+        assert self._codes is not None
+        order = np.argsort(self._codes, kind="stable")
+        if order.size < 2**31:
+            order = order.astype(np.int32)
+        order.flags.writeable = False
+        return order
+
+    def copies(self, epoch: int = 0) -> np.ndarray:
+        """Copies of every source sample in `epoch`, as int64 of shape (N,).
+
+        Example:
+            >>> import oversample as ovs
+            >>> ovs.plan([5, 5, 5, 9], seed=0).copies(epoch=0).tolist()
+            [1, 1, 1, 3]
+        """
+        epoch = _check_epoch(epoch)
+        if self._fixed is not None:
+            if self.rounding == "exact":
+                return _rounding.exact_weight_copies(
+                    self._weight_rule, self._fixed, epoch
+                )
+            keys = np.arange(self.num_samples, dtype=np.uint64)
+            return _rounding.stochastic_weight_copies(
+                self.seed, self._fixed, keys, epoch
+            )
+        if self._codes is None:
+            raise ValueError(
+                "this plan was made from class counts and knows no samples; make it"
+                " with ovs.plan(labels, ...) to ask for per-sample copies."
+            )
+        codes = self._codes
+        if self.rounding == "exact":
+            return _rounding.exact_class_copies(self._rule, codes, self._order, epoch)
+        keys = np.arange(self.num_samples, dtype=np.uint64)
+        return _rounding.stochastic_class_copies(
+            self._rule, self.seed, codes, keys, epoch
+        )
+
+    def indices(self, epoch: int = 0, shuffle: bool = True) -> np.ndarray:
+        """Source indices of `epoch`, each repeated by its copies, int64 (total,).
+
+        Args:
+            epoch: which epoch of the plan.
+            shuffle: a seeded permutation (per seed and epoch) when True; source
+                order, copies adjacent, when False.
+        """
+        copies = self.copies(epoch)
+        indices = np.repeat(np.arange(copies.size, dtype=np.int64), copies)
+        if shuffle:
+            _seeding.rng(self.seed, "indices", int(epoch)).shuffle(indices)
+        return indices
+
+    # Serialisation.
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "seed": self.seed,
+            "rounding": self.rounding,
+            "strategy": self.strategy,
+            "max_factor": self.max_factor,
+            "num_samples": self.num_samples,
+            "classes": list(self.classes),
+            "counts": self._counts.tolist(),
+            "targets": self._targets.tolist(),
+            "class_factors": (
+                None if self._class_factors is None else self._class_factors.tolist()
+            ),
+        }
+
+    def to_json(self) -> str:
+        """The whole plan as JSON text; per-sample data is zlib + base64 packed."""
+        document = self._header()
+        document["codes"] = _pack(self._codes)
+        document["fixed"] = _pack(self._fixed)
+        return json.dumps(document, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Reads a plan written by `to_json`."""
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"`text` is not JSON: {error}.") from None
+        if not isinstance(document, dict) or document.get("format") != _FORMAT:
+            raise ValueError("`text` is not an oversample plan (no 'format' marker).")
+        if document.get("version") != _VERSION:
+            raise ValueError(
+                f"plan format version {document.get('version')!r} is not supported;"
+                f" this oversample reads version {_VERSION}."
+            )
+        factors = document["class_factors"]
+        return cls(
+            classes=tuple(document["classes"]),
+            seed=int(document["seed"]),
+            rounding=document["rounding"],
+            strategy=document["strategy"],
+            max_factor=document["max_factor"],
+            num_samples=int(document["num_samples"]),
+            _counts=np.asarray(document["counts"], dtype=np.int64),
+            _targets=np.asarray(document["targets"], dtype=np.int64),
+            _codes=_unpack(document["codes"]),
+            _fixed=_unpack(document["fixed"]),
+            _class_factors=None if factors is None else np.asarray(factors, np.float64),
+        )
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A stable hash of everything that decides copies (hex, 32 characters)."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(json.dumps(self._header(), sort_keys=True).encode())
+        for array in (self._codes, self._fixed):
+            digest.update(b"\x00" if array is None else array.tobytes())
+        return digest.hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Plan):
+            return NotImplemented
+        return self.fingerprint == other.fingerprint
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __repr__(self) -> str:
+        return (
+            f"Plan(classes={len(self.classes)}, samples={self.num_samples},"
+            f" total={self.total}, strategy={self.strategy!r},"
+            f" rounding={self.rounding!r}, seed={self.seed})"
+        )
+
+    # Reports.
+
+    def summary(self, max_rows: int = 40) -> str:
+        """A table of counts, targets and factors per class."""
+        from oversample import report
+
+        return report.summary(self, max_rows=max_rows)
+
+    def plot(self, path: str) -> str:
+        """Draws counts before and after per class to `path` (PNG); needs matplotlib."""
+        from oversample import report
+
+        return report.plot(self, path)
+
+
+def _pack(array: np.ndarray | None) -> dict[str, str] | None:
+    if array is None:
+        return None
+    data = base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 6))
+    return {"dtype": array.dtype.str, "data": data.decode("ascii")}
+
+
+def _unpack(packed: dict[str, str] | None) -> np.ndarray | None:
+    if packed is None:
+        return None
+    raw = zlib.decompress(base64.b64decode(packed["data"]))
+    return np.frombuffer(raw, dtype=np.dtype(packed["dtype"])).copy()
+
+
+def _check_epoch(epoch: object) -> int:
+    value = check_int(epoch, "epoch")
+    if value > _MAX_EPOCH:
+        raise ValueError(f"`epoch` must be < 2**63; got epoch={value}.")
+    return value
+
+
+def _counts_classes(counts: object) -> tuple[tuple[int | str, ...], np.ndarray]:
+    if not isinstance(counts, Mapping) or not counts:
+        raise TypeError(
+            f"`counts` must be a non-empty dict {{label: count}}; got"
+            f" counts={describe(counts)}."
+        )
+    keys = [int(k) if is_int(k) else k for k in counts]
+    if not (all(is_int(k) for k in keys) or all(isinstance(k, str) for k in keys)):
+        raise TypeError(
+            "`counts` labels must be all ints or all str; got"
+            f" {describe(list(counts))}."
+        )
+    values = list(counts.values())
+    for label, value in zip(keys, values, strict=True):
+        if not is_int(value) or int(value) < 1:
+            raise ValueError(
+                f"`counts` must map each label to an int >= 1; got counts[{label!r}]"
+                f"={describe(value)}."
+            )
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    classes = tuple(keys[i] for i in order)
+    return classes, np.asarray([int(values[i]) for i in order], dtype=np.int64)
+
+
+def plan(
+    labels: object = None,
+    strategy: object = _DEFAULT_STRATEGY,
+    *,
+    seed: int | None = None,
+    rounding: str = "exact",
+    max_factor: float | None = None,
+    weights: object = None,
+    counts: Mapping[Any, int] | None = None,
+) -> Plan:
+    """Plans how many copies each sample gets per epoch.
+
+    Give exactly one of `labels` (one per sample; a list of label lists or a
+    multi-hot matrix for multi-label data with `ovs.RepeatFactor`), `weights`
+    (a real factor >= 1 per sample) or `counts` (a dict {label: count}, for
+    streaming when per-sample copies are decided by an executor).
+
+    Args:
+        labels: ints of any width or strings, 1-D.
+        strategy: "not majority" (default; alias "auto"), "all", "minority",
+            "not minority", "sqrt", a dict {label: target}, `ovs.Power(a)`,
+            `ovs.RepeatFactor(t)` or a callable counts -> {label: target}.
+        seed: an int in [0, 2**64); None draws one and records it in the plan.
+        rounding: "exact" (class totals equal targets every epoch) or
+            "stochastic" (counter-based Bernoulli per sample).
+        max_factor: caps every class's (or sample's) factor.
+        weights: per-sample factors instead of labels and strategy.
+        counts: class counts instead of labels.
+
+    Returns:
+        A frozen `Plan`.
+
+    Example:
+        >>> import oversample as ovs
+        >>> p = ovs.plan(["cat"] * 6 + ["dog"] * 2, seed=1)
+        >>> p.counts, p.targets
+        ({'cat': 6, 'dog': 2}, {'cat': 6, 'dog': 6})
+        >>> ovs.plan(weights=[1.0, 2.5, 1.5], seed=0).total
+        5
+    """
+    given = [
+        name
+        for name, v in (("labels", labels), ("weights", weights), ("counts", counts))
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise TypeError(
+            "give exactly one of `labels`, `weights` or `counts`; got"
+            f" {', '.join(given) or 'none'}."
+        )
+    rounding = check_choice(rounding, "rounding", _rounding.ROUNDINGS)
+    cap = None if max_factor is None else check_factor(max_factor, "max_factor")
+    resolved_seed = _seeding.resolve_seed(seed)
+    common: dict[str, Any] = {
+        "seed": resolved_seed,
+        "rounding": rounding,
+        "max_factor": cap,
+    }
+
+    if weights is not None:
+        if not (isinstance(strategy, str) and strategy == _DEFAULT_STRATEGY):
+            raise TypeError(
+                "`strategy` does not apply to `weights`: each weight is already a"
+                f" sample's factor; got strategy={describe(strategy)}."
+            )
+        factors = check_weights(weights)
+        if cap is not None:
+            factors = np.minimum(factors, cap)
+        fixed = _rounding.to_fixed(factors)
+        return Plan(
+            classes=(),
+            strategy="weights",
+            num_samples=factors.size,
+            _counts=np.zeros(0, np.int64),
+            _targets=np.zeros(0, np.int64),
+            _fixed=fixed,
+            **common,
+        )
+
+    if counts is not None:
+        classes, class_counts = _counts_classes(counts)
+        targets = strategies.resolve_targets(
+            strategy, classes, class_counts, int(class_counts.sum()), max_factor=cap
+        )
+        return Plan(
+            classes=classes,
+            strategy=strategies.describe_strategy(strategy),
+            num_samples=int(class_counts.sum()),
+            _counts=class_counts,
+            _targets=targets,
+            **common,
+        )
+
+    if _labels.is_multilabel(labels):
+        return _multilabel_plan(labels, strategy, common)
+    encoded = _labels.encode_labels(labels)
+    targets = strategies.resolve_targets(
+        strategy, encoded.classes, encoded.counts, encoded.codes.size, max_factor=cap
+    )
+    return Plan(
+        classes=encoded.classes,
+        strategy=strategies.describe_strategy(strategy),
+        num_samples=encoded.codes.size,
+        _counts=encoded.counts,
+        _targets=targets,
+        _codes=encoded.codes,
+        **common,
+    )
+
+
+def _multilabel_plan(labels: object, strategy: object, common: dict[str, Any]) -> Plan:
+    if not isinstance(strategy, strategies.RepeatFactor):
+        raise ValueError(
+            "multi-label `labels` (a list of label lists or a multi-hot matrix) work"
+            " with strategy=ovs.RepeatFactor(threshold) only, where a sample's factor"
+            f" is the largest over its labels; got strategy={describe(strategy)}."
+        )
+    encoded = _labels.encode_multilabels(labels)
+    class_factors = strategy.factors(encoded.counts, encoded.num_samples)
+    if common["max_factor"] is not None:
+        class_factors = np.minimum(class_factors, common["max_factor"])
+    sample_factors = np.ones(encoded.num_samples, np.float64)
+    np.maximum.at(sample_factors, encoded.sample_of, class_factors[encoded.codes])
+    expected = np.bincount(
+        encoded.codes,
+        weights=sample_factors[encoded.sample_of],
+        minlength=len(encoded.classes),
+    )
+    return Plan(
+        classes=encoded.classes,
+        strategy=strategies.describe_strategy(strategy),
+        num_samples=encoded.num_samples,
+        _counts=encoded.counts,
+        _targets=strategies.round_half_up(expected),
+        _fixed=_rounding.to_fixed(sample_factors),
+        _class_factors=class_factors,
+        **common,
+    )

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def long_tail(
+    num_classes: int, largest: int, ratio: float, seed: int = 0
+) -> np.ndarray:
+    """Shuffled labels with an exponential long-tailed profile."""
+    sizes = np.maximum(
+        1,
+        np.round(
+            largest * ratio ** (-np.arange(num_classes) / max(num_classes - 1, 1))
+        ),
+    ).astype(np.int64)
+    labels = np.repeat(np.arange(num_classes), sizes)
+    return np.random.default_rng(seed).permutation(labels)
+
+
+@pytest.fixture
+def tail_labels() -> np.ndarray:
+    return long_tail(num_classes=6, largest=40, ratio=10)
