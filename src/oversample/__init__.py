@@ -6,8 +6,25 @@ functions import TensorFlow when first called.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from oversample.plan import Plan, plan
 from oversample.strategies import Power, RepeatFactor
+
+_LAZY = {"balance", "count_labels", "duplicate"}
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    # NOTE: the tf.data functions live in oversample.tfdata, which imports
+    # TensorFlow; they load on first use so `import oversample` stays light.
+    if name in _LAZY:
+        from oversample import tfdata
+
+        function: Callable[..., Any] = getattr(tfdata, name)
+        return function
+    raise AttributeError(f"module 'oversample' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -16,5 +33,8 @@ __all__ = [
     "Power",
     "RepeatFactor",
     "__version__",
+    "balance",
+    "count_labels",
+    "duplicate",
     "plan",
 ]

@@ -93,7 +93,9 @@ def exact_class_copies(
     copies = rule.base[codes]
     extra = rule.extra
     owner = np.repeat(np.arange(extra.size), extra)
-    j = np.arange(owner.size, dtype=np.int64) - np.repeat(np.cumsum(extra) - extra, extra)
+    j = np.arange(owner.size, dtype=np.int64) - np.repeat(
+        np.cumsum(extra) - extra, extra
+    )
     size = rule.size[owner]
     start = (epoch_shift(rule, epoch) - rule.offset)[owner]
     occurrence = rule.inverse[owner] * ((j + start) % size) % size

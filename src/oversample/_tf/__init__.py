@@ -1,0 +1,17 @@
+"""Internals of the tf.data executor; imported only through `oversample.tfdata`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def tf() -> Any:
+    """TensorFlow, imported on first use, with an install hint when missing."""
+    try:
+        import tensorflow
+    except ImportError:
+        raise ImportError(
+            "oversample's tf.data functions need TensorFlow: pip install"
+            " 'oversample[tf]'."
+        ) from None
+    return tensorflow

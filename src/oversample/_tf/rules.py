@@ -1,0 +1,293 @@
+"""Per-element copy rules in TensorFlow, mirroring `oversample.rounding`.
+
+A rule works in two steps so that the epoch can be supplied late:
+`prepare` (upstream, no epoch) gives each sample its sure copies `base`,
+whether it may get one extra copy, and a small int64 payload; `resolve`
+(payload, epoch) says whether it does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from oversample import _seeding
+from oversample import rounding as _rounding
+from oversample._tf import tf as _tf
+from oversample._tf.labels import Label
+from oversample.plan import Plan
+
+INT64_MAX = 2**63 - 1
+PAYLOAD = 3
+
+
+def _mix64(tf: Any, z: Any) -> Any:
+    """splitmix64's finaliser on uint64 tensors; mirrors `_seeding.mix64`."""
+    shift = tf.bitwise.right_shift
+    xor = tf.bitwise.bitwise_xor
+    z = xor(z, shift(z, tf.constant(30, tf.uint64)))
+    z = z * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
+    z = xor(z, shift(z, tf.constant(27, tf.uint64)))
+    z = z * tf.constant(0x94D049BB133111EB, tf.uint64)
+    return xor(z, shift(z, tf.constant(31, tf.uint64)))
+
+
+def sample_hash(seed: int, epoch: Any, key: Any) -> Any:
+    """Mirrors `_seeding.sample_hash(_seeding.epoch_key(seed, epoch), key)`."""
+    tf = _tf()
+    golden = tf.constant(_seeding.GOLDEN64, tf.uint64)
+    xor = tf.bitwise.bitwise_xor
+    base = tf.constant(_seeding.derive(seed, "stochastic"), tf.uint64)
+    epoch_word = tf.bitcast(tf.cast(epoch, tf.int64), tf.uint64) * golden
+    epoch_key = _mix64(tf, xor(base, _mix64(tf, epoch_word)))
+    key_word = tf.bitcast(tf.cast(key, tf.int64), tf.uint64) * golden
+    return _mix64(tf, xor(epoch_key, _mix64(tf, key_word)))
+
+
+class ClassIndex:
+    """Maps a label tensor to the plan's class index; refuses unknown labels."""
+
+    def __init__(self, classes: tuple[int | str, ...], dtype: Any) -> None:
+        tf = _tf()
+        strings = isinstance(classes[0], str)
+        if strings != (dtype == tf.string):
+            kind = "strings" if strings else "ints"
+            raise TypeError(
+                f"the plan's classes are {kind} but the label has dtype {dtype.name}."
+            )
+        if not strings and max(int(c) for c in classes) > INT64_MAX:
+            raise ValueError("tf.data labels above 2**63 - 1 are not supported.")
+        key_dtype = tf.string if strings else tf.int64
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(classes), key_dtype),
+                tf.range(len(classes), dtype=tf.int64),
+            ),
+            default_value=-1,
+        )
+
+    def __call__(self, label: Any) -> Any:
+        tf = _tf()
+        if label.dtype == tf.uint64:
+            label = tf.bitcast(label, tf.int64)
+            wide = tf.debugging.assert_non_negative(
+                label, message="oversample: a uint64 label is above 2**63 - 1"
+            )
+            with tf.control_dependencies([wide]):
+                label = tf.identity(label)
+        elif label.dtype != tf.string:
+            label = tf.cast(label, tf.int64)
+        index = self.table.lookup(label)
+        known = tf.debugging.Assert(
+            tf.reduce_all(index >= 0),
+            [
+                "oversample: this label is not in the plan's classes (there is no"
+                " default copy count); label:",
+                label,
+            ],
+        )
+        with tf.control_dependencies([known]):
+            return tf.identity(index)
+
+
+def _int64(values: Any) -> Any:
+    return _tf().constant(np.asarray(values, dtype=np.int64))
+
+
+class Rule:
+    """The interface; `uses_epoch` is False for rules without randomness."""
+
+    uses_epoch = False
+
+    def init_state(self) -> tuple[Any, ...]:
+        return ()
+
+    def prepare(
+        self, element: Any, key: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        """Returns (base copies, may get an extra, payload, new state)."""
+        raise NotImplementedError
+
+    def resolve(self, payload: Any, epoch: Any) -> Any:
+        """True where the sample gets its extra copy in `epoch`."""
+        return _tf().constant(False)
+
+
+class ClassRule(Rule):
+    """Exact or stochastic class rounding from a plan's per-class rule."""
+
+    uses_epoch = True
+
+    def __init__(self, plan: Plan, label: Label) -> None:
+        tf = _tf()
+        rule = plan._rule
+        self.plan, self.label = plan, label
+        self.index = ClassIndex(plan.classes, label.dtype)
+        self.size = _int64(rule.size)
+        self.base = _int64(rule.base)
+        self.extra = _int64(rule.extra)
+        self.mult = _int64(rule.mult)
+        self.offset = _int64(rule.offset)
+        self.threshold = tf.bitcast(tf.constant(rule.threshold, tf.uint64), tf.int64)
+
+    def init_state(self) -> tuple[Any, ...]:
+        tf = _tf()
+        return (tf.zeros([len(self.plan.classes)], tf.int64),)
+
+    def prepare(
+        self, element: Any, key: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        (seen,) = state
+        index = self.index(self.label.read(element))
+        size = self.size[index]
+        occurrence = seen[index]
+        within = tf.debugging.Assert(
+            occurrence < size,
+            [
+                "oversample: the stream holds more samples of a class than the plan"
+                " counted; class index and planned count:",
+                index,
+                size,
+            ],
+        )
+        with tf.control_dependencies([within]):
+            seen = tf.tensor_scatter_nd_add(seen, [[index]], [1])
+        extra = self.extra[index]
+        if self.plan.rounding == "stochastic":
+            payload = tf.stack([key, self.threshold[index], tf.constant(0, tf.int64)])
+        else:
+            rank = tf.math.floormod(
+                self.mult[index] * occurrence + self.offset[index], size
+            )
+            payload = tf.stack([rank, size, extra])
+        return self.base[index], extra > 0, payload, (seen,)
+
+    def resolve(self, payload: Any, epoch: Any) -> Any:
+        tf = _tf()
+        if self.plan.rounding == "stochastic":
+            draw = sample_hash(self.plan.seed, epoch, payload[0])
+            return draw < tf.bitcast(payload[1], tf.uint64)
+        rank, size, extra = payload[0], payload[1], payload[2]
+        shift = tf.math.floormod(tf.math.floormod(epoch, size) * extra, size)
+        return tf.math.floormod(rank - shift, size) < extra
+
+
+class WeightRule(Rule):
+    """Weight rounding: floor(w) plus systematic (or stochastic) extras."""
+
+    uses_epoch = True
+
+    def __init__(self, plan: Plan, fixed_of: Callable[[Any, Any], Any]) -> None:
+        assert plan._fixed is not None
+        self.plan = plan
+        self.rule = _rounding.weight_rule(plan.seed, plan._fixed)
+        self.fixed_of = fixed_of
+
+    def init_state(self) -> tuple[Any, ...]:
+        return (_tf().constant(0, _tf().int64),)
+
+    def prepare(
+        self, element: Any, key: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        (running,) = state
+        fixed = self.fixed_of(element, key)
+        whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
+        fraction = tf.bitwise.bitwise_and(
+            fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
+        )
+        first = key if self.plan.rounding == "stochastic" else running
+        payload = tf.stack([first, fraction, tf.constant(0, tf.int64)])
+        return whole, fraction > 0, payload, (running + fraction,)
+
+    def _offset(self, epoch: Any) -> Any:
+        tf = _tf()
+        rule = self.rule
+        mask = tf.constant(_rounding.FIXED_MASK, tf.uint64)
+        epoch_low = tf.bitwise.bitwise_and(tf.cast(epoch, tf.uint64), mask)
+        step = tf.bitwise.bitwise_and(
+            tf.constant(rule.start, tf.uint64)
+            + epoch_low * tf.constant(_rounding.GOLDEN32, tf.uint64),
+            mask,
+        )
+        offset = tf.constant(rule.low, tf.uint64) + step % tf.constant(
+            rule.width, tf.uint64
+        )
+        return tf.cast(offset, tf.int64)
+
+    def resolve(self, payload: Any, epoch: Any) -> Any:
+        tf = _tf()
+        fraction = payload[1]
+        if self.plan.rounding == "stochastic":
+            draw = tf.bitwise.right_shift(
+                sample_hash(self.plan.seed, epoch, payload[0]),
+                tf.constant(32, tf.uint64),
+            )
+            return draw < tf.cast(fraction, tf.uint64)
+        before = payload[0] + self._offset(epoch)
+        high = tf.constant(32, tf.int64)
+        crossed = tf.bitwise.right_shift(before + fraction, high) - (
+            tf.bitwise.right_shift(before, high)
+        )
+        return crossed > 0
+
+
+class FixedRule(Rule):
+    """Whole-number copies from a fixed rule (`duplicate`): no plan, no epoch."""
+
+    def __init__(self, copies_of: Callable[[Any, Any], Any]) -> None:
+        self.copies_of = copies_of
+
+    def prepare(
+        self, element: Any, key: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        payload = tf.zeros([PAYLOAD], tf.int64)
+        return self.copies_of(element, key), tf.constant(False), payload, state
+
+
+def fixed_from_weight(weight: Any) -> Any:
+    """A factor in 32.32 fixed point, exactly as `rounding.to_fixed` computes it."""
+    tf = _tf()
+    weight = tf.cast(weight, tf.float64)
+    return tf.cast(tf.math.rint(weight * float(_rounding.FIXED_ONE)), tf.int64)
+
+
+def plan_rule(plan: Plan, label: Label | None) -> Rule:
+    """The rule that carries out `plan`, keyed by source position."""
+    tf = _tf()
+    if plan.kind == "classes":
+        if label is None:
+            raise ValueError(
+                "a class plan needs `label=` to read each element's class."
+            )
+        if label.multi:
+            raise ValueError(
+                "this plan has one class per sample, but the label is a list of"
+                " labels; multi-label data plans with ovs.RepeatFactor."
+            )
+        return ClassRule(plan, label)
+    if plan._class_factors is not None:
+        if label is None or not label.multi:
+            raise ValueError(
+                "this multi-label plan needs `label=` selecting a list of labels per"
+                " element."
+            )
+        index = ClassIndex(plan.classes, label.dtype)
+        factors = tf.constant(plan._class_factors, tf.float64)
+        read = label.read
+
+        def sample_factor(element: Any, key: Any) -> Any:
+            labels = read(element)
+            if isinstance(labels, tf.RaggedTensor):
+                labels = labels.flat_values
+            held = tf.gather(factors, index(labels))
+            return fixed_from_weight(tf.reduce_max(tf.concat([[1.0], held], 0)))
+
+        return WeightRule(plan, sample_factor)
+    assert plan._fixed is not None
+    fixed = tf.constant(plan._fixed, tf.int64)
+    return WeightRule(plan, lambda element, key: tf.gather(fixed, key))
