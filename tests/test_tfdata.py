@@ -293,3 +293,46 @@ def test_duplicate_fractional_copies_for_all():
     assert int(out.cardinality()) == round(89 * 1.5)
     counted = copies_per_position(out, 89)
     assert set(counted.tolist()) == {1, 2}
+
+
+# Order independence
+
+
+def test_stable_keys_make_a_reshuffled_source_exact():
+    labels = tail()
+    ids = np.array([f"shard-{i % 3}__{i}" for i in range(labels.size)])
+    source = labelled(labels, id=ids)
+    shuffled = source.shuffle(labels.size, seed=5, reshuffle_each_iteration=True)
+    out = ovs.balance(shuffled, key="id", seed=2, epoch=1)
+    rank = {k.encode(): r for r, k in enumerate(np.sort(ids))}
+    expected = out.plan.copies(1)
+    for _ in range(2):
+        got = np.zeros(labels.size, np.int64)
+        for element in out:
+            got[rank[element["id"].numpy()]] += 1
+        assert got.tolist() == expected.tolist()
+    in_order = ovs.balance(source, key="id", seed=2, epoch=1)
+    assert in_order.plan == out.plan
+    got = np.zeros(labels.size, np.int64)
+    for element in in_order:
+        got[rank[element["id"].numpy()]] += 1
+    assert got.tolist() == expected.tolist()
+
+
+def test_stable_keys_must_be_unique():
+    source = labelled([0, 0, 1], id=np.array(["a", "b", "a"]))
+    with pytest.raises(
+        ValueError, match=r"unique per sample; these keys repeat: \['a'\]"
+    ):
+        ovs.balance(source, key="id", seed=0)
+
+
+def test_key_mode_provenance_reports_the_plans_sample():
+    labels = tail()
+    ids = np.arange(labels.size)[::-1] * 7
+    source = labelled(labels, id=ids).shuffle(50, seed=1)
+    out = ovs.balance(source, key="id", seed=0, epoch=0, provenance=True)
+    counted = np.zeros(labels.size, np.int64)
+    for _, provenance in out:
+        counted[int(provenance["key"])] += 1
+    assert counted.tolist() == out.plan.copies(0).tolist()

@@ -98,7 +98,7 @@ def _run(
     """Checks the source against the plan, builds the pipeline, attaches the plan."""
     cardinality = int(ds.cardinality())
     num_samples = plan.num_samples if plan is not None else None
-    _pipeline.check_source(ds, num_samples, keyed_by_position=rule.uses_epoch)
+    _pipeline.check_source(ds, num_samples, keyed_by_position=rule.by_position)
     if num_samples is None and cardinality >= 0:
         num_samples = cardinality
     out = _pipeline.assemble(
@@ -142,6 +142,7 @@ def balance(
     shuffle_buffer: int | str | None = "auto",
     provenance: bool = False,
     progress: bool = False,
+    key: LabelSpec | None = None,
 ) -> Any:
     """Duplicates samples per class so that each class reaches its target.
 
@@ -150,7 +151,10 @@ def balance(
     copies. Without `counts` or `plan`, a label-only pass counts the classes
     first. Decisions are keyed by source position, so the source order must be
     deterministic (TFDS: `shuffle_files=False`; shuffle after oversampling); a
-    source that reshuffles on every iteration is refused.
+    source that reshuffles on every iteration is refused. With `key=` (e.g.
+    "tfds_id" from `tfds.ReadConfig(add_tfds_id=True)`), decisions are keyed by
+    a stable id instead and any order works, at the cost of a table of every
+    key (a few dozen bytes per sample).
 
     Args:
         ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples.
@@ -169,8 +173,10 @@ def balance(
             None streams them without end.
         shuffle_buffer: "auto" (default: total / 16 within [1024, 16384]), a
             size, or 0 / None for no shuffle (copies then stay close together).
-        provenance: emit (element, {"key": source position, "copy": index}).
+        provenance: emit (element, {"key": sample, "copy": index}); the sample
+            is the source position (or, with `key=`, the rank of the key).
         progress: show a progress bar on the counting pass.
+        key: a feature (or callable) holding a unique id per sample.
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
@@ -186,6 +192,20 @@ def balance(
     """
     resolved = _labels.resolve_label(ds.element_spec, label)
     settings = _settings(epoch, epochs, shuffle_buffer, provenance)
+    if key is not None:
+        return _balance_by_key(
+            ds,
+            resolved,
+            key,
+            strategy,
+            seed,
+            rounding,
+            max_factor,
+            settings,
+            progress,
+            counts=counts,
+            plan=plan,
+        )
     if plan is not None:
         chosen = _check_plan_alone(plan, strategy, rounding, max_factor, counts, seed)
     elif resolved.multi:
@@ -212,6 +232,49 @@ def balance(
             max_factor=max_factor,
         )
     return _run_plan(ds, chosen, resolved, settings)
+
+
+def _balance_by_key(
+    ds: Any,
+    label: _labels.Label,
+    key: LabelSpec,
+    strategy: object,
+    seed: int | None,
+    rounding: str,
+    max_factor: float | None,
+    settings: _pipeline.Settings,
+    progress: bool,
+    *,
+    counts: object,
+    plan: object,
+) -> Any:
+    """Decisions keyed by a stable id: the plan's sample i has the i-th key."""
+    if counts is not None or plan is not None:
+        raise ValueError(
+            "`key=` reads every key in its own pass to rank the samples; it does"
+            " not combine with `counts=` or `plan=`."
+        )
+    if label.multi:
+        raise ValueError("`key=` supports one label per element.")
+    resolved_key = _labels.resolve_label(ds.element_spec, key, name="key")
+    if resolved_key.multi:
+        raise ValueError("`key` must be a scalar id per element.")
+    _labels.check_finite(ds, "balance")
+    keyed = _labels.collect_keyed(ds, label, resolved_key, progress)
+    chosen = make_plan(
+        keyed.labels, strategy, seed=seed, rounding=rounding, max_factor=max_factor
+    )
+    rule = _rules.KeyedClassRule(chosen, label, resolved_key, keyed.keys)
+    out = _run(
+        ds,
+        rule,
+        settings,
+        seed=chosen.seed,
+        fingerprint=chosen.fingerprint,
+        plan=chosen,
+    )
+    out.keys = keyed.keys
+    return out
 
 
 def _check_plan_alone(
@@ -380,7 +443,7 @@ def _duplicate_whole(
         identity = "all"
     return _run(
         ds,
-        _rules.FixedRule(rule),
+        _rules.FixedRule(rule, by_position=indices is not None),
         settings,
         seed=_seeding.resolve_seed(seed),
         fingerprint=f"duplicate:{copies}:{identity}",

@@ -207,3 +207,43 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
             f" {seen}."
         )
     return Counted(dict(sorted(counts.items())), seen, rows)
+
+
+def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
+    """One pass reading (key, label) of every element; keys must be unique."""
+    pairs = map_elements(ds, lambda e: (key.read(e), label.read(e)))
+    keys: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    cardinality = int(ds.cardinality())
+    bar = _progress_bar(cardinality if cardinality >= 0 else None, "reading keys")
+    with bar if progress else contextlib.nullcontext():
+        for key_batch, label_batch in pairs.batch(COUNT_BATCH).prefetch(2):
+            keys.append(key_batch.numpy())
+            labels.append(label_batch.numpy())
+            if progress:
+                bar.advance(bar.task_ids[0], len(keys[-1]))
+    if not keys:
+        raise ValueError("`ds` is empty; there is nothing to plan.")
+    all_keys = np.concatenate(keys)
+    if all_keys.dtype == object:
+        all_keys = all_keys.astype(np.bytes_)
+    order = np.argsort(all_keys, kind="stable")
+    ordered = all_keys[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if repeated.size:
+        shown = [_python_label(v) for v in ordered[repeated[:3]].tolist()]
+        raise ValueError(
+            f"`key` must be unique per sample; these keys repeat: {describe(shown)}."
+        )
+    all_labels = np.concatenate(labels)[order]
+    if all_labels.dtype == object:
+        all_labels = np.asarray([_python_label(v) for v in all_labels.tolist()])
+    return Keyed(keys=ordered, labels=all_labels)
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Every sample's key (sorted) and its label in the same order."""
+
+    keys: np.ndarray
+    labels: np.ndarray

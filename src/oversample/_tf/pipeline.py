@@ -185,7 +185,7 @@ def assemble(
             extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
             base += tf.cast(extra, tf.int64)
         state = (saved, tf.constant(True), drawn, inner)
-        return state, (key, base, element)
+        return state, (rule.sample(element, key), base, element)
 
     initial = (
         tf.constant(config, tf.int64),

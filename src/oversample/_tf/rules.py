@@ -97,9 +97,14 @@ def _int64(values: Any) -> Any:
 
 
 class Rule:
-    """The interface; `uses_epoch` is False for rules without randomness."""
+    """The interface.
+
+    `uses_epoch` is False for rules without randomness; `by_position` is True
+    when decisions depend on the source order.
+    """
 
     uses_epoch = False
+    by_position = True
 
     def init_state(self) -> tuple[Any, ...]:
         return ()
@@ -109,6 +114,10 @@ class Rule:
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         """Returns (base copies, may get an extra, payload, new state)."""
         raise NotImplementedError
+
+    def sample(self, element: Any, key: Any) -> Any:
+        """The plan's index of this sample, reported by `provenance`."""
+        return key
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         """True where the sample gets its extra copy in `epoch`."""
@@ -155,15 +164,19 @@ class ClassRule(Rule):
         )
         with tf.control_dependencies([within]):
             seen = tf.tensor_scatter_nd_add(seen, [[index]], [1])
+        return (*self._decide(index, occurrence, key), (seen,))
+
+    def _decide(self, index: Any, occurrence: Any, key: Any) -> tuple[Any, Any, Any]:
+        tf = _tf()
         extra = self.extra[index]
         if self.plan.rounding == "stochastic":
             payload = tf.stack([key, self.threshold[index], tf.constant(0, tf.int64)])
         else:
             rank = tf.math.floormod(
-                self.mult[index] * occurrence + self.offset[index], size
+                self.mult[index] * occurrence + self.offset[index], self.size[index]
             )
-            payload = tf.stack([rank, size, extra])
-        return self.base[index], extra > 0, payload, (seen,)
+            payload = tf.stack([rank, self.size[index], extra])
+        return self.base[index], extra > 0, payload
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         tf = _tf()
@@ -173,6 +186,69 @@ class ClassRule(Rule):
         rank, size, extra = payload[0], payload[1], payload[2]
         shift = tf.math.floormod(tf.math.floormod(epoch, size) * extra, size)
         return tf.math.floormod(rank - shift, size) < extra
+
+
+class KeyedClassRule(ClassRule):
+    """Class rounding keyed by a stable per-sample id instead of the position.
+
+    The plan's sample i is the sample with the i-th smallest key; a table maps
+    each key to that rank, so the source may come in any order.
+    """
+
+    by_position = False
+
+    def __init__(self, plan: Plan, label: Label, key: Label, keys: np.ndarray) -> None:
+        tf = _tf()
+        super().__init__(plan, label)
+        assert plan._codes is not None
+        self.key = key
+        strings = keys.dtype.kind in "SUO"
+        if strings != (key.dtype == tf.string):
+            raise TypeError(f"`key` values have dtype {key.dtype.name}.")
+        self.ranks = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, tf.string if strings else tf.int64),
+                tf.range(keys.size, dtype=tf.int64),
+            ),
+            default_value=-1,
+        )
+        self.strings = strings
+        counts = plan._counts
+        occurrence = np.empty(keys.size, np.int64)
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        occurrence[plan._order] = np.arange(keys.size) - starts
+        self.codes = _int64(plan._codes)
+        self.occurrence = _int64(occurrence)
+
+    def init_state(self) -> tuple[Any, ...]:
+        return ()
+
+    def sample(self, element: Any, key: Any) -> Any:
+        tf = _tf()
+        value = self.key.read(element)
+        if not self.strings:
+            value = tf.cast(value, tf.int64)
+        rank = self.ranks.lookup(value)
+        found = tf.debugging.Assert(
+            rank >= 0,
+            ["oversample: this key was not seen when the plan was made; key:", value],
+        )
+        with tf.control_dependencies([found]):
+            return tf.identity(rank)
+
+    def prepare(
+        self, element: Any, key: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        rank = self.sample(element, key)
+        index = self.codes[rank]
+        same = tf.debugging.Assert(
+            tf.equal(self.index(self.label.read(element)), index),
+            ["oversample: a sample's label changed since its key was counted"],
+        )
+        with tf.control_dependencies([same]):
+            occurrence = tf.identity(self.occurrence[rank])
+        return (*self._decide(index, occurrence, rank), state)
 
 
 class WeightRule(Rule):
@@ -238,8 +314,11 @@ class WeightRule(Rule):
 class FixedRule(Rule):
     """Whole-number copies from a fixed rule (`duplicate`): no plan, no epoch."""
 
-    def __init__(self, copies_of: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self, copies_of: Callable[[Any, Any], Any], by_position: bool = False
+    ) -> None:
         self.copies_of = copies_of
+        self.by_position = by_position
 
     def prepare(
         self, element: Any, key: Any, state: tuple[Any, ...]
