@@ -24,12 +24,16 @@ def main() -> None:
         assert per_class.tolist() == [plan.targets[c] for c in plan.classes]
         assert copies.min() >= 1
         order = plan.indices(epoch)
-        print(f"epoch {epoch}: {order.size:,} indices, class totals exact,"
-              f" first ten {order[:10].tolist()}")
+        print(
+            f"epoch {epoch}: {order.size:,} indices, class totals exact,"
+            f" first ten {order[:10].tolist()}"
+        )
 
     gentle = ovs.plan(labels, strategy="sqrt", seed=0, max_factor=20)
-    print(f"\nsquare-root sampling, factor capped at 20: {gentle.num_samples:,}"
-          f" -> {gentle.total:,} samples per epoch")
+    print(
+        f"\nsquare-root sampling, factor capped at 20: {gentle.num_samples:,}"
+        f" -> {gentle.total:,} samples per epoch"
+    )
 
 
 if __name__ == "__main__":
