@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oversample.plan import Plan, plan
+from oversample.sampler import Sampler
 from oversample.strategies import Power, RepeatFactor
 
 _LAZY = {"balance", "count_labels", "duplicate"}
@@ -32,6 +33,7 @@ __all__ = [
     "Plan",
     "Power",
     "RepeatFactor",
+    "Sampler",
     "__version__",
     "balance",
     "count_labels",

@@ -81,7 +81,12 @@ def epoch_shift(rule: ClassRule, epoch: int) -> np.ndarray:
 
 
 def exact_class_copies(
-    rule: ClassRule, codes: np.ndarray, order: np.ndarray, epoch: int
+    rule: ClassRule,
+    codes: np.ndarray,
+    order: np.ndarray,
+    epoch: int,
+    base: np.ndarray | None = None,
+    extra: np.ndarray | None = None,
 ) -> np.ndarray:
     """Copies of each sample in `epoch` under exact rounding.
 
@@ -89,19 +94,33 @@ def exact_class_copies(
     (a stable argsort of `codes`). Rather than testing every sample, the e
     samples of a class that get the extra copy are found directly by inverting
     the affine rank: k = a^-1 * (j + shift - o) mod n for j in [0, e).
+    `base` and `extra` override the per-class b and e (the window still starts
+    where the plan's rule puts it), as the Sampler does to pad or drop.
     """
-    copies = rule.base[codes]
-    extra = rule.extra
+    base = rule.base if base is None else base
+    extra = rule.extra if extra is None else extra
+    copies = base[codes]
     owner = np.repeat(np.arange(extra.size), extra)
     j = np.arange(owner.size, dtype=np.int64) - np.repeat(
         np.cumsum(extra) - extra, extra
     )
-    size = rule.size[owner]
-    start = (epoch_shift(rule, epoch) - rule.offset)[owner]
-    occurrence = rule.inverse[owner] * ((j + start) % size) % size
+    occurrence = window_occurrence(rule, epoch, owner, j)
     first = np.cumsum(rule.size) - rule.size
     copies[order[first[owner] + occurrence]] += 1
     return copies
+
+
+def window_occurrence(
+    rule: ClassRule, epoch: int, owner: np.ndarray, j: np.ndarray
+) -> np.ndarray:
+    """Occurrence index of the sample at place j of its class's epoch window.
+
+    Place j in [0, n) orders a class's samples by (rank - shift) mod n, so the
+    first e places are the samples that get the extra copy in `epoch`.
+    """
+    size = rule.size[owner]
+    start = (epoch_shift(rule, epoch) - rule.offset)[owner]
+    return rule.inverse[owner] * ((j + start) % size) % size
 
 
 def exact_class_copies_by_rank(
