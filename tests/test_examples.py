@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +13,17 @@ import pytest
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
 
+def _requires(script: Path) -> list[str]:
+    """Modules named on the docstring's `Requires:` line."""
+    found = re.search(r"Requires: ([\w, ]+)\.", script.read_text())
+    return [name.strip() for name in found.group(1).split(",")] if found else []
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script: Path):
+    for module in _requires(script):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{script.name} requires {module}")
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=600
     )
