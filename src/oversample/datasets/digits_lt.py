@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -47,7 +47,8 @@ def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
     images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)[..., None]
     labels = digits.target.astype(np.int64)
     rng = np.random.default_rng(_SEED)
-    train, test = [], []
+    train: list[tuple[np.ndarray, int]] = []
+    test: list[tuple[np.ndarray, int]] = []
     for label, keep in enumerate(profile()):
         mine = rng.permutation(np.flatnonzero(labels == label))
         test.extend((images[i], label) for i in mine[:TEST_PER_CLASS])
@@ -60,7 +61,7 @@ class DigitsLt(tfds.core.GeneratorBasedBuilder):
     """Long-tailed 8x8 digits: train imbalance 20, balanced test."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release."}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
