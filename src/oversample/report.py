@@ -1,35 +1,71 @@
-"""Human-readable views of a plan: a terminal table and a before/after plot."""
+"""Human-readable views of class counts and plans: terminal tables and plots."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from oversample.plan import Plan
 
+Label = int | str
+
+
+def _render(table: object, header: str = "") -> str:
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    if header:
+        buffer.write(header + "\n")
+    Console(file=buffer, width=100, color_system=None).print(table)
+    return buffer.getvalue()
+
+
+def _shown(
+    labels: list[Label], key: Mapping[Label, int], max_rows: int
+) -> list[Label | None]:
+    """All labels, or the largest and smallest halves around a `None` marker."""
+    if len(labels) <= max_rows:
+        return list(labels)
+    ranked = sorted(labels, key=key.__getitem__, reverse=True)
+    half = max(max_rows // 2, 1)
+    return [*ranked[:half], None, *ranked[-half:]]
+
+
+def counts_table(
+    counts: Mapping[Label, int], title: str = "", max_rows: int = 40
+) -> str:
+    """Per-class counts and shares, largest first for long tails."""
+    from rich.table import Table
+
+    table = Table()
+    for name in ("class", "count", "share"):
+        table.add_column(name, justify="left" if name == "class" else "right")
+    total = sum(counts.values())
+    labels = list(counts)
+    for label in _shown(labels, counts, max_rows):
+        if label is None:
+            table.add_row(f"... {len(labels) - max_rows // 2 * 2} more", "", "")
+            continue
+        table.add_row(str(label), f"{counts[label]:,}", f"{counts[label] / total:.1%}")
+    table.add_section()
+    table.add_row("total", f"{total:,}", "100.0%")
+    return _render(table, title)
+
 
 def summary(plan: Plan, max_rows: int = 40) -> str:
-    """Renders counts, targets and factors per class as a text table.
-
-    Long tails are cut to the `max_rows` // 2 largest and smallest classes.
-    """
-    from rich.console import Console
+    """Counts, targets and factors per class; long tails are shortened."""
     from rich.table import Table
 
     table = Table()
     for name in ("class", "count", "target", "factor", "added"):
         table.add_column(name, justify="left" if name == "class" else "right")
     counts, targets = plan.counts, plan.targets
-    rows: list[int | str | None] = list(plan.classes)
-    half = 0
-    if len(rows) > max_rows:
-        ranked = sorted(plan.classes, key=counts.__getitem__, reverse=True)
-        half = max(max_rows // 2, 1)
-        rows = [*ranked[:half], None, *ranked[-half:]]
-    for label in rows:
+    labels = list(plan.classes)
+    for label in _shown(labels, counts, max_rows):
         if label is None:
-            table.add_row(f"... {len(plan.classes) - 2 * half} more", "", "", "", "")
+            table.add_row(f"... {len(labels) - max_rows // 2 * 2} more", "", "", "", "")
             continue
         count, target = counts[label], targets[label]
         table.add_row(
@@ -39,60 +75,95 @@ def summary(plan: Plan, max_rows: int = 40) -> str:
             f"{target / count:.2f}",
             f"{target - count:,}",
         )
-    source = sum(counts.values()) if counts else plan.num_samples
     table.add_section()
     table.add_row(
         "total",
-        f"{source:,}",
+        f"{plan.num_samples:,}",
         f"{plan.total:,}",
         f"{plan.total / max(plan.num_samples, 1):.2f}",
         f"{plan.total - plan.num_samples:,}",
     )
-    buffer = io.StringIO()
-    buffer.write(
+    header = (
         f"oversample plan: strategy={plan.strategy}, rounding={plan.rounding},"
-        f" seed={plan.seed}\n"
+        f" seed={plan.seed}"
     )
-    Console(file=buffer, width=100, color_system=None, legacy_windows=False).print(
-        table
-    )
-    return buffer.getvalue()
+    return _render(table, header)
 
 
-def plot(plan: Plan, path: str) -> str:
-    """Bar chart of per-class counts before and after, log axis; writes a PNG."""
+def _pyplot() -> object:
     try:
         import matplotlib
     except ImportError:
         raise ImportError(
-            "Plan.plot needs matplotlib: pip install 'oversample[plot]'."
+            "plots need matplotlib: pip install 'oversample[plot]'."
         ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    counts, targets = plan.counts, plan.targets
-    order = sorted(plan.classes, key=counts.__getitem__, reverse=True)
-    before = [counts[c] for c in order]
-    after = [targets[c] for c in order]
+    return plt
+
+
+def _bars(
+    before: Mapping[Label, int],
+    after: Mapping[Label, int] | None,
+    title: str,
+    path: str,
+) -> str:
+    """Per-class bars on a log axis, largest class first; steps for long tails."""
+    plt = _pyplot()
+    order = sorted(before, key=before.__getitem__, reverse=True)
     positions = range(len(order))
     many = len(order) > 40
-    figure, axis = plt.subplots(figsize=(10 if many else max(6, len(order) * 0.5), 4.5))
+    figure, axis = plt.subplots(  # type: ignore[attr-defined]
+        figsize=(10 if many else max(6.0, len(order) * 0.5), 4.5)
+    )
     if many:
-        axis.fill_between(positions, after, step="mid", alpha=0.35, label="after")
-        axis.step(positions, before, where="mid", color="black", label="before")
+        if after is not None:
+            axis.fill_between(
+                positions,
+                [after[c] for c in order],
+                step="mid",
+                alpha=0.35,
+                label="after",
+            )
+        axis.step(
+            positions,
+            [before[c] for c in order],
+            where="mid",
+            color="black",
+            label="before",
+        )
         axis.set_xlabel(f"{len(order)} classes, largest first")
     else:
-        axis.bar(positions, after, color="tab:orange", alpha=0.6, label="after")
-        axis.bar(positions, before, color="tab:blue", label="before")
+        if after is not None:
+            axis.bar(
+                positions,
+                [after[c] for c in order],
+                color="tab:orange",
+                alpha=0.6,
+                label="after",
+            )
+        axis.bar(
+            positions, [before[c] for c in order], color="tab:blue", label="before"
+        )
         axis.set_xticks(list(positions), [str(c) for c in order], rotation=45)
         axis.set_xlabel("class, largest first")
     axis.set_yscale("log")
     axis.set_ylabel("samples per epoch")
-    axis.set_title(
-        f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
-    )
+    axis.set_title(title)
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
+    plt.close(figure)  # type: ignore[attr-defined]
     return path
+
+
+def plot(plan: Plan, path: str) -> str:
+    """Counts before and after per class, log axis; writes a PNG to `path`."""
+    title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
+    return _bars(plan.counts, plan.targets, title, path)
+
+
+def plot_counts(counts: Mapping[Label, int], path: str, title: str = "") -> str:
+    """Counts per class, log axis; writes a PNG to `path`."""
+    return _bars(counts, None, title or "class counts", path)

@@ -209,6 +209,24 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     return Counted(dict(sorted(counts.items())), seen, rows)
 
 
+def collect(ds: Any, label: Label, progress: bool) -> np.ndarray:
+    """Every element's label, in source order (a few bytes per sample)."""
+    cardinality = int(ds.cardinality())
+    bar = _progress_bar(cardinality if cardinality >= 0 else None, "reading labels")
+    parts: list[np.ndarray] = []
+    with bar if progress else contextlib.nullcontext():
+        for batch in map_elements(ds, label.read).batch(COUNT_BATCH).prefetch(2):
+            parts.append(batch.numpy())
+            if progress:
+                bar.advance(bar.task_ids[0], len(parts[-1]))
+    if not parts:
+        raise ValueError("`ds` is empty; there is nothing to plan.")
+    labels = np.concatenate(parts)
+    if labels.dtype == object:
+        labels = np.asarray([_python_label(v) for v in labels.tolist()])
+    return labels
+
+
 def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
     """One pass reading (key, label) of every element; keys must be unique."""
     pairs = map_elements(ds, lambda e: (key.read(e), label.read(e)))

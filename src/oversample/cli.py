@@ -1,0 +1,267 @@
+"""The `oversample` command line: demo, inspect and plan."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+_EXAMPLES = """examples:
+  oversample demo
+  oversample inspect digits_lt --plot counts.png
+  oversample inspect mnist --data-dir ~/tensorflow_datasets --json
+  oversample plan digits_lt --strategy sqrt --max-factor 10 --json plan.json
+  oversample plan /data/my_dataset/1.0.0 --label objects/label --strategy power:0.7
+"""
+
+_STRATEGY_HELP = (
+    "'not majority' (default), 'all', 'minority', 'not minority', 'sqrt',"
+    " power:A, repeat-factor:T, or a JSON object of targets such as '{\"7\": 500}'"
+)
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def parse_strategy(text: str) -> object:
+    """Turns the --strategy text into a strategy of the grammar."""
+    from oversample.strategies import PRESETS, Power, RepeatFactor
+
+    if text in PRESETS:
+        return text
+    if text.startswith("{"):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--strategy is not valid JSON: {error}") from None
+        if not isinstance(raw, dict):
+            raise UsageError("--strategy JSON must be an object {label: target}.")
+        return {int(k) if k.lstrip("-").isdigit() else k: v for k, v in raw.items()}
+    name, _, value = text.partition(":")
+    makers = {"power": Power, "repeat-factor": RepeatFactor}
+    if name in makers and value:
+        try:
+            return makers[name](float(value))
+        except ValueError as error:
+            raise UsageError(f"--strategy {text!r}: {error}") from None
+    raise UsageError(f"--strategy must be {_STRATEGY_HELP}; got {text!r}.")
+
+
+def _builder(dataset: str, data_dir: str | None) -> Any:
+    import tensorflow_datasets as tfds
+
+    import oversample.datasets  # noqa: F401  (registers digits_lt)
+
+    if Path(dataset).is_dir():
+        try:
+            return tfds.builder_from_directory(dataset)
+        except Exception as error:
+            raise UsageError(
+                f"{dataset!r} is not a prepared TFDS dataset directory ({error})."
+            ) from None
+    try:
+        builder = tfds.builder(dataset, data_dir=data_dir)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0]
+        raise UsageError(f"unknown dataset {dataset!r}: {first}") from None
+    if dataset == "digits_lt":
+        # NOTE: TFDS reports preparation on stdout; keep stdout for results
+        # (--json output must parse).
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare()
+    elif not builder.is_prepared():
+        raise UsageError(
+            f"dataset {dataset!r} is not prepared in {builder.data_dir}; prepare it"
+            " with `tfds build` or point --data-dir at it (no download is tried)."
+        )
+    return builder
+
+
+def _label_dataset(builder: Any, split: str, label: str) -> Any:
+    """The split, decoding only the label feature."""
+    import tensorflow_datasets as tfds
+
+    parts = label.split("/")
+    features = builder.info.features
+    node = features
+    for depth, part in enumerate(parts):
+        keys = list(node.keys()) if hasattr(node, "keys") else []
+        if part not in keys:
+            where = "/".join(parts[:depth]) or "the dataset"
+            raise UsageError(
+                f"--label {label!r}: {part!r} is not a feature of {where}; the"
+                f" features there are {', '.join(map(repr, keys)) or 'none'}."
+            )
+        node = node[part]
+    selection: Any = True
+    for part in reversed(parts):
+        selection = {part: selection}
+    if split not in builder.info.splits:
+        raise UsageError(
+            f"--split {split!r} is not a split of {builder.name}; the splits are"
+            f" {', '.join(map(repr, builder.info.splits))}."
+        )
+    return builder.as_dataset(
+        split=split,
+        shuffle_files=False,
+        decoders=tfds.decode.PartialDecoding(selection),
+    )
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    import oversample as ovs
+    from oversample import report
+
+    builder = _builder(args.dataset, args.data_dir)
+    ds = _label_dataset(builder, args.split, args.label)
+    counts = ovs.count_labels(ds, label=args.label, progress=not args.json)
+    largest, smallest = max(counts.values()), min(counts.values())
+    summary = {
+        "dataset": builder.name,
+        "split": args.split,
+        "label": args.label,
+        "num_examples": sum(counts.values()),
+        "num_classes": len(counts),
+        "imbalance_ratio": largest / smallest,
+        "counts": {str(k): v for k, v in counts.items()},
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(report.counts_table(counts, title=f"{builder.name} {args.split}"))
+        print(
+            f"{summary['num_examples']:,} examples, {len(counts)} classes,"
+            f" imbalance ratio {summary['imbalance_ratio']:.1f}"
+        )
+    if args.plot:
+        report.plot_counts(counts, args.plot, title=f"{builder.name} {args.split}")
+        if not args.json:
+            print(f"plot written to {args.plot}")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    import oversample as ovs
+    from oversample._tf import labels as tf_labels
+
+    strategy = parse_strategy(args.strategy)
+    builder = _builder(args.dataset, args.data_dir)
+    ds = _label_dataset(builder, args.split, args.label)
+    resolved = tf_labels.resolve_label(ds.element_spec, args.label)
+    labels = tf_labels.collect(ds, resolved, progress=True)
+    plan = ovs.plan(
+        labels,
+        strategy,
+        seed=args.seed,
+        rounding=args.rounding,
+        max_factor=args.max_factor,
+    )
+    print(plan.summary())
+    if args.json:
+        Path(args.json).write_text(plan.to_json())
+        print(f"plan written to {args.json} (fingerprint {plan.fingerprint})")
+    if args.plot:
+        plan.plot(args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from oversample import demo
+
+    return demo.run(
+        out=Path(args.out), seeds=args.seeds, steps=args.steps, data_dir=args.data_dir
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oversample",
+        description="Exact, reproducible duplication of training samples.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="count, plan, stream and train on the embedded digits_lt dataset",
+        epilog="example:\n  oversample demo --seeds 5 --out oversample-demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--out", default="oversample-demo", help="folder for plots and JSON"
+    )
+    demo.add_argument("--seeds", type=int, default=5, help="training seeds per method")
+    demo.add_argument(
+        "--steps", type=int, default=1500, help="optimisation steps per run"
+    )
+    demo.add_argument("--data-dir", default=None, help="where TFDS keeps digits_lt")
+    demo.set_defaults(run=_demo)
+
+    for name, run, text in (
+        ("inspect", _inspect, "count the classes of a TFDS dataset"),
+        ("plan", _plan, "plan duplication for a TFDS dataset"),
+    ):
+        sub = commands.add_parser(
+            name,
+            help=text,
+            epilog=_EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument(
+            "dataset", help="a TFDS name (e.g. digits_lt) or a prepared dataset folder"
+        )
+        sub.add_argument("--split", default="train")
+        sub.add_argument("--label", default="label", help="feature key, nested as a/b")
+        sub.add_argument("--data-dir", default=None, help="TFDS data folder")
+        sub.set_defaults(run=run)
+        if name == "inspect":
+            sub.add_argument(
+                "--json", action="store_true", help="print JSON instead of a table"
+            )
+            sub.add_argument("--plot", metavar="PATH", help="write a bar chart (PNG)")
+        else:
+            sub.add_argument("--strategy", default="not majority", help=_STRATEGY_HELP)
+            sub.add_argument("--seed", type=int, default=None)
+            sub.add_argument(
+                "--rounding", default="exact", choices=["exact", "stochastic"]
+            )
+            sub.add_argument("--max-factor", type=float, default=None)
+            sub.add_argument("--json", metavar="PATH", help="write the plan as JSON")
+            sub.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `oversample` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (UsageError, ValueError, TypeError, ImportError, OSError) as error:
+        print(f"oversample {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"oversample {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The command line, run as a user runs it: through subprocess, on digits_lt."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+import oversample as ovs
+
+pytest.importorskip("tensorflow_datasets")
+
+
+def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "oversample.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height from a PNG's header; fails on anything else."""
+    with open(path, "rb") as file:
+        data = file.read(32)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def test_help_shows_examples():
+    done = _run("--help")
+    assert done.returncode == 0
+    assert "oversample inspect digits_lt" in done.stdout
+    assert "oversample plan" in _run("plan", "--help").stdout
+
+
+def test_inspect_prints_json_counts(data_dir, tmp_path):
+    from oversample.datasets import profile
+
+    plot = tmp_path / "counts.png"
+    done = _run(
+        "inspect", "digits_lt", "--data-dir", data_dir, "--json", "--plot", str(plot)
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {str(c): n for c, n in enumerate(profile())}
+    assert summary["imbalance_ratio"] == pytest.approx(130 / 6)
+    width, height = png_size(plot)
+    assert width >= 600 and height >= 400
+
+
+def test_inspect_table_and_progress(data_dir):
+    done = _run("inspect", "digits_lt", "--data-dir", data_dir)
+    assert done.returncode == 0, done.stderr
+    assert "imbalance ratio 21.7" in done.stdout
+    assert "│ 9     │     6 │" in done.stdout
+
+
+def test_plan_writes_json_that_loads_back(data_dir, tmp_path):
+    path, plot = tmp_path / "plan.json", tmp_path / "plan.png"
+    done = _run(
+        "plan",
+        "digits_lt",
+        "--data-dir",
+        data_dir,
+        "--strategy",
+        "sqrt",
+        "--seed",
+        "7",
+        "--max-factor",
+        "10",
+        "--json",
+        str(path),
+        "--plot",
+        str(plot),
+    )
+    assert done.returncode == 0, done.stderr
+    plan = ovs.Plan.from_json(path.read_text())
+    assert plan.seed == 7 and plan.strategy == "sqrt" and plan.max_factor == 10
+    assert plan.num_samples == 443 and plan.knows_samples
+    assert plan.fingerprint in done.stdout
+    assert png_size(plot)[0] >= 600
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "no_such_dataset"], "unknown dataset 'no_such_dataset'"),
+        (["inspect", "digits_lt", "--label", "labels"], "'labels' is not a feature"),
+        (["plan", "digits_lt", "--strategy", "balanced"], "--strategy must be"),
+        (["plan", "digits_lt", "--strategy", "power:-1"], "exponent=-1.0"),
+        (["inspect", "digits_lt", "--split", "validation"], "not a split"),
+    ],
+)
+def test_errors_print_one_line_and_exit_non_zero(args, message, data_dir):
+    done = _run(*args, "--data-dir", data_dir)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_demo_runs_end_to_end(data_dir, tmp_path):
+    out = tmp_path / "demo"
+    done = _run(
+        "demo",
+        "--seeds",
+        "1",
+        "--steps",
+        "40",
+        "--out",
+        str(out),
+        "--data-dir",
+        data_dir,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "demo.json").read_text())
+    assert set(results["results"]) == {"no balancing", "class_weight", "oversample"}
+    assert results["targets"] == {str(c): 130 for c in range(10)}
+    for name in ("plan.png", "demo.png"):
+        assert png_size(out / name)[0] >= 600
+    assert "every class exactly at its target" in done.stdout
