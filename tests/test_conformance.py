@@ -95,13 +95,27 @@ class TfDataByKey(TfDataExecutor):
     key = "id"
 
 
+class TfDataPerElement(TfDataExecutor):
+    """A ragged feature sends the pipeline down its one-element-at-a-time path."""
+
+    name = "tf.data per element"
+
+    def _dataset(self, labels):
+        import tensorflow as tf
+
+        ragged = tf.ragged.constant([[1] * (i % 3) for i in range(labels.size)])
+        return tf.data.Dataset.from_tensor_slices(
+            {"label": labels, "id": np.arange(labels.size) * 3, "ragged": ragged}
+        )
+
+
 def _executors():
     executors = [NumpyPlan(), SamplerExecutor()]
     try:
         import tensorflow  # noqa: F401
     except ImportError:
         return executors
-    return [*executors, TfDataExecutor(), TfDataByKey()]
+    return [*executors, TfDataExecutor(), TfDataByKey(), TfDataPerElement()]
 
 
 EXECUTORS = _executors()

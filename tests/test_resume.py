@@ -17,8 +17,9 @@ from tf_helpers import labelled, tail
 tf = pytest.importorskip("tensorflow")
 
 
-def _pipeline(seed: int = 3, **kwargs):
-    return ovs.balance(labelled(tail()), seed=seed, **kwargs)
+def _pipeline(seed: int = 3, labels=None, **kwargs):
+    labels = tail() if labels is None else labels
+    return ovs.balance(labelled(labels), seed=seed, **kwargs)
 
 
 def _positions(iterator) -> list[int]:
@@ -119,13 +120,14 @@ def test_resume_in_a_fresh_process(tmp_path):
     [{"seed": 4}, {"strategy": "sqrt"}, {"epoch": 1}, {"rounding": "stochastic"}],
 )
 def test_restoring_into_another_configuration_is_refused(other, tmp_path):
-    # The guard runs where the source is read, so the buffer is kept smaller
-    # than the epoch here (a state saved once only the buffer is left to drain
-    # cannot be checked; see the README).
-    iterator = iter(_pipeline(seed=3, shuffle_buffer=16))
+    # The guard runs where the source is read, so the source here is longer
+    # than a block and the buffer smaller than the epoch (a state saved once
+    # the source is exhausted cannot be checked; see the README).
+    long = np.tile(tail(), 60)
+    iterator = iter(_pipeline(seed=3, labels=long, shuffle_buffer=16))
     next(iterator)
     path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
-    settings = {"seed": 3, "shuffle_buffer": 16, **other}
+    settings = {"seed": 3, "labels": long, "shuffle_buffer": 16, **other}
     restored = iter(_pipeline(**settings))
     refusals = (tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
     with pytest.raises(

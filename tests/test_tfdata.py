@@ -82,6 +82,22 @@ def test_epoch_k_streams_exactly_the_plans_copies(strategy, rounding, epoch):
         assert int(out.cardinality()) == plan.total
 
 
+@pytest.mark.parametrize("mode", [{"epoch": 4}, {"epochs": 2, "shuffle_buffer": 0}])
+def test_counts_carry_across_blocks_and_epochs(mode):
+    labels = np.tile(tail(), 40)  # 3,560 samples: several blocks of 1,024
+    plan = ovs.plan(labels, seed=5)
+    out = ovs.balance(labelled(labels), plan=plan, **mode)
+    positions = np.array([int(e["position"]) for e in out])
+    if "epoch" in mode:
+        counted = np.bincount(positions, minlength=labels.size)
+        assert counted.tolist() == plan.copies(4).tolist()
+        return
+    for epoch in range(2):
+        block = positions[epoch * plan.total : (epoch + 1) * plan.total]
+        counted = np.bincount(block, minlength=labels.size)
+        assert counted.tolist() == plan.copies(epoch).tolist()
+
+
 def test_balance_plans_from_counts_like_the_core():
     labels = tail(3)
     out = ovs.balance(labelled(labels), strategy="sqrt", seed=4, epoch=2)

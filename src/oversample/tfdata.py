@@ -428,9 +428,11 @@ def _duplicate_whole(
 
         def rule(element: Any, key: Any) -> Any:
             if not chosen.size:
-                return one
-            slot = tf.minimum(tf.searchsorted(table, tf.reshape(key, [1]))[0], last)
-            return tf.where(tf.gather(table, slot) == key, many, one)
+                return one + tf.zeros_like(key)
+            flat = tf.reshape(key, [-1])
+            slot = tf.minimum(tf.searchsorted(table, flat), last)
+            hit = tf.reshape(tf.gather(table, slot) == flat, tf.shape(key))
+            return tf.where(hit, many, one)
 
         size = int(ds.cardinality())
         total = size + (copies - 1) * int(chosen.size) if size >= 0 else None
@@ -443,7 +445,9 @@ def _duplicate_whole(
         identity = "all"
     return _run(
         ds,
-        _rules.FixedRule(rule, by_position=indices is not None),
+        _rules.FixedRule(
+            rule, by_position=indices is not None, vectorised=where is None
+        ),
         settings,
         seed=_seeding.resolve_seed(seed),
         fingerprint=f"duplicate:{copies}:{identity}",
@@ -574,7 +578,7 @@ def _duplicate_by_class(
     description = ",".join(f"{k}={int(f)}" for k, f in sorted(factors.items()))
     return _run(
         ds,
-        _rules.FixedRule(rule),
+        _rules.FixedRule(rule, vectorised=label.vectorised),
         settings,
         seed=_seeding.resolve_seed(seed),
         fingerprint=f"duplicate:classes:{description}",

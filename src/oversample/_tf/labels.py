@@ -22,6 +22,7 @@ class Label:
     read: Callable[[Any], Any]
     dtype: Any
     multi: bool
+    vectorised: bool = True  # `read` also works on a batch of elements
 
 
 def _keys_of(spec: Any) -> str:
@@ -101,7 +102,9 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
             f"`{name}`={describe(label)} must be a scalar label per element (or a"
             f" 1-D list of labels for multi-label data); got shape {spec.shape}."
         )
-    return Label(read=read, dtype=dtype, multi=rank == 1)
+    return Label(
+        read=read, dtype=dtype, multi=rank == 1, vectorised=not callable(label)
+    )
 
 
 def map_elements(ds: Any, fn: Callable[[Any], Any]) -> Any:

@@ -14,6 +14,9 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
 SPREAD_CAP = 256
 BUFFER_FLOOR = 1024
 BUFFER_CAP = 16384
+BLOCK_BYTES = 4 << 20
+BLOCK_FLOOR = 32
+BLOCK_CAP = 1024
 
 
 def order_problem(ds: Any) -> str | None:
@@ -124,6 +127,18 @@ _GUARD_MESSAGE = (
 )
 
 
+def _block_size(element_spec: Any) -> int | None:
+    """Source elements per block when every component has a static dense shape."""
+    tf = _tf()
+    size = 0
+    for spec in tf.nest.flatten(element_spec):
+        if not isinstance(spec, tf.TensorSpec) or not spec.shape.is_fully_defined():
+            return None
+        per_item = 64 if spec.dtype == tf.string else spec.dtype.size
+        size += max(spec.shape.num_elements(), 1) * per_item
+    return int(min(max(BLOCK_BYTES // max(size, 1), BLOCK_FLOOR), BLOCK_CAP))
+
+
 def assemble(
     ds: Any,
     rule: Rule,
@@ -134,7 +149,7 @@ def assemble(
     total_per_epoch: int | None,
     fingerprint: str,
 ) -> Any:
-    """source -> decide copies -> spread copies -> shuffle."""
+    """source -> decide copies -> lay copies out -> shuffle."""
     tf = _tf()
     epochs = settings.epochs
     if epochs.streaming and num_samples is None:
@@ -142,70 +157,12 @@ def assemble(
             "`epochs=` needs the number of source samples; the cardinality of `ds`"
             " is unknown and no plan gives it."
         )
-    source = ds
-    if epochs.streaming:
-        source = ds.repeat(epochs.stream) if epochs.stream else ds.repeat()
-    indexed = source.enumerate()
-    fresh = epochs.fresh and rule.uses_epoch
-    if fresh:
-        # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
-        # deterministic for the seed and part of the iterator's checkpoint.
-        draws = tf.data.Dataset.random(
-            seed=_seeding.derive(seed, "epoch-draw") & INT64_MAX,
-            rerandomize_each_iteration=True,
-        )
-        indexed = tf.data.Dataset.zip((indexed, draws))
     config = (
         _seeding.derive(
             0, "pipeline", fingerprint, epochs, num_samples, settings.shuffle_buffer
         )
         & INT64_MAX
     )
-    samples = num_samples or 1
-
-    def decide(state: Any, item: Any) -> Any:
-        (position, element), draw = item if fresh else (item, 0)
-        saved, started, drawn, inner = state
-        same = tf.debugging.Assert(tf.equal(saved, config), [_GUARD_MESSAGE])
-        with tf.control_dependencies([same]):
-            position = tf.identity(position)
-        epoch, key = tf.constant(epochs.fixed or 0, tf.int64), position
-        if epochs.streaming:
-            epoch, key = position // samples, position % samples
-            inner = tf.nest.map_structure(
-                lambda now, first: tf.where(key == 0, first, now),
-                inner,
-                rule.init_state(),
-            )
-        elif fresh:
-            drawn = tf.where(started, drawn, draw % (2**31))
-            epoch = drawn
-        base, candidate, payload, inner = rule.prepare(element, key, inner)
-        if rule.uses_epoch:
-            extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
-            base += tf.cast(extra, tf.int64)
-        state = (saved, tf.constant(True), drawn, inner)
-        return state, (rule.sample(element, key), base, element)
-
-    initial = (
-        tf.constant(config, tf.int64),
-        tf.constant(False),
-        tf.constant(0, tf.int64),
-        rule.init_state(),
-    )
-    decided = indexed.scan(initial, decide)
-    provenance = settings.provenance
-
-    def emit(key: Any, copies: Any, element: Any) -> Any:
-        repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
-        if not provenance:
-            return repeated
-        marks = {
-            "key": tf.data.Dataset.from_tensors(key).repeat(copies),
-            "copy": tf.data.Dataset.range(copies),
-        }
-        return tf.data.Dataset.zip((repeated, marks))
-
     total = total_per_epoch
     if epochs.streaming:
         total = (
@@ -216,11 +173,9 @@ def assemble(
         if settings.shuffle_buffer is None
         else settings.shuffle_buffer
     )
-    spread = max(1, min(buffer // 4, SPREAD_CAP)) if buffer else 1
-    # NOTE: flat_map would emit a sample's copies back to back; interleave takes
-    # one copy from each of `spread` samples in turn, so copies of one sample
-    # leave `spread` apart before the shuffle mixes them further.
-    out = decided.interleave(emit, cycle_length=spread, block_length=1)
+    block = _block_size(ds.element_spec) if rule.batched else None
+    layout = _Layout(rule, settings, seed, config, num_samples or 1, mix=buffer > 0)
+    out = layout.elements(ds) if block is None else layout.blocks(ds, block)
     if buffer:
         out = out.shuffle(
             buffer,
@@ -232,3 +187,134 @@ def assemble(
     if total is not None:
         out = out.apply(tf.data.experimental.assert_cardinality(total))
     return out
+
+
+class _Layout:
+    """Decides copies and emits them, per element or per block of elements."""
+
+    def __init__(
+        self,
+        rule: Rule,
+        settings: Settings,
+        seed: int,
+        config: int,
+        samples: int,
+        mix: bool,
+    ) -> None:
+        self.rule, self.settings, self.seed = rule, settings, seed
+        self.config, self.samples, self.mix = config, samples, mix
+        self.epochs = settings.epochs
+        self.fresh = self.epochs.fresh and rule.uses_epoch
+
+    def _draws(self) -> Any:
+        # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
+        # deterministic for the seed and part of the iterator's checkpoint.
+        return _tf().data.Dataset.random(
+            seed=_seeding.derive(self.seed, "epoch-draw") & INT64_MAX,
+            rerandomize_each_iteration=True,
+        )
+
+    def _initial(self) -> tuple[Any, ...]:
+        tf = _tf()
+        return (
+            tf.constant(self.config, tf.int64),
+            tf.constant(False),
+            tf.constant(0, tf.int64),
+            tf.constant(-1, tf.int64),
+            self.rule.init_state(),
+        )
+
+    def _epoch(self, state: tuple[Any, ...], first: Any, draw: Any) -> tuple[Any, ...]:
+        """Checks the state, and returns (epoch, epoch counter, draw, inner)."""
+        tf = _tf()
+        saved, started, drawn, counter, inner = state
+        same = tf.debugging.Assert(tf.equal(saved, self.config), [_GUARD_MESSAGE])
+        with tf.control_dependencies([same]):
+            epoch = tf.constant(self.epochs.fixed or 0, tf.int64)
+        if self.epochs.streaming:
+            begins = tf.equal(first % self.samples, 0)
+            counter = tf.where(begins, counter + 1, counter)
+            inner = tf.nest.map_structure(
+                lambda now, initial: tf.where(begins, initial, now),
+                inner,
+                self.rule.init_state(),
+            )
+            epoch = counter
+        elif self.fresh:
+            drawn = tf.where(started, drawn, draw % (2**31))
+            epoch = drawn
+        return epoch, counter, drawn, inner
+
+    def _with_epoch(self, ds: Any) -> Any:
+        epochs = self.epochs
+        if epochs.streaming:
+            ds = ds.repeat(epochs.stream) if epochs.stream else ds.repeat()
+        if self.fresh:
+            return _tf().data.Dataset.zip((ds, self._draws()))
+        return ds.map(lambda *item: (item if len(item) > 1 else item[0], 0))
+
+    def elements(self, ds: Any) -> Any:
+        """One element at a time: for ragged, sparse or variable shapes."""
+        tf = _tf()
+        rule, provenance = self.rule, self.settings.provenance
+
+        def decide(state: Any, item: Any) -> Any:
+            (position, element), draw = item
+            epoch, counter, drawn, inner = self._epoch(state, position, draw)
+            key = position % self.samples if self.epochs.streaming else position
+            base, candidate, payload, inner = rule.prepare(element, key, inner)
+            if rule.uses_epoch:
+                extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
+                base += tf.cast(extra, tf.int64)
+            state = (state[0], tf.constant(True), drawn, counter, inner)
+            return state, (rule.sample(element, key), base, element)
+
+        decided = self._with_epoch(ds.enumerate()).scan(self._initial(), decide)
+
+        def emit(sample: Any, copies: Any, element: Any) -> Any:
+            repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
+            if not provenance:
+                return repeated
+            marks = {
+                "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
+                "copy": tf.data.Dataset.range(copies),
+            }
+            return tf.data.Dataset.zip((repeated, marks))
+
+        # NOTE: flat_map would emit a sample's copies back to back; interleave
+        # takes one copy from each of SPREAD samples in turn.
+        spread = SPREAD_CAP if self.mix else 1
+        return decided.interleave(emit, cycle_length=spread, block_length=1)
+
+    def blocks(self, ds: Any, block: int) -> Any:
+        """A block of elements per step: one function call per block, not per
+        element. The copies of a block are laid out in a seeded random order."""
+        tf = _tf()
+        rule, provenance, mix = self.rule, self.settings.provenance, self.mix
+        block_seed = _seeding.derive(self.seed, "block-order") & INT64_MAX
+
+        def decide(state: Any, item: Any) -> Any:
+            (positions, elements), draw = item
+            epoch, counter, drawn, inner = self._epoch(state, positions[0], draw)
+            keys = positions % self.samples if self.epochs.streaming else positions
+            base, candidate, payload, inner = rule.prepare_batch(elements, keys, inner)
+            if rule.uses_epoch:
+                extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
+                base += tf.cast(extra, tf.int64)
+            owner = tf.repeat(tf.range(tf.size(base, out_type=tf.int64)), base)
+            copy = tf.ragged.range(base).flat_values
+            if mix:
+                order = tf.random.experimental.stateless_shuffle(
+                    tf.range(tf.size(owner, out_type=tf.int64)),
+                    seed=tf.stack([block_seed, epoch * 1_000_003 + keys[0]]),
+                )
+                owner, copy = tf.gather(owner, order), tf.gather(copy, order)
+            laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
+            if provenance:
+                samples = tf.gather(rule.sample(elements, keys), owner)
+                laid = (laid, {"key": samples, "copy": copy})
+            state = (state[0], tf.constant(True), drawn, counter, inner)
+            return state, laid
+
+        batched = ds.enumerate().batch(block)
+        return self._with_epoch(batched).scan(self._initial(), decide).unbatch()

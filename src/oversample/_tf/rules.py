@@ -80,16 +80,27 @@ class ClassIndex:
         elif label.dtype != tf.string:
             label = tf.cast(label, tf.int64)
         index = self.table.lookup(label)
+        unknown = tf.reshape(index < 0, [-1])
         known = tf.debugging.Assert(
-            tf.reduce_all(index >= 0),
+            tf.logical_not(tf.reduce_any(unknown)),
             [
-                "oversample: this label is not in the plan's classes (there is no"
-                " default copy count); label:",
-                label,
+                "oversample: a label is not in the plan's classes (there is no"
+                " default copy count); unknown labels:",
+                tf.boolean_mask(tf.reshape(label, [-1]), unknown),
             ],
         )
         with tf.control_dependencies([known]):
             return tf.identity(index)
+
+
+def _rank_among_equals(values: Any) -> Any:
+    """For each entry, how many earlier entries of the vector hold the same value."""
+    tf = _tf()
+    order = tf.argsort(values, stable=True)
+    ordered = tf.gather(values, order)
+    first = tf.searchsorted(ordered, ordered, side="left", out_type=tf.int64)
+    within = tf.range(tf.size(values, out_type=tf.int64)) - first
+    return tf.scatter_nd(order[:, None], within, tf.shape(values))
 
 
 def _int64(values: Any) -> Any:
@@ -105,9 +116,16 @@ class Rule:
 
     uses_epoch = False
     by_position = True
+    batched = False  # prepare_batch works on a batch of elements
 
     def init_state(self) -> tuple[Any, ...]:
         return ()
+
+    def prepare_batch(
+        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        """`prepare` for a batch: vectors of base and candidate, payload [b, 3]."""
+        raise NotImplementedError
 
     def prepare(
         self, element: Any, key: Any, state: tuple[Any, ...]
@@ -133,6 +151,7 @@ class ClassRule(Rule):
         tf = _tf()
         rule = plan._rule
         self.plan, self.label = plan, label
+        self.batched = label.vectorised
         self.index = ClassIndex(plan.classes, label.dtype)
         self.size = _int64(rule.size)
         self.base = _int64(rule.base)
@@ -167,23 +186,54 @@ class ClassRule(Rule):
         return (*self._decide(index, occurrence, key), (seen,))
 
     def _decide(self, index: Any, occurrence: Any, key: Any) -> tuple[Any, Any, Any]:
+        """Base copies, candidacy and payload; works on scalars and vectors."""
         tf = _tf()
-        extra = self.extra[index]
+        extra = tf.gather(self.extra, index)
         if self.plan.rounding == "stochastic":
-            payload = tf.stack([key, self.threshold[index], tf.constant(0, tf.int64)])
+            threshold = tf.gather(self.threshold, index)
+            payload = tf.stack([key, threshold, tf.zeros_like(key)], axis=-1)
         else:
+            size = tf.gather(self.size, index)
             rank = tf.math.floormod(
-                self.mult[index] * occurrence + self.offset[index], self.size[index]
+                tf.gather(self.mult, index) * occurrence
+                + tf.gather(self.offset, index),
+                size,
             )
-            payload = tf.stack([rank, self.size[index], extra])
-        return self.base[index], extra > 0, payload
+            payload = tf.stack([rank, size, extra], axis=-1)
+        return tf.gather(self.base, index), extra > 0, payload
+
+    def prepare_batch(
+        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        (seen,) = state
+        index = self.index(self.label.read(elements))
+        occurrence = tf.gather(seen, index) + _rank_among_equals(index)
+        size = tf.gather(self.size, index)
+        within = tf.debugging.Assert(
+            tf.reduce_all(occurrence < size),
+            [
+                "oversample: the stream holds more samples of a class than the plan"
+                " counted; class indices and planned counts:",
+                index,
+                size,
+            ],
+        )
+        with tf.control_dependencies([within]):
+            seen = seen + tf.math.bincount(
+                tf.cast(index, tf.int32),
+                minlength=tf.size(seen),
+                maxlength=tf.size(seen),
+                dtype=tf.int64,
+            )
+        return (*self._decide(index, occurrence, keys), (seen,))
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         tf = _tf()
         if self.plan.rounding == "stochastic":
-            draw = sample_hash(self.plan.seed, epoch, payload[0])
-            return draw < tf.bitcast(payload[1], tf.uint64)
-        rank, size, extra = payload[0], payload[1], payload[2]
+            draw = sample_hash(self.plan.seed, epoch, payload[..., 0])
+            return draw < tf.bitcast(payload[..., 1], tf.uint64)
+        rank, size, extra = payload[..., 0], payload[..., 1], payload[..., 2]
         shift = tf.math.floormod(tf.math.floormod(epoch, size) * extra, size)
         return tf.math.floormod(rank - shift, size) < extra
 
@@ -219,6 +269,7 @@ class KeyedClassRule(ClassRule):
         occurrence[plan._order] = np.arange(keys.size) - starts
         self.codes = _int64(plan._codes)
         self.occurrence = _int64(occurrence)
+        self.batched = label.vectorised and key.vectorised
 
     def init_state(self) -> tuple[Any, ...]:
         return ()
@@ -230,7 +281,7 @@ class KeyedClassRule(ClassRule):
             value = tf.cast(value, tf.int64)
         rank = self.ranks.lookup(value)
         found = tf.debugging.Assert(
-            rank >= 0,
+            tf.reduce_all(rank >= 0),
             ["oversample: this key was not seen when the plan was made; key:", value],
         )
         with tf.control_dependencies([found]):
@@ -241,14 +292,19 @@ class KeyedClassRule(ClassRule):
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         rank = self.sample(element, key)
-        index = self.codes[rank]
+        index = tf.gather(self.codes, rank)
         same = tf.debugging.Assert(
-            tf.equal(self.index(self.label.read(element)), index),
+            tf.reduce_all(tf.equal(self.index(self.label.read(element)), index)),
             ["oversample: a sample's label changed since its key was counted"],
         )
         with tf.control_dependencies([same]):
-            occurrence = tf.identity(self.occurrence[rank])
+            occurrence = tf.gather(self.occurrence, rank)
         return (*self._decide(index, occurrence, rank), state)
+
+    def prepare_batch(
+        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        return self.prepare(elements, keys, state)
 
 
 class WeightRule(Rule):
@@ -256,11 +312,17 @@ class WeightRule(Rule):
 
     uses_epoch = True
 
-    def __init__(self, plan: Plan, fixed_of: Callable[[Any, Any], Any]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        fixed_of: Callable[[Any, Any], Any],
+        vectorised: bool = False,
+    ) -> None:
         assert plan._fixed is not None
         self.plan = plan
         self.rule = _rounding.weight_rule(plan.seed, plan._fixed)
         self.fixed_of = fixed_of
+        self.batched = vectorised
 
     def init_state(self) -> tuple[Any, ...]:
         return (_tf().constant(0, _tf().int64),)
@@ -279,6 +341,21 @@ class WeightRule(Rule):
         payload = tf.stack([first, fraction, tf.constant(0, tf.int64)])
         return whole, fraction > 0, payload, (running + fraction,)
 
+    def prepare_batch(
+        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        (running,) = state
+        fixed = self.fixed_of(elements, keys)
+        whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
+        fraction = tf.bitwise.bitwise_and(
+            fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
+        )
+        before = running + tf.cumsum(fraction, exclusive=True)
+        first = keys if self.plan.rounding == "stochastic" else before
+        payload = tf.stack([first, fraction, tf.zeros_like(fraction)], axis=-1)
+        return whole, fraction > 0, payload, (running + tf.reduce_sum(fraction),)
+
     def _offset(self, epoch: Any) -> Any:
         tf = _tf()
         rule = self.rule
@@ -296,14 +373,14 @@ class WeightRule(Rule):
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         tf = _tf()
-        fraction = payload[1]
+        fraction = payload[..., 1]
         if self.plan.rounding == "stochastic":
             draw = tf.bitwise.right_shift(
-                sample_hash(self.plan.seed, epoch, payload[0]),
+                sample_hash(self.plan.seed, epoch, payload[..., 0]),
                 tf.constant(32, tf.uint64),
             )
             return draw < tf.cast(fraction, tf.uint64)
-        before = payload[0] + self._offset(epoch)
+        before = payload[..., 0] + self._offset(epoch)
         high = tf.constant(32, tf.int64)
         crossed = tf.bitwise.right_shift(before + fraction, high) - (
             tf.bitwise.right_shift(before, high)
@@ -315,10 +392,22 @@ class FixedRule(Rule):
     """Whole-number copies from a fixed rule (`duplicate`): no plan, no epoch."""
 
     def __init__(
-        self, copies_of: Callable[[Any, Any], Any], by_position: bool = False
+        self,
+        copies_of: Callable[[Any, Any], Any],
+        by_position: bool = False,
+        vectorised: bool = False,
     ) -> None:
         self.copies_of = copies_of
         self.by_position = by_position
+        self.batched = vectorised
+
+    def prepare_batch(
+        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
+        tf = _tf()
+        copies = self.copies_of(elements, keys) + tf.zeros_like(keys)
+        payload = tf.zeros([tf.size(keys), PAYLOAD], tf.int64)
+        return copies, tf.zeros_like(keys, tf.bool), payload, state
 
     def prepare(
         self, element: Any, key: Any, state: tuple[Any, ...]
@@ -369,4 +458,4 @@ def plan_rule(plan: Plan, label: Label | None) -> Rule:
         return WeightRule(plan, sample_factor)
     assert plan._fixed is not None
     fixed = tf.constant(plan._fixed, tf.int64)
-    return WeightRule(plan, lambda element, key: tf.gather(fixed, key))
+    return WeightRule(plan, lambda element, key: tf.gather(fixed, key), vectorised=True)
