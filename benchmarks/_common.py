@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -52,11 +53,22 @@ def run_in_child(module: str, function: str, **kwargs: Any) -> dict[str, Any]:
     return dict(json.loads(lines[-1][len("RESULT=") :]))
 
 
-def write_results(name: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
-    """Writes rows as JSON and a markdown table under benchmarks/results/."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), **meta}
-    path = RESULTS / f"{name}.json"
+def write_results(
+    name: str,
+    rows: list[dict[str, Any]],
+    meta: dict[str, Any],
+    folder: Path | None = None,
+) -> Path:
+    """Writes rows as JSON and a markdown table (default: benchmarks/results/)."""
+    folder = RESULTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        **meta,
+    }
+    path = folder / f"{name}.json"
     path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     columns = list(rows[0])
     lines = [
@@ -65,11 +77,18 @@ def write_results(name: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -
     ]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row[c]) for c in columns) + " |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     return path
 
 
+def out_folder(text: str | None) -> Path | None:
+    """The --out argument of every benchmark script."""
+    return None if text is None else Path(text)
+
+
 def _cell(value: object) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)

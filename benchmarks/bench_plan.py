@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 import numpy as np
-from _common import median_seconds, run_in_child, write_results
+from _common import median_seconds, out_folder, run_in_child, write_results
 
 
 def long_tail_labels(samples: int, classes: int, seed: int = 0) -> np.ndarray:
@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000_000)
     parser.add_argument("--classes", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--out", default=None, help="results folder (default: results/)"
+    )
     args = parser.parse_args()
     names = [
         "np.repeat + shuffle (copies given)",
@@ -83,7 +86,7 @@ def main() -> None:
         "repeats": args.repeats,
         "note": "peak RSS includes the labels and the ready plan built in each child",
     }
-    path = write_results("plan", rows, meta)
+    path = write_results("plan", rows, meta, out_folder(args.out))
     print(path.with_suffix(".md").read_text())
     print(meta)
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import run_in_child, write_results
+from _common import out_folder, run_in_child, write_results
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -97,7 +97,9 @@ def _pipeline(method: str, paths: list[str], counts: dict[int, int]) -> Any:
     if method.startswith("TF tutorial"):
         per_class = [ds.filter(lambda e, c=c: e["label"] == c).repeat() for c in counts]
         weights = [1 / len(counts)] * len(counts)
-        return tf.data.Dataset.sample_from_datasets(per_class, weights, seed=0).take(total)
+        return tf.data.Dataset.sample_from_datasets(per_class, weights, seed=0).take(
+            total
+        )
     if method == "rejection_resample":
         size = sum(counts.values())
         initial = [counts[c] / size for c in sorted(counts)]
@@ -115,12 +117,14 @@ def _pipeline(method: str, paths: list[str], counts: dict[int, int]) -> Any:
     raise ValueError(method)
 
 
-def measure(method: str, classes: int, repeats: int, budget: float) -> dict[str, Any]:
+def measure(
+    method: str, classes: int, largest: int, repeats: int, budget: float
+) -> dict[str, Any]:
     """Runs one method (in a child process); returns its figures."""
     from longtail import labels_for, write
 
-    paths = write(classes=classes)
-    labels = labels_for(classes=classes)
+    paths = write(classes=classes, largest=largest)
+    labels = labels_for(classes=classes, largest=largest)
     values, sizes = np.unique(labels, return_counts=True)
     counts = {int(v): int(n) for v, n in zip(values, sizes, strict=True)}
     runs = []
@@ -128,7 +132,7 @@ def measure(method: str, classes: int, repeats: int, budget: float) -> dict[str,
         started = time.perf_counter()
         pipeline = _pipeline(method, paths, counts)
         produced = np.zeros(classes, np.int64)
-        batches = duplicates = elements = 0
+        batches = duplicates = repeats = elements = 0
         first = None
         for batch in pipeline.batch(BATCH):
             ids, got = batch["id"].numpy(), batch["label"].numpy()
@@ -137,13 +141,25 @@ def measure(method: str, classes: int, repeats: int, budget: float) -> dict[str,
             elements += ids.size
             if ids.size == BATCH:
                 batches += 1
-                duplicates += np.unique(ids).size < ids.size
+                unique = np.unique(ids).size
+                duplicates += unique < ids.size
+                repeats += ids.size - unique
             if method in SLOW and time.perf_counter() - started > budget:
                 break
         seconds = time.perf_counter() - started
-        runs.append((seconds, first, elements, produced, duplicates / max(batches, 1)))
+        batches = max(batches, 1)
+        runs.append(
+            (
+                seconds,
+                first,
+                elements,
+                produced,
+                duplicates / batches,
+                repeats / batches,
+            )
+        )
     seconds = statistics.median(r[0] for r in runs)
-    _, first, elements, produced, shared = runs[-1]
+    _, first, elements, produced, shared, repeated = runs[-1]
     target = classes * max(counts.values())
     complete = elements >= target or method in {"plain pass"}
     return {
@@ -155,70 +171,96 @@ def measure(method: str, classes: int, repeats: int, budget: float) -> dict[str,
         "max_class": int(produced.max()),
         "overshoot": (elements - target) / target if complete else None,
         "dup_batches": shared,
+        "repeats_per_batch": repeated,
         "complete": bool(complete),
     }
 
 
-def global_shuffle_dup_share(classes: int) -> float:
-    """The same multiset as oversample's epoch, globally shuffled: the floor."""
+def global_shuffle_reference(classes: int, largest: int) -> tuple[float, float]:
+    """The same multiset as oversample's epoch, globally shuffled: the floor
+    for a bounded-memory stream. Returns (share of batches, repeats per batch)."""
     from longtail import labels_for
 
     import oversample as ovs
 
-    order = ovs.plan(labels_for(classes=classes), seed=0).indices(0)
+    order = ovs.plan(labels_for(classes=classes, largest=largest), seed=0).indices(0)
     batches = order[: order.size // BATCH * BATCH].reshape(-1, BATCH)
-    return float(np.mean([np.unique(b).size < BATCH for b in batches]))
+    unique = np.array([np.unique(b).size for b in batches])
+    return float(np.mean(unique < BATCH)), float(np.mean(BATCH - unique))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds for slow methods")
+    parser.add_argument(
+        "--budget", type=float, default=20.0, help="seconds for slow methods"
+    )
     parser.add_argument("--methods", nargs="*", default=METHODS)
+    parser.add_argument("--largest", type=int, default=2000)
+    parser.add_argument(
+        "--out", default=None, help="results folder (default: results/)"
+    )
     args = parser.parse_args()
     results = {}
     for method in args.methods:
         results[method] = run_in_child(
-            "bench_stream", "measure", method=method, classes=args.classes,
-            repeats=args.repeats, budget=args.budget,
+            "bench_stream",
+            "measure",
+            method=method,
+            classes=args.classes,
+            largest=args.largest,
+            repeats=args.repeats,
+            budget=args.budget,
         )
-        print(f"{method}: {results[method]['elements_per_s']:,.0f} elements/s", flush=True)
+        print(
+            f"{method}: {results[method]['elements_per_s']:,.0f} elements/s", flush=True
+        )
     handwritten = results.get(METHODS[2])
     plain = results.get(METHODS[0])
     rows = []
     for method, r in results.items():
-        rows.append({
-            "method": method,
-            "elements_per_s": r["elements_per_s"],
-            "time_s": r["seconds"] if r["complete"] else None,
-            "time_vs_handwritten": (
-                r["seconds"] / handwritten["seconds"]
-                if handwritten and r["complete"] else None
-            ),
-            "setup_s": r["setup_s"],
-            "peak_rss_mib": r["peak_rss_mib"],
-            "rss_vs_plain": r["peak_rss_mib"] / plain["peak_rss_mib"] if plain else None,
-            "min_class": r["min_class"],
-            "max_class": r["max_class"],
-            "overshoot": r["overshoot"],
-            "dup_batches": r["dup_batches"],
-        })
-    rows.append({
-        "method": "global shuffle of oversample's epoch (reference)",
-        **{k: None for k in rows[0] if k not in ("method", "dup_batches")},
-        "dup_batches": global_shuffle_dup_share(args.classes),
-    })
+        rows.append(
+            {
+                "method": method,
+                "elements_per_s": r["elements_per_s"],
+                "time_s": r["seconds"] if r["complete"] else None,
+                "time_vs_handwritten": (
+                    r["seconds"] / handwritten["seconds"]
+                    if handwritten and r["complete"]
+                    else None
+                ),
+                "setup_s": r["setup_s"],
+                "peak_rss_mib": r["peak_rss_mib"],
+                "rss_vs_plain": r["peak_rss_mib"] / plain["peak_rss_mib"]
+                if plain
+                else None,
+                "min_class": r["min_class"],
+                "max_class": r["max_class"],
+                "overshoot": r["overshoot"],
+                "dup_batches": r["dup_batches"],
+                "repeats_per_batch": r["repeats_per_batch"],
+            }
+        )
+    share, repeats = global_shuffle_reference(args.classes, args.largest)
+    rows.append(
+        {
+            **{k: None for k in rows[0]},
+            "method": "global shuffle of oversample's epoch (reference)",
+            "dup_batches": share,
+            "repeats_per_batch": repeats,
+        }
+    )
     meta = {
         "classes": args.classes,
-        "target_per_class": 2000,
+        "target_per_class": args.largest,
         "batch": BATCH,
         "repeats": args.repeats,
         "budget_s_for_slow_methods": args.budget,
         "note": "time is the median over repeats of one full epoch incl. setup;"
         " slow methods run once under the budget and report their rate",
     }
-    path = write_results("stream", rows, meta)
+    path = write_results("stream", rows, meta, out_folder(args.out))
     print(path.with_suffix(".md").read_text())
 
 

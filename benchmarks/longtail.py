@@ -13,7 +13,9 @@ import numpy as np
 DATA = Path(__file__).parent / ".data"
 
 
-def profile(classes: int = 100, largest: int = 2000, imbalance: float = 100.0) -> np.ndarray:
+def profile(
+    classes: int = 100, largest: int = 2000, imbalance: float = 100.0
+) -> np.ndarray:
     steps = np.arange(classes) / max(classes - 1, 1)
     return np.maximum(1, np.round(largest * imbalance ** (-steps))).astype(np.int64)
 
@@ -28,7 +30,9 @@ def write(classes: int = 100, largest: int = 2000, shards: int = 8) -> list[str]
     import tensorflow as tf
 
     folder = DATA / f"longtail-{classes}-{largest}-{shards}"
-    paths = [str(folder / f"train.tfrecord-{i:05d}-of-{shards:05d}") for i in range(shards)]
+    paths = [
+        str(folder / f"train.tfrecord-{i:05d}-of-{shards:05d}") for i in range(shards)
+    ]
     if all(Path(p).exists() for p in paths):
         return paths
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,19 +54,19 @@ def write(classes: int = 100, largest: int = 2000, shards: int = 8) -> list[str]
     return paths
 
 
-def _bytes(value: bytes):  # noqa: ANN202
+def _bytes(value: bytes):
     import tensorflow as tf
 
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def _int(value: int):  # noqa: ANN202
+def _int(value: int):
     import tensorflow as tf
 
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
-def dataset(paths: list[str]):  # noqa: ANN201
+def dataset(paths: list[str]):
     """Reads the shards in a fixed order and decodes every example."""
     import tensorflow as tf
 
@@ -72,9 +76,11 @@ def dataset(paths: list[str]):  # noqa: ANN201
         "id": tf.io.FixedLenFeature([], tf.int64),
     }
 
-    def parse(record):  # noqa: ANN001, ANN202
+    def parse(record):
         example = tf.io.parse_single_example(record, spec)
         image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), [32, 32, 3])
         return {"image": image, "label": example["label"], "id": example["id"]}
 
-    return tf.data.TFRecordDataset(paths).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.TFRecordDataset(paths).map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE
+    )

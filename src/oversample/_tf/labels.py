@@ -107,6 +107,22 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
     )
 
 
+def label_batches(ds: Any, label: Label) -> Any:
+    """Batches of labels. Static shapes are batched first and read once per
+    batch, so the pass adds no function call per element."""
+    from oversample._tf.pipeline import element_bytes
+
+    if label.vectorised and not label.multi and element_bytes(ds.element_spec):
+        batched = ds.batch(COUNT_BATCH)
+        if isinstance(batched.element_spec, tuple):
+            return batched.map(lambda *e: label.read(e))
+        return batched.map(label.read)
+    labels = map_elements(ds, label.read)
+    if label.multi:
+        return labels.ragged_batch(COUNT_BATCH)
+    return labels.batch(COUNT_BATCH)
+
+
 def map_elements(ds: Any, fn: Callable[[Any], Any]) -> Any:
     """Dataset.map that hands tuple elements to `fn` as one tuple."""
     tf = _tf()
@@ -161,11 +177,7 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     """One batched pass over the labels only."""
     tf = _tf()
     cardinality = int(ds.cardinality())
-    labels = map_elements(ds, label.read)
-    if label.multi:
-        batches = labels.ragged_batch(COUNT_BATCH)
-    else:
-        batches = labels.batch(COUNT_BATCH)
+    batches = label_batches(ds, label)
     counts: dict[int | str, int] = {}
     rows: list[list[int | str]] | None = [] if label.multi else None
     seen = 0
@@ -218,7 +230,7 @@ def collect(ds: Any, label: Label, progress: bool) -> np.ndarray:
     bar = _progress_bar(cardinality if cardinality >= 0 else None, "reading labels")
     parts: list[np.ndarray] = []
     with bar if progress else contextlib.nullcontext():
-        for batch in map_elements(ds, label.read).batch(COUNT_BATCH).prefetch(2):
+        for batch in label_batches(ds, label).prefetch(2):
             parts.append(batch.numpy())
             if progress:
                 bar.advance(bar.task_ids[0], len(parts[-1]))

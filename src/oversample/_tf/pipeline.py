@@ -14,7 +14,8 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
 SPREAD_CAP = 256
 BUFFER_FLOOR = 1024
 BUFFER_CAP = 16384
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 256 << 10
+BUFFER_BYTES = 32 << 20
 BLOCK_FLOOR = 32
 BLOCK_CAP = 1024
 
@@ -105,11 +106,14 @@ def check_buffer(shuffle_buffer: object) -> int | None:
     return check_int(shuffle_buffer, "shuffle_buffer")
 
 
-def auto_buffer(total: int | None) -> int:
-    """The default shuffle buffer: total / 16, within [1024, 16384]."""
-    if total is not None and total > 0:
-        return int(min(max(total // 16, BUFFER_FLOOR), BUFFER_CAP, total))
-    return BUFFER_CAP
+def auto_buffer(total: int | None, element_bytes: int | None) -> int:
+    """The default shuffle buffer: total / 16 within [1024, 16384] elements, and
+    at most 32 MiB when the element size is known."""
+    size = BUFFER_CAP if total is None or total <= 0 else min(total // 16, BUFFER_CAP)
+    size = max(size, BUFFER_FLOOR)
+    if element_bytes:
+        size = min(size, max(BUFFER_FLOOR, BUFFER_BYTES // element_bytes))
+    return int(min(size, total)) if total else size
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,8 @@ _GUARD_MESSAGE = (
 )
 
 
-def _block_size(element_spec: Any) -> int | None:
-    """Source elements per block when every component has a static dense shape."""
+def element_bytes(element_spec: Any) -> int | None:
+    """Bytes per element when every component has a static dense shape."""
     tf = _tf()
     size = 0
     for spec in tf.nest.flatten(element_spec):
@@ -136,7 +140,14 @@ def _block_size(element_spec: Any) -> int | None:
             return None
         per_item = 64 if spec.dtype == tf.string else spec.dtype.size
         size += max(spec.shape.num_elements(), 1) * per_item
-    return int(min(max(BLOCK_BYTES // max(size, 1), BLOCK_FLOOR), BLOCK_CAP))
+    return max(size, 1)
+
+
+def _block_size(size: int | None) -> int | None:
+    """Source elements per block (about 256 KiB), or None for one at a time."""
+    if size is None:
+        return None
+    return int(min(max(BLOCK_BYTES // size, BLOCK_FLOOR), BLOCK_CAP))
 
 
 def assemble(
@@ -168,12 +179,13 @@ def assemble(
         total = (
             None if epochs.stream is None or total is None else total * epochs.stream
         )
+    size = element_bytes(ds.element_spec)
     buffer = (
-        auto_buffer(total)
+        auto_buffer(total, size)
         if settings.shuffle_buffer is None
         else settings.shuffle_buffer
     )
-    block = _block_size(ds.element_spec) if rule.batched else None
+    block = _block_size(size) if rule.batched else None
     layout = _Layout(rule, settings, seed, config, num_samples or 1, mix=buffer > 0)
     out = layout.elements(ds) if block is None else layout.blocks(ds, block)
     if buffer:

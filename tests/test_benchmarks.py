@@ -1,0 +1,51 @@
+"""The benchmark scripts run, on tiny sizes, and write their results as data.
+No timing is asserted here: speed is measured in benchmarks/, not in tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+TINY = {
+    "bench_counting.py": ["--config", "tiny", "--repeats", "1"],
+    "bench_plan.py": ["--samples", "20000", "--classes", "50", "--repeats", "1"],
+    "bench_sampler.py": ["--sizes", "5000", "--classes", "20", "--repeats", "1"],
+    "bench_scaling.py": ["--sizes", "2000", "--class-counts", "10"],
+    "bench_stream.py": [
+        "--classes",
+        "10",
+        "--largest",
+        "60",
+        "--repeats",
+        "1",
+        "--budget",
+        "2",
+    ],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_script_runs_and_writes_results(script, tmp_path):
+    pytest.importorskip("tensorflow")
+    done = subprocess.run(
+        [sys.executable, script, *TINY[script], "--out", str(tmp_path)],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = script.removeprefix("bench_").removesuffix(".py")
+    results = json.loads((tmp_path / f"{name}.json").read_text())
+    assert results["rows"], "no rows written"
+    assert (tmp_path / f"{name}.md").read_text().startswith("| ")
+
+
+def test_every_benchmark_script_is_smoke_tested():
+    scripts = {p.name for p in BENCHMARKS.glob("bench_*.py")}
+    assert scripts == set(TINY)
