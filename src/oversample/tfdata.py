@@ -115,11 +115,16 @@ def _run(
 
 
 def _run_plan(
-    ds: Any, plan: Plan, label: _labels.Label | None, settings: _pipeline.Settings
+    ds: Any,
+    plan: Plan,
+    label: _labels.Label | None,
+    settings: _pipeline.Settings,
+    rule: _rules.Rule | None = None,
 ) -> Any:
+    """Carries out `plan` with its own rule (or `rule`, which reads the plan)."""
     return _run(
         ds,
-        _rules.plan_rule(plan, label),
+        _rules.plan_rule(plan, label) if rule is None else rule,
         settings,
         seed=plan.seed,
         fingerprint=plan.fingerprint,
@@ -513,16 +518,10 @@ def _duplicate_by_weight(
         seed=seed,
         rounding=rounding,
     )
-    return _run(
-        ds,
-        _rules.WeightRule(
-            chosen, lambda element, key: _rules.fixed_from_weight(copies(element))
-        ),
-        settings,
-        seed=chosen.seed,
-        fingerprint=chosen.fingerprint,
-        plan=chosen,
+    rule = _rules.WeightRule(
+        chosen, lambda element, key: _rules.fixed_from_weight(copies(element))
     )
+    return _run_plan(ds, chosen, None, settings, rule)
 
 
 def _duplicate_by_class(

@@ -177,40 +177,31 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     """One batched pass over the labels only."""
     tf = _tf()
     cardinality = int(ds.cardinality())
-    batches = label_batches(ds, label)
     counts: dict[int | str, int] = {}
     rows: list[list[int | str]] | None = [] if label.multi else None
     seen = 0
-    bar = _progress_bar(cardinality if cardinality >= 0 else None, "counting labels")
-    with bar if progress else contextlib.nullcontext():
-        for batch in batches.prefetch(2):
-            if label.multi:
-                values = (
-                    batch.to_list()
-                    if isinstance(batch, tf.RaggedTensor)
-                    else (batch.numpy().tolist())
-                )
-                size = len(values)
-                for row in values:
-                    row_labels = sorted({_python_label(v) for v in row})
-                    assert rows is not None
-                    rows.append(row_labels)
-                    for value in row_labels:
-                        counts[value] = counts.get(value, 0) + 1
-            else:
-                array = batch.numpy()
-                size = int(array.shape[0])
-                values, numbers_ = np.unique(array, return_counts=True)
-                if int(numbers_.sum()) != size:
-                    raise RuntimeError("label counts do not add up to the batch size")
-                for value, number in zip(
-                    values.tolist(), numbers_.tolist(), strict=True
-                ):
-                    key = _python_label(value)
-                    counts[key] = counts.get(key, 0) + int(number)
-            seen += size
-            if progress:
-                bar.advance(bar.task_ids[0], size)
+    for batch in _batches(ds, label_batches(ds, label), "counting labels", progress):
+        if rows is not None:
+            values = (
+                batch.to_list()
+                if isinstance(batch, tf.RaggedTensor)
+                else batch.numpy().tolist()
+            )
+            for row in values:
+                row_labels = sorted({_python_label(v) for v in row})
+                rows.append(row_labels)
+                for value in row_labels:
+                    counts[value] = counts.get(value, 0) + 1
+            seen += len(values)
+            continue
+        array = batch.numpy()
+        values, numbers = np.unique(array, return_counts=True)
+        if int(numbers.sum()) != array.shape[0]:
+            raise RuntimeError("label counts do not add up to the batch size")
+        for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
+            key = _python_label(value)
+            counts[key] = counts.get(key, 0) + int(number)
+        seen += int(array.shape[0])
     if not label.multi and sum(counts.values()) != seen:
         raise RuntimeError(
             f"counted {sum(counts.values())} labels for {seen} elements; the label"
@@ -224,22 +215,30 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     return Counted(dict(sorted(counts.items())), seen, rows)
 
 
-def collect(ds: Any, label: Label, progress: bool) -> np.ndarray:
-    """Every element's label, in source order (a few bytes per sample)."""
+def _batches(ds: Any, batches: Any, description: str, progress: bool) -> Any:
+    """Iterates `batches` of `ds` with an optional progress bar over elements."""
     cardinality = int(ds.cardinality())
-    bar = _progress_bar(cardinality if cardinality >= 0 else None, "reading labels")
-    parts: list[np.ndarray] = []
+    bar = _progress_bar(cardinality if cardinality >= 0 else None, description)
     with bar if progress else contextlib.nullcontext():
-        for batch in label_batches(ds, label).prefetch(2):
-            parts.append(batch.numpy())
+        for batch in batches.prefetch(2):
+            yield batch
             if progress:
-                bar.advance(bar.task_ids[0], len(parts[-1]))
+                bar.advance(bar.task_ids[0], int(_tf().nest.flatten(batch)[0].shape[0]))
+
+
+def _python_array(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         raise ValueError("`ds` is empty; there is nothing to plan.")
-    labels = np.concatenate(parts)
-    if labels.dtype == object:
-        labels = np.asarray([_python_label(v) for v in labels.tolist()])
-    return labels
+    array = np.concatenate(parts)
+    if array.dtype == object:
+        array = np.asarray([_python_label(v) for v in array.tolist()])
+    return array
+
+
+def collect(ds: Any, label: Label, progress: bool) -> np.ndarray:
+    """Every element's label, in source order (a few bytes per sample)."""
+    batches = _batches(ds, label_batches(ds, label), "reading labels", progress)
+    return _python_array([batch.numpy() for batch in batches])
 
 
 def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
@@ -247,14 +246,11 @@ def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
     pairs = map_elements(ds, lambda e: (key.read(e), label.read(e)))
     keys: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    cardinality = int(ds.cardinality())
-    bar = _progress_bar(cardinality if cardinality >= 0 else None, "reading keys")
-    with bar if progress else contextlib.nullcontext():
-        for key_batch, label_batch in pairs.batch(COUNT_BATCH).prefetch(2):
-            keys.append(key_batch.numpy())
-            labels.append(label_batch.numpy())
-            if progress:
-                bar.advance(bar.task_ids[0], len(keys[-1]))
+    for key_batch, label_batch in _batches(
+        ds, pairs.batch(COUNT_BATCH), "reading keys", progress
+    ):
+        keys.append(key_batch.numpy())
+        labels.append(label_batch.numpy())
     if not keys:
         raise ValueError("`ds` is empty; there is nothing to plan.")
     all_keys = np.concatenate(keys)
@@ -268,10 +264,7 @@ def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
         raise ValueError(
             f"`key` must be unique per sample; these keys repeat: {describe(shown)}."
         )
-    all_labels = np.concatenate(labels)[order]
-    if all_labels.dtype == object:
-        all_labels = np.asarray([_python_label(v) for v in all_labels.tolist()])
-    return Keyed(keys=ordered, labels=all_labels)
+    return Keyed(keys=ordered, labels=_python_array(labels)[order])
 
 
 @dataclass(frozen=True)
