@@ -332,11 +332,7 @@ class WeightRule(Rule):
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (running,) = state
-        fixed = self.fixed_of(element, key)
-        whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
-        fraction = tf.bitwise.bitwise_and(
-            fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
-        )
+        whole, fraction = _split_fixed(self.fixed_of(element, key))
         first = key if self.plan.rounding == "stochastic" else running
         payload = tf.stack([first, fraction, tf.constant(0, tf.int64)])
         return whole, fraction > 0, payload, (running + fraction,)
@@ -346,11 +342,7 @@ class WeightRule(Rule):
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (running,) = state
-        fixed = self.fixed_of(elements, keys)
-        whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
-        fraction = tf.bitwise.bitwise_and(
-            fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
-        )
+        whole, fraction = _split_fixed(self.fixed_of(elements, keys))
         before = running + tf.cumsum(fraction, exclusive=True)
         first = keys if self.plan.rounding == "stochastic" else before
         payload = tf.stack([first, fraction, tf.zeros_like(fraction)], axis=-1)
@@ -415,6 +407,16 @@ class FixedRule(Rule):
         tf = _tf()
         payload = tf.zeros([PAYLOAD], tf.int64)
         return self.copies_of(element, key), tf.constant(False), payload, state
+
+
+def _split_fixed(fixed: Any) -> tuple[Any, Any]:
+    """32.32 fixed point -> (whole copies, fractional part in 1/2**32)."""
+    tf = _tf()
+    whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
+    fraction = tf.bitwise.bitwise_and(
+        fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
+    )
+    return whole, fraction
 
 
 def fixed_from_weight(weight: Any) -> Any:
