@@ -204,15 +204,26 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     for method in args.methods:
-        results[method] = run_in_child(
-            "bench_stream",
-            "measure",
-            method=method,
-            classes=args.classes,
-            largest=args.largest,
-            repeats=args.repeats,
-            budget=args.budget,
-        )
+        # NOTE: one run per process, so that peak RSS is one run's and repeats
+        # do not inherit each other's memory; times are the median over runs.
+        runs = [
+            run_in_child(
+                "bench_stream",
+                "measure",
+                method=method,
+                classes=args.classes,
+                largest=args.largest,
+                repeats=1,
+                budget=args.budget,
+            )
+            for _ in range(1 if method in SLOW else args.repeats)
+        ]
+        results[method] = {
+            **runs[-1],
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "elements_per_s": statistics.median(r["elements_per_s"] for r in runs),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+        }
         print(
             f"{method}: {results[method]['elements_per_s']:,.0f} elements/s", flush=True
         )
@@ -257,8 +268,9 @@ def main() -> None:
         "batch": BATCH,
         "repeats": args.repeats,
         "budget_s_for_slow_methods": args.budget,
-        "note": "time is the median over repeats of one full epoch incl. setup;"
-        " slow methods run once under the budget and report their rate",
+        "note": "one run per process; time and peak RSS are medians over runs of"
+        " one full epoch incl. setup; slow methods run once under the budget and"
+        " report their rate",
     }
     path = write_results("stream", rows, meta, out_folder(args.out))
     print(path.with_suffix(".md").read_text())

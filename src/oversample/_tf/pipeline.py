@@ -15,7 +15,7 @@ SPREAD_CAP = 256
 BUFFER_FLOOR = 1024
 BUFFER_CAP = 16384
 BLOCK_BYTES = 256 << 10
-BUFFER_BYTES = 32 << 20
+BUFFER_BYTES = 24 << 20
 BLOCK_FLOOR = 32
 BLOCK_CAP = 1024
 
@@ -108,7 +108,7 @@ def check_buffer(shuffle_buffer: object) -> int | None:
 
 def auto_buffer(total: int | None, element_bytes: int | None) -> int:
     """The default shuffle buffer: total / 16 within [1024, 16384] elements, and
-    at most 32 MiB when the element size is known."""
+    at most 24 MiB when the element size is known."""
     size = BUFFER_CAP if total is None or total <= 0 else min(total // 16, BUFFER_CAP)
     size = max(size, BUFFER_FLOOR)
     if element_bytes:
