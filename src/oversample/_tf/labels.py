@@ -13,6 +13,7 @@ from oversample._tf import tf as _tf
 from oversample._validation import describe, is_int
 
 COUNT_BATCH = 4096
+COUNT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
             f"`{name}`={describe(label)} must be a scalar label per element (or a"
             f" 1-D list of labels for multi-label data); got shape {spec.shape}."
         )
-    return Label(
-        read=read, dtype=dtype, multi=rank == 1, vectorised=not callable(label)
-    )
+    builtin = not callable(label)
+    if builtin:
+        # NOTE: a key path or tuple position has no control flow to convert.
+        read = tf.autograph.experimental.do_not_convert(read)
+    return Label(read=read, dtype=dtype, multi=rank == 1, vectorised=builtin)
 
 
 def label_batches(ds: Any, label: Label) -> Any:
@@ -112,8 +115,9 @@ def label_batches(ds: Any, label: Label) -> Any:
     batch, so the pass adds no function call per element."""
     from oversample._tf.pipeline import element_bytes
 
-    if label.vectorised and not label.multi and element_bytes(ds.element_spec):
-        batched = ds.batch(COUNT_BATCH)
+    size = element_bytes(ds.element_spec)
+    if label.vectorised and not label.multi and size:
+        batched = ds.batch(min(COUNT_BATCH, max(32, COUNT_BYTES // size)))
         if isinstance(batched.element_spec, tuple):
             return batched.map(lambda *e: label.read(e))
         return batched.map(label.read)

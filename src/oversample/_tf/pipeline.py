@@ -281,7 +281,7 @@ class _Layout:
             state = (state[0], tf.constant(True), drawn, counter, inner)
             return state, (rule.sample(element, key), base, element)
 
-        decided = self._with_epoch(ds.enumerate()).scan(self._initial(), decide)
+        decided = self._with_epoch(ds.enumerate()).scan(self._initial(), _plain(decide))
 
         def emit(sample: Any, copies: Any, element: Any) -> Any:
             repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
@@ -296,7 +296,7 @@ class _Layout:
         # NOTE: flat_map would emit a sample's copies back to back; interleave
         # takes one copy from each of SPREAD samples in turn.
         spread = SPREAD_CAP if self.mix else 1
-        return decided.interleave(emit, cycle_length=spread, block_length=1)
+        return decided.interleave(_plain(emit), cycle_length=spread, block_length=1)
 
     def blocks(self, ds: Any, block: int) -> Any:
         """A block of elements per step: one function call per block, not per
@@ -329,4 +329,13 @@ class _Layout:
             return state, laid
 
         batched = ds.enumerate().batch(block)
-        return self._with_epoch(batched).scan(self._initial(), decide).unbatch()
+        return self._with_epoch(batched).scan(self._initial(), _plain(decide)).unbatch()
+
+
+def _plain(fn: Any) -> Any:
+    """Marks a graph function as needing no autograph conversion.
+
+    NOTE: these functions use no Python control flow on tensors; skipping the
+    conversion saves about half a second of pipeline construction.
+    """
+    return _tf().autograph.experimental.do_not_convert(fn)
