@@ -4,6 +4,8 @@ give every sample the same copies, deterministically, and resume exactly."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -111,9 +113,7 @@ class TfDataPerElement(TfDataExecutor):
 
 def _executors():
     executors = [NumpyPlan(), SamplerExecutor()]
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("tensorflow") is None:
         return executors
     return [*executors, TfDataExecutor(), TfDataByKey(), TfDataPerElement()]
 

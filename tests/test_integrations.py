@@ -4,6 +4,8 @@ is installed (CI installs them all)."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_pytorch_distributed_ranks_share_the_epoch():
 @pytest.fixture(scope="module")
 def digits_source(tmp_path_factory):
     tfds = pytest.importorskip("tensorflow_datasets")
-    import oversample.datasets  # noqa: F401  (registers digits_lt)
+    importlib.import_module("oversample.datasets")  # registers digits_lt
 
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     builder = tfds.builder("digits_lt", data_dir=data_dir, file_format="array_record")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,7 +162,11 @@ def encode_multilabels(labels: object, name: str = "labels") -> EncodedMultiLabe
             remap[codes],
             labels.shape[0],
         )
-    rows = list(labels)  # type: ignore[call-overload]
+    if not isinstance(labels, Iterable):
+        raise TypeError(
+            f"`{name}` must be a sequence of label lists; got {describe(labels)}."
+        )
+    rows = list(labels)
     if not rows:
         raise ValueError(f"`{name}` must hold at least one sample.")
     lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -15,7 +16,7 @@ def describe(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     """True for Python and NumPy integers, False for bool."""
     return isinstance(value, numbers.Integral) and not isinstance(
         value, bool | np.bool_
@@ -29,7 +30,7 @@ def check_seed(seed: object, name: str = "seed") -> int:
             f"`{name}` must be an int in [0, 2**64) or None; got"
             f" {name}={describe(seed)} of type {type(seed).__name__}."
         )
-    value = int(seed)  # type: ignore[call-overload]
+    value = int(seed)
     if not 0 <= value < 2**64:
         raise ValueError(
             f"`{name}` must be an int in [0, 2**64) or None; got {name}={value}."
@@ -44,7 +45,7 @@ def check_int(value: object, name: str, *, minimum: int = 0) -> int:
             f"`{name}` must be an int >= {minimum}; got {name}={describe(value)}"
             f" of type {type(value).__name__}."
         )
-    number = int(value)  # type: ignore[call-overload]
+    number = int(value)
     if number < minimum:
         raise ValueError(f"`{name}` must be an int >= {minimum}; got {name}={number}.")
     return number

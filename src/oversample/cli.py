@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import sys
@@ -63,7 +64,7 @@ def parse_strategy(text: str) -> object:
 def _builder(dataset: str, data_dir: str | None) -> Any:
     import tensorflow_datasets as tfds
 
-    import oversample.datasets  # noqa: F401  (registers digits_lt)
+    importlib.import_module("oversample.datasets")  # registers digits_lt
 
     if Path(dataset).is_dir():
         try:

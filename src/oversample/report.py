@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oversample.plan import Plan
@@ -90,7 +90,7 @@ def summary(plan: Plan, max_rows: int = 40) -> str:
     return _render(table, header)
 
 
-def _pyplot() -> object:
+def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -114,7 +114,7 @@ def _bars(
     order = sorted(before, key=before.__getitem__, reverse=True)
     positions = range(len(order))
     many = len(order) > 40
-    figure, axis = plt.subplots(  # type: ignore[attr-defined]
+    figure, axis = plt.subplots(
         figsize=(10 if many else max(6.0, len(order) * 0.5), 4.5)
     )
     if many:
@@ -154,7 +154,7 @@ def _bars(
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)  # type: ignore[attr-defined]
+    plt.close(figure)
     return path
 
 

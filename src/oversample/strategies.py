@@ -120,13 +120,14 @@ def round_half_up(values: np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
 
 
-def _label_key(label: object, classes: tuple[Label, ...]) -> Label:
+def _label_key(label: object, classes: tuple[Label, ...]) -> object:
+    """A user's dict key as the plan spells classes (str or int); else as is."""
     if classes and isinstance(classes[0], str):
         if isinstance(label, str | np.str_):
             return str(label)
     elif is_int(label):
-        return int(label)  # type: ignore[call-overload]
-    return label  # type: ignore[return-value]
+        return int(label)
+    return label
 
 
 def _dict_targets(

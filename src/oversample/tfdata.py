@@ -586,7 +586,7 @@ def _duplicate_by_class(
 
 def _class_key(key: object) -> int | str:
     if is_int(key):
-        return int(key)  # type: ignore[call-overload]
+        return int(key)
     if isinstance(key, bytes):
         return key.decode("utf-8")
     if isinstance(key, str):

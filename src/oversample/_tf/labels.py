@@ -65,7 +65,7 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
             return element
 
     elif is_int(label):
-        position = int(label)  # type: ignore[call-overload]
+        position = int(label)
         size = len(element_spec) if isinstance(element_spec, tuple) else 0
         if not -size <= position < size or not size:
             shape = f"tuples of {size}" if size else _keys_of(element_spec)
