@@ -249,14 +249,19 @@ def test_inside_tf_function_and_keras_fit():
     assert len(history.history["loss"]) == 2
 
 
-def test_under_a_distribution_strategy():
+@pytest.mark.parametrize("make", ["one device", "mirrored"])
+def test_under_a_distribution_strategy(make):
     labels = np.repeat(np.arange(3), [30, 10, 3])
     ds = ovs.balance(labelled(labels), seed=0).batch(10)
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    seen = 0
+    if make == "mirrored":
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    else:
+        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    seen = []
     for batch in strategy.experimental_distribute_dataset(ds):
-        seen += int(tf.shape(batch["label"])[0])
-    assert seen == 90
+        for local in strategy.experimental_local_results(batch["label"]):
+            seen.extend(local.numpy().tolist())
+    assert np.bincount(seen).tolist() == [30, 30, 30]
 
 
 # duplicate
