@@ -123,16 +123,6 @@ def window_occurrence(
     return rule.inverse[owner] * ((j + start) % size) % size
 
 
-def exact_class_copies_by_rank(
-    rule: ClassRule, codes: np.ndarray, occurrence: np.ndarray, epoch: int
-) -> np.ndarray:
-    """The rule as a per-sample test, as a streaming executor applies it."""
-    size = rule.size[codes]
-    rank = (rule.mult[codes] * occurrence + rule.offset[codes]) % size
-    shifted = (rank - epoch_shift(rule, epoch)[codes]) % size
-    return rule.base[codes] + (shifted < rule.extra[codes])
-
-
 def stochastic_class_copies(
     rule: ClassRule, seed: int, codes: np.ndarray, keys: np.ndarray, epoch: int
 ) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from oversample import _seeding
 from oversample import rounding as _rounding
-from oversample._validation import check_int, describe
+from oversample._validation import check_int, describe, is_int
 from oversample.plan import Plan
 
 _STATE_VERSION = 1
@@ -63,17 +63,6 @@ class _Epoch:
     base: np.ndarray | None = None
     extra: np.ndarray | None = None
     ends: np.ndarray | None = None  # source order: cumsum of copies
-
-    @classmethod
-    def grouped(
-        cls,
-        total: int,
-        change: int,
-        starts: np.ndarray,
-        base: np.ndarray,
-        extra: np.ndarray,
-    ) -> _Epoch:
-        return cls(total, change, starts=starts, base=base, extra=extra)
 
     @classmethod
     def in_source_order(cls, copies: np.ndarray, change: int) -> _Epoch:
@@ -183,7 +172,8 @@ class Sampler:
             if self.shuffle:
                 per_class = base * rule.size + extra
                 starts = np.concatenate([[0], np.cumsum(per_class)])
-                return _Epoch.grouped(int(per_class.sum()), change, starts, base, extra)
+                total = int(per_class.sum())
+                return _Epoch(total, change, starts=starts, base=base, extra=extra)
             assert plan._codes is not None
             copies = _rounding.exact_class_copies(
                 rule, plan._codes, plan._order, epoch, base, extra
@@ -268,7 +258,9 @@ class Sampler:
 
     def __getitem__(self, index: int) -> int:
         """The index-th source index of this rank's epoch (random access)."""
-        i = check_int(index, "index") if index >= 0 else index
+        if not is_int(index):
+            raise TypeError(f"`index` must be an int; got index={describe(index)}.")
+        i = int(index)
         length = len(self)
         if not -length <= i < length:
             raise IndexError(

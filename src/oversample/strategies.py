@@ -43,6 +43,9 @@ class Power:
     def factors(self, counts: np.ndarray) -> np.ndarray:
         return (counts.max() / counts) ** float(self.exponent)
 
+    def targets(self, counts: np.ndarray) -> np.ndarray:
+        return round_half_up(counts * self.factors(counts))
+
 
 @dataclass(frozen=True)
 class RepeatFactor:
@@ -111,7 +114,7 @@ PRESETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "all": _all,
     "minority": _minority,
     "not minority": _not_minority,
-    "sqrt": lambda counts: round_half_up(counts * Power(0.5).factors(counts)),
+    "sqrt": Power(0.5).targets,
 }
 
 
@@ -204,28 +207,23 @@ def resolve_targets(
         max_factor: caps every class's factor.
     """
     counts = np.asarray(counts, dtype=np.int64)
+    if isinstance(strategy, str) and strategy not in PRESETS:
+        allowed = ", ".join(repr(name) for name in PRESETS)
+        raise ValueError(
+            f"`strategy` must be one of {allowed}, a dict {{label: target}},"
+            f" ovs.Power(a), ovs.RepeatFactor(t) or a callable; got"
+            f" strategy={strategy!r}."
+        )
+    if isinstance(strategy, str | Power) and len(classes) == 1:
+        raise ValueError(
+            f"`strategy`={strategy!r} balances classes, but the labels hold a"
+            f" single class ({describe(classes[0])}); check the `label` you"
+            " chose, or use `duplicate(copies=...)` to repeat every sample."
+        )
     if isinstance(strategy, str):
-        if strategy not in PRESETS:
-            allowed = ", ".join(repr(name) for name in PRESETS)
-            raise ValueError(
-                f"`strategy` must be one of {allowed}, a dict {{label: target}},"
-                f" ovs.Power(a), ovs.RepeatFactor(t) or a callable; got"
-                f" strategy={strategy!r}."
-            )
-        if len(classes) == 1:
-            raise ValueError(
-                f"`strategy`={strategy!r} balances classes, but the labels hold a"
-                f" single class ({describe(classes[0])}); check the `label` you"
-                " chose, or use `duplicate(copies=...)` to repeat every sample."
-            )
         targets = PRESETS[strategy](counts)
     elif isinstance(strategy, Power):
-        if len(classes) == 1:
-            raise ValueError(
-                f"`strategy`={strategy!r} balances classes, but the labels hold a"
-                f" single class ({describe(classes[0])})."
-            )
-        targets = round_half_up(counts * strategy.factors(counts))
+        targets = strategy.targets(counts)
     elif isinstance(strategy, RepeatFactor):
         targets = round_half_up(counts * strategy.factors(counts, num_samples))
     elif isinstance(strategy, Mapping):

@@ -439,8 +439,8 @@ def _duplicate_whole(
             hit = tf.reshape(tf.gather(table, slot) == flat, tf.shape(key))
             return tf.where(hit, many, one)
 
-        size = int(ds.cardinality())
-        total = size + (copies - 1) * int(chosen.size) if size >= 0 else None
+        extra = (copies - 1) * int(chosen.size)
+        total = cardinality + extra if cardinality >= 0 else None
         identity = f"indices:{_seeding.derive(0, chosen.tobytes()):x}"
     else:
 

@@ -236,52 +236,71 @@ class _Layout:
             self.rule.init_state(),
         )
 
-    def _epoch(self, state: tuple[Any, ...], first: Any, draw: Any) -> tuple[Any, ...]:
-        """Checks the state, and returns (epoch, epoch counter, draw, inner)."""
+    def _decide(
+        self, state: tuple[Any, ...], positions: Any, elements: Any, draw: Any
+    ) -> tuple[tuple[Any, ...], Any, Any, Any]:
+        """One scan step over a vector of positions and their elements: checks the
+        state, finds the epoch, and returns (state, copies, samples, epoch)."""
         tf = _tf()
+        rule, epochs = self.rule, self.epochs
         saved, started, drawn, counter, inner = state
         same = tf.debugging.Assert(tf.equal(saved, self.config), [_GUARD_MESSAGE])
         with tf.control_dependencies([same]):
-            epoch = tf.constant(self.epochs.fixed or 0, tf.int64)
-        if self.epochs.streaming:
-            begins = tf.equal(first % self.samples, 0)
+            epoch = tf.constant(epochs.fixed or 0, tf.int64)
+        keys = positions
+        if epochs.streaming:
+            keys = positions % self.samples
+            begins = tf.equal(keys[0], 0)
             counter = tf.where(begins, counter + 1, counter)
             inner = tf.nest.map_structure(
                 lambda now, initial: tf.where(begins, initial, now),
                 inner,
-                self.rule.init_state(),
+                rule.init_state(),
             )
             epoch = counter
         elif self.fresh:
             drawn = tf.where(started, drawn, draw % (2**31))
             epoch = drawn
-        return epoch, counter, drawn, inner
+        values = elements(keys)
+        copies, candidate, payload, inner = rule.decide(values, keys, inner)
+        if rule.uses_epoch:
+            extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
+            copies += tf.cast(extra, tf.int64)
+        state = (saved, tf.constant(True), drawn, counter, inner)
+        return state, copies, rule.sample(values, keys), epoch
 
-    def _with_epoch(self, ds: Any) -> Any:
+    def _scan(self, ds: Any, step: Any) -> Any:
+        """Repeats for `epochs=`, adds the per-iteration draw, scans with `step`."""
+        tf = _tf()
         epochs = self.epochs
         if epochs.streaming:
             ds = ds.repeat(epochs.stream) if epochs.stream else ds.repeat()
         if self.fresh:
-            return _tf().data.Dataset.zip((ds, self._draws()))
-        return ds.map(lambda *item: (item if len(item) > 1 else item[0], 0))
+            ds = tf.data.Dataset.zip((ds, self._draws()))
+            return ds.scan(self._initial(), _plain(step))
+
+        def undrawn(state: Any, item: Any) -> Any:
+            return step(state, (item, None))
+
+        return ds.scan(self._initial(), _plain(undrawn))
 
     def elements(self, ds: Any) -> Any:
-        """One element at a time: for ragged, sparse or variable shapes."""
+        """One element at a time: for ragged, sparse or variable shapes, and for
+        user callables that may not work on a block."""
         tf = _tf()
         rule, provenance = self.rule, self.settings.provenance
 
-        def decide(state: Any, item: Any) -> Any:
+        def step(state: Any, item: Any) -> Any:
             (position, element), draw = item
-            epoch, counter, drawn, inner = self._epoch(state, position, draw)
-            key = position % self.samples if self.epochs.streaming else position
-            base, candidate, payload, inner = rule.prepare(element, key, inner)
-            if rule.uses_epoch:
-                extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
-                base += tf.cast(extra, tf.int64)
-            state = (state[0], tf.constant(True), drawn, counter, inner)
-            return state, (rule.sample(element, key), base, element)
 
-        decided = self._with_epoch(ds.enumerate()).scan(self._initial(), _plain(decide))
+            def one(keys: Any) -> Any:
+                value = rule.read(element, keys[0])
+                return tf.nest.map_structure(lambda v: tf.reshape(v, [1]), value)
+
+            state, copies, samples, _ = self._decide(
+                state, tf.reshape(position, [1]), one, draw
+            )
+            return state, (samples[0], copies[0], element)
 
         def emit(sample: Any, copies: Any, element: Any) -> Any:
             repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
@@ -296,6 +315,7 @@ class _Layout:
         # NOTE: flat_map would emit a sample's copies back to back; interleave
         # takes one copy from each of SPREAD samples in turn.
         spread = SPREAD_CAP if self.mix else 1
+        decided = self._scan(ds.enumerate(), step)
         return decided.interleave(_plain(emit), cycle_length=spread, block_length=1)
 
     def blocks(self, ds: Any, block: int) -> Any:
@@ -305,31 +325,25 @@ class _Layout:
         rule, provenance, mix = self.rule, self.settings.provenance, self.mix
         block_seed = _seeding.derive(self.seed, "block-order") & INT64_MAX
 
-        def decide(state: Any, item: Any) -> Any:
+        def step(state: Any, item: Any) -> Any:
             (positions, elements), draw = item
-            epoch, counter, drawn, inner = self._epoch(state, positions[0], draw)
-            keys = positions % self.samples if self.epochs.streaming else positions
-            base, candidate, payload, inner = rule.prepare_batch(elements, keys, inner)
-            if rule.uses_epoch:
-                extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
-                base += tf.cast(extra, tf.int64)
-            owner = tf.repeat(tf.range(tf.size(base, out_type=tf.int64)), base)
-            copy = tf.ragged.range(base).flat_values
+            state, copies, samples, epoch = self._decide(
+                state, positions, lambda keys: rule.read(elements, keys), draw
+            )
+            owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
+            copy = tf.ragged.range(copies).flat_values
             if mix:
                 order = tf.random.experimental.stateless_shuffle(
                     tf.range(tf.size(owner, out_type=tf.int64)),
-                    seed=tf.stack([block_seed, epoch * 1_000_003 + keys[0]]),
+                    seed=tf.stack([block_seed, epoch * 1_000_003 + positions[0]]),
                 )
                 owner, copy = tf.gather(owner, order), tf.gather(copy, order)
             laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
             if provenance:
-                samples = tf.gather(rule.sample(elements, keys), owner)
-                laid = (laid, {"key": samples, "copy": copy})
-            state = (state[0], tf.constant(True), drawn, counter, inner)
+                laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
             return state, laid
 
-        batched = ds.enumerate().batch(block)
-        return self._with_epoch(batched).scan(self._initial(), _plain(decide)).unbatch()
+        return self._scan(ds.enumerate().batch(block), step).unbatch()
 
 
 def _plain(fn: Any) -> Any:

@@ -1,9 +1,11 @@
-"""Per-element copy rules in TensorFlow, mirroring `oversample.rounding`.
+"""Per-sample copy rules in TensorFlow, mirroring `oversample.rounding`.
 
-A rule works in two steps so that the epoch can be supplied late:
-`prepare` (upstream, no epoch) gives each sample its sure copies `base`,
-whether it may get one extra copy, and a small int64 payload; `resolve`
-(payload, epoch) says whether it does.
+A rule works in three steps. `read` takes what it needs from an element (or a
+block of elements): a class index, a weight, a copy count. `decide` turns a
+vector of those values into each sample's sure copies, whether it may get one
+extra copy, and a small int64 payload, updating the running state (a count per
+class, a running sum). `resolve(payload, epoch)` says whether the extra copy is
+taken in that epoch.
 """
 
 from __future__ import annotations
@@ -116,26 +118,24 @@ class Rule:
 
     uses_epoch = False
     by_position = True
-    batched = False  # prepare_batch works on a batch of elements
+    batched = False  # `read` also works on a block of elements
 
     def init_state(self) -> tuple[Any, ...]:
         return ()
 
-    def prepare_batch(
-        self, elements: Any, keys: Any, state: tuple[Any, ...]
-    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        """`prepare` for a batch: vectors of base and candidate, payload [b, 3]."""
+    def read(self, element: Any, key: Any) -> Any:
+        """The per-sample values `decide` needs, for one element or a block."""
         raise NotImplementedError
 
-    def prepare(
-        self, element: Any, key: Any, state: tuple[Any, ...]
+    def decide(
+        self, values: Any, keys: Any, state: tuple[Any, ...]
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        """Returns (base copies, may get an extra, payload, new state)."""
+        """Vectors of (base copies, may get an extra, payload [n, 3]), new state."""
         raise NotImplementedError
 
-    def sample(self, element: Any, key: Any) -> Any:
-        """The plan's index of this sample, reported by `provenance`."""
-        return key
+    def sample(self, values: Any, keys: Any) -> Any:
+        """The plan's index of each sample, reported by `provenance`."""
+        return keys
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         """True where the sample gets its extra copy in `epoch`."""
@@ -164,28 +164,10 @@ class ClassRule(Rule):
         tf = _tf()
         return (tf.zeros([len(self.plan.classes)], tf.int64),)
 
-    def prepare(
-        self, element: Any, key: Any, state: tuple[Any, ...]
-    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        tf = _tf()
-        (seen,) = state
-        index = self.index(self.label.read(element))
-        size = self.size[index]
-        occurrence = seen[index]
-        within = tf.debugging.Assert(
-            occurrence < size,
-            [
-                "oversample: the stream holds more samples of a class than the plan"
-                " counted; class index and planned count:",
-                index,
-                size,
-            ],
-        )
-        with tf.control_dependencies([within]):
-            seen = tf.tensor_scatter_nd_add(seen, [[index]], [1])
-        return (*self._decide(index, occurrence, key), (seen,))
+    def read(self, element: Any, key: Any) -> Any:
+        return self.index(self.label.read(element))
 
-    def _decide(self, index: Any, occurrence: Any, key: Any) -> tuple[Any, Any, Any]:
+    def _copies(self, index: Any, occurrence: Any, key: Any) -> tuple[Any, Any, Any]:
         """Base copies, candidacy and payload; works on scalars and vectors."""
         tf = _tf()
         extra = tf.gather(self.extra, index)
@@ -202,12 +184,12 @@ class ClassRule(Rule):
             payload = tf.stack([rank, size, extra], axis=-1)
         return tf.gather(self.base, index), extra > 0, payload
 
-    def prepare_batch(
-        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    def decide(
+        self, values: Any, keys: Any, state: tuple[Any, ...]
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (seen,) = state
-        index = self.index(self.label.read(elements))
+        index = values
         occurrence = tf.gather(seen, index) + _rank_among_equals(index)
         size = tf.gather(self.size, index)
         within = tf.debugging.Assert(
@@ -226,7 +208,7 @@ class ClassRule(Rule):
                 maxlength=tf.size(seen),
                 dtype=tf.int64,
             )
-        return (*self._decide(index, occurrence, keys), (seen,))
+        return (*self._copies(index, occurrence, keys), (seen,))
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         tf = _tf()
@@ -274,7 +256,8 @@ class KeyedClassRule(ClassRule):
     def init_state(self) -> tuple[Any, ...]:
         return ()
 
-    def sample(self, element: Any, key: Any) -> Any:
+    def read(self, element: Any, key: Any) -> Any:
+        """(rank of the sample's key, its class index), checked against the plan."""
         tf = _tf()
         value = self.key.read(element)
         if not self.strings:
@@ -285,26 +268,23 @@ class KeyedClassRule(ClassRule):
             ["oversample: this key was not seen when the plan was made; key:", value],
         )
         with tf.control_dependencies([found]):
-            return tf.identity(rank)
-
-    def prepare(
-        self, element: Any, key: Any, state: tuple[Any, ...]
-    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        tf = _tf()
-        rank = self.sample(element, key)
-        index = tf.gather(self.codes, rank)
+            index = tf.gather(self.codes, rank)
         same = tf.debugging.Assert(
             tf.reduce_all(tf.equal(self.index(self.label.read(element)), index)),
             ["oversample: a sample's label changed since its key was counted"],
         )
         with tf.control_dependencies([same]):
-            occurrence = tf.gather(self.occurrence, rank)
-        return (*self._decide(index, occurrence, rank), state)
+            return tf.identity(rank), tf.identity(index)
 
-    def prepare_batch(
-        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    def decide(
+        self, values: Any, keys: Any, state: tuple[Any, ...]
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        return self.prepare(elements, keys, state)
+        rank, index = values
+        occurrence = _tf().gather(self.occurrence, rank)
+        return (*self._copies(index, occurrence, rank), state)
+
+    def sample(self, values: Any, keys: Any) -> Any:
+        return values[0]
 
 
 class WeightRule(Rule):
@@ -327,22 +307,18 @@ class WeightRule(Rule):
     def init_state(self) -> tuple[Any, ...]:
         return (_tf().constant(0, _tf().int64),)
 
-    def prepare(
-        self, element: Any, key: Any, state: tuple[Any, ...]
-    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        tf = _tf()
-        (running,) = state
-        whole, fraction = _split_fixed(self.fixed_of(element, key))
-        first = key if self.plan.rounding == "stochastic" else running
-        payload = tf.stack([first, fraction, tf.constant(0, tf.int64)])
-        return whole, fraction > 0, payload, (running + fraction,)
+    def read(self, element: Any, key: Any) -> Any:
+        return self.fixed_of(element, key)
 
-    def prepare_batch(
-        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    def decide(
+        self, values: Any, keys: Any, state: tuple[Any, ...]
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (running,) = state
-        whole, fraction = _split_fixed(self.fixed_of(elements, keys))
+        whole = tf.bitwise.right_shift(values, tf.constant(32, tf.int64))
+        fraction = tf.bitwise.bitwise_and(
+            values, tf.constant(_rounding.FIXED_MASK, tf.int64)
+        )
         before = running + tf.cumsum(fraction, exclusive=True)
         first = keys if self.plan.rounding == "stochastic" else before
         payload = tf.stack([first, fraction, tf.zeros_like(fraction)], axis=-1)
@@ -393,30 +369,15 @@ class FixedRule(Rule):
         self.by_position = by_position
         self.batched = vectorised
 
-    def prepare_batch(
-        self, elements: Any, keys: Any, state: tuple[Any, ...]
+    def read(self, element: Any, key: Any) -> Any:
+        return self.copies_of(element, key) + _tf().zeros_like(key)
+
+    def decide(
+        self, values: Any, keys: Any, state: tuple[Any, ...]
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
-        copies = self.copies_of(elements, keys) + tf.zeros_like(keys)
         payload = tf.zeros([tf.size(keys), PAYLOAD], tf.int64)
-        return copies, tf.zeros_like(keys, tf.bool), payload, state
-
-    def prepare(
-        self, element: Any, key: Any, state: tuple[Any, ...]
-    ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        tf = _tf()
-        payload = tf.zeros([PAYLOAD], tf.int64)
-        return self.copies_of(element, key), tf.constant(False), payload, state
-
-
-def _split_fixed(fixed: Any) -> tuple[Any, Any]:
-    """32.32 fixed point -> (whole copies, fractional part in 1/2**32)."""
-    tf = _tf()
-    whole = tf.bitwise.right_shift(fixed, tf.constant(32, tf.int64))
-    fraction = tf.bitwise.bitwise_and(
-        fixed, tf.constant(_rounding.FIXED_MASK, tf.int64)
-    )
-    return whole, fraction
+        return values, tf.zeros_like(keys, tf.bool), payload, state
 
 
 def fixed_from_weight(weight: Any) -> Any:
