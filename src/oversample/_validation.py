@@ -60,7 +60,9 @@ def check_factor(value: object, name: str) -> float:
         )
     number = float(value)
     if not math.isfinite(number) or number < 1:
-        raise ValueError(f"`{name}` must be a finite number >= 1; got {name}={number}.")
+        raise ValueError(
+            f"`{name}` must be a finite number >= 1; got {name}={describe(value)}."
+        )
     return number
 
 
