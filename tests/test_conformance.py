@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import oversample as ovs
+from oversample import _order
 
 CASES = [
     ("not majority", "exact"),
@@ -51,6 +52,22 @@ class SamplerExecutor:
         again = ovs.Sampler(ovs.plan(labels, seed=seed))
         again.load_state_dict(state)
         return head, list(iterator), list(again)
+
+
+class SamplerNumpy(SamplerExecutor):
+    """The Sampler with its NumPy reference loops instead of the compiled ones."""
+
+    name = "sampler numpy"
+
+    def order(self, *args):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_order, "use_kernels", False)
+            return super().order(*args)
+
+    def resume(self, *args):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_order, "use_kernels", False)
+            return super().resume(*args)
 
 
 class TfDataExecutor:
@@ -112,7 +129,7 @@ class TfDataPerElement(TfDataExecutor):
 
 
 def _executors():
-    executors = [NumpyPlan(), SamplerExecutor()]
+    executors = [NumpyPlan(), SamplerExecutor(), SamplerNumpy()]
     if importlib.util.find_spec("tensorflow") is None:
         return executors
     return [*executors, TfDataExecutor(), TfDataByKey(), TfDataPerElement()]

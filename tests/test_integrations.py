@@ -5,6 +5,7 @@ is installed (CI installs them all)."""
 from __future__ import annotations
 
 import importlib
+from itertools import chain
 
 import numpy as np
 import pytest
@@ -45,6 +46,22 @@ def test_pytorch_dataloader_with_two_workers():
         seen = torch.cat([x[:, 0] for x, _ in loader]).numpy() / 10
         counted = np.bincount(seen.astype(np.int64), minlength=labels.size)
         assert counted.tolist() == plan.copies(epoch).tolist()
+
+
+def test_pytorch_dataloader_with_a_batch_sampler():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    labels, features = _data()
+    plan = ovs.plan(labels, seed=0)
+    data = TensorDataset(torch.from_numpy(features), torch.from_numpy(labels))
+    sampler = ovs.Sampler(plan, num_replicas=2, rank=1)
+    batches = ovs.BatchSampler(sampler, 16)
+    loader = DataLoader(data, batch_sampler=batches, num_workers=2)
+    sampler.set_epoch(3)
+    seen = [(x[:, 0] / 10).long().tolist() for x, _ in loader]
+    assert [len(b) for b in seen] == [len(b) for b in batches]
+    assert list(chain.from_iterable(seen)) == sampler.indices().tolist()
 
 
 def test_pytorch_distributed_ranks_share_the_epoch():

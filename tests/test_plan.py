@@ -162,11 +162,11 @@ def test_same_seed_gives_same_arrays_in_a_fresh_process(tail_labels):
     assert indices == p.indices(3).tolist()
 
 
-def test_import_leaves_tensorflow_and_matplotlib_out():
+def test_import_leaves_tensorflow_matplotlib_and_numba_out():
     code = (
         "import sys, oversample\n"
         "heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib',"
-        " 'torch') if m in sys.modules]\n"
+        " 'torch', 'numba') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run(

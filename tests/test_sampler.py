@@ -8,7 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oversample as ovs
-from oversample.sampler import _Permutation
+from oversample import _order
+from oversample._order import Feistel
+
+
+@pytest.fixture(autouse=True, params=["auto", "numpy"])
+def backend(request, monkeypatch):
+    """Every test runs with the compiled loops (when installed) and NumPy alone."""
+    monkeypatch.setattr(
+        _order, "use_kernels", None if request.param == "auto" else False
+    )
 
 
 def _plan(seed=4, **kwargs):
@@ -77,7 +86,7 @@ def test_random_access_matches_iteration():
     size=st.integers(1, 5000), seed=st.integers(0, 2**64 - 1), epoch=st.integers(0, 99)
 )
 def test_the_permutation_is_a_bijection(size, seed, epoch):
-    out = _Permutation(size, seed, epoch)(np.arange(size))
+    out = Feistel.keyed(size, seed, epoch, shuffle=True)(np.arange(size))
     assert np.array_equal(np.sort(out), np.arange(size))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oversample.batch_sampler import BatchSampler
 from oversample.plan import Plan, plan
 from oversample.sampler import Sampler
 from oversample.strategies import Power, RepeatFactor
@@ -30,6 +31,7 @@ def __getattr__(name: str) -> Callable[..., Any]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchSampler",
     "Plan",
     "Power",
     "RepeatFactor",

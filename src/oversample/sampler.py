@@ -3,71 +3,24 @@ TFDS data_source, NumPy and Hugging Face datasets."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+import itertools
+import operator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from oversample import _seeding
+from oversample import _order, _seeding
 from oversample import rounding as _rounding
 from oversample._validation import check_int, describe, is_int
 from oversample.plan import Plan
 
 _STATE_VERSION = 1
-_CHUNK = 1 << 16
-_GOLDEN = np.uint64(_seeding.GOLDEN64)
-_ROUNDS = 4
-
-
-class _Permutation:
-    """A seeded bijection of [0, size): a Feistel network with cycle-walking.
-
-    Any slot maps to its position in O(1), so an epoch's order is never stored.
-    """
-
-    def __init__(self, size: int, seed: int, epoch: int) -> None:
-        bits = max(2, math.ceil(math.log2(max(size, 2))))
-        bits += bits % 2
-        self.size = size
-        self.half = np.uint64(bits // 2)
-        self.mask = np.uint64((1 << (bits // 2)) - 1)
-        self.down = np.uint64(64 - bits // 2)
-        self.keys = _seeding.raw_words(seed, _ROUNDS, "sampler-order", epoch)
-
-    def _encrypt(self, x: np.ndarray) -> np.ndarray:
-        left, right = x >> self.half, x & self.mask
-        with np.errstate(over="ignore"):
-            for key in self.keys:
-                mixed = ((right ^ key) * _GOLDEN) >> self.down
-                left, right = right, left ^ mixed
-        return (left << self.half) | right
-
-    def __call__(self, slots: np.ndarray) -> np.ndarray:
-        out = self._encrypt(slots.astype(np.uint64))
-        outside = np.flatnonzero(out >= self.size)
-        while outside.size:
-            out[outside] = self._encrypt(out[outside])
-            outside = outside[out[outside] >= self.size]
-        return out.astype(np.int64)
-
-
-@dataclass(frozen=True)
-class _Epoch:
-    """One epoch's layout: how slot positions map to source indices."""
-
-    total: int  # slots over all ranks, after padding or dropping
-    change: int  # copies added (> 0) or dropped (< 0)
-    starts: np.ndarray | None = None  # grouped by class: first slot per class
-    base: np.ndarray | None = None
-    extra: np.ndarray | None = None
-    ends: np.ndarray | None = None  # source order: cumsum of copies
-
-    @classmethod
-    def in_source_order(cls, copies: np.ndarray, change: int) -> _Epoch:
-        ends = np.cumsum(copies)
-        return cls(int(ends[-1]), change, ends=ends)
+# NOTE: an epoch of up to this many indices is computed whole when iterated
+# (about 20 ns per index, 8 bytes each); a longer one goes a piece at a time
+# through the slower per-slot map, so memory stays bounded.
+_WHOLE_EPOCH = 1 << 24
+_PIECE = 1 << 12
 
 
 class Sampler:
@@ -127,7 +80,8 @@ class Sampler:
         self.drop_last = drop_last
         self._epoch = 0
         self._position = 0
-        self._layout: _Epoch | None = None
+        self._reading: tuple[int, int, Iterator[int]] | None = None
+        self._layout: tuple[_order.EpochOrder, int] | None = None
 
     # The epoch.
 
@@ -142,47 +96,54 @@ class Sampler:
             self._layout = None
         self._epoch = value
         self._position = 0
+        self._reading = None
 
-    @property
-    def _current(self) -> _Epoch:
+    def _built(self) -> tuple[_order.EpochOrder, int]:
         if self._layout is None:
             self._layout = self._build(self._epoch)
         return self._layout
 
     @property
+    def _current(self) -> _order.EpochOrder:
+        return self._built()[0]
+
+    @property
     def num_padded(self) -> int:
         """Copies added in this epoch (over all ranks) to give every rank one length."""
-        return max(self._current.change, 0)
+        return max(self._built()[1], 0)
 
     @property
     def num_dropped(self) -> int:
         """Copies removed in this epoch (over all ranks), with drop_last."""
-        return max(-self._current.change, 0)
+        return max(-self._built()[1], 0)
 
     def __len__(self) -> int:
-        return self._current.total // self.num_replicas
+        return self._current.feistel.total // self.num_replicas
 
-    def _build(self, epoch: int) -> _Epoch:
+    def _build(self, epoch: int) -> tuple[_order.EpochOrder, int]:
+        """The epoch's order and the copies added (> 0) or dropped (< 0)."""
         plan = self.plan
+        layout: _order.ClassLayout | _order.SampleLayout
         if plan.kind == "classes" and plan.rounding == "exact":
             rule = plan._rule
             base, extra = rule.base.copy(), rule.extra.copy()
             change = self._change(int((base * rule.size + extra).sum()))
             self._adjust_classes(base, extra, change)
             if self.shuffle:
-                per_class = base * rule.size + extra
-                starts = np.concatenate([[0], np.cumsum(per_class)])
-                total = int(per_class.sum())
-                return _Epoch(total, change, starts=starts, base=base, extra=extra)
-            assert plan._codes is not None
-            copies = _rounding.exact_class_copies(
-                rule, plan._codes, plan._order, epoch, base, extra
-            )
+                layout = _order.ClassLayout.build(rule, plan._order, epoch, base, extra)
+            else:
+                assert plan._codes is not None
+                copies = _rounding.exact_class_copies(
+                    rule, plan._codes, plan._order, epoch, base, extra
+                )
+                layout = _order.SampleLayout(np.cumsum(copies))
         else:
             copies = plan.copies(epoch)
             change = self._change(int(copies.sum()))
             self._adjust_samples(copies, change, epoch)
-        return _Epoch.in_source_order(copies, change)
+            layout = _order.SampleLayout(np.cumsum(copies))
+        feistel = _order.Feistel.keyed(layout.total, plan.seed, epoch, self.shuffle)
+        return _order.EpochOrder(feistel, layout), change
 
     def _change(self, total: int) -> int:
         """Copies to add (> 0) or drop (< 0) so that every rank gets one length."""
@@ -230,34 +191,8 @@ class Sampler:
 
     # Indices.
 
-    def _sources(self, slots: np.ndarray) -> np.ndarray:
-        """Source indices at these slots of the epoch (all ranks' numbering)."""
-        layout = self._current
-        positions = (
-            _Permutation(layout.total, self.plan.seed, self._epoch)(slots)
-            if self.shuffle
-            else slots
-        )
-        if layout.ends is not None:
-            return np.searchsorted(layout.ends, positions, side="right")
-        assert layout.starts is not None and layout.base is not None
-        assert layout.extra is not None
-        rule = self.plan._rule
-        owner = np.searchsorted(layout.starts, positions, side="right") - 1
-        inside = positions - layout.starts[owner]
-        base, extra = layout.base[owner], layout.extra[owner]
-        holders = extra * (base + 1)
-        place = np.where(
-            inside < holders,
-            inside // (base + 1),
-            extra + (inside - holders) // np.maximum(base, 1),
-        )
-        occurrence = _rounding.window_occurrence(rule, self._epoch, owner, place)
-        first = np.cumsum(rule.size) - rule.size
-        return self.plan._order[first[owner] + occurrence].astype(np.int64)
-
-    def __getitem__(self, index: int) -> int:
-        """The index-th source index of this rank's epoch (random access)."""
+    def _slot(self, index: object) -> int:
+        """The epoch slot of this rank's index-th element."""
         if not is_int(index):
             raise TypeError(f"`index` must be an int; got index={describe(index)}.")
         i = int(index)
@@ -266,26 +201,64 @@ class Sampler:
             raise IndexError(
                 f"index {index} is out of range for a sampler of {length}."
             )
-        slot = self.rank + self.num_replicas * (i % length)
-        return int(self._sources(np.array([slot]))[0])
+        return self.rank + self.num_replicas * (i % length)
+
+    def __getitem__(self, index: int) -> int:
+        """The index-th source index of this rank's epoch (random access)."""
+        order = self._current
+        length = order.feistel.total // self.num_replicas
+        # NOTE: the common case, a Python int in range, is checked inline:
+        # this runs once per element under Grain's MapDataset.
+        if type(index) is int and 0 <= index < length:
+            return order.at(self.rank + self.num_replicas * index)
+        return order.at(self._slot(index))
+
+    def _getitems(self, indices: Sequence[int]) -> list[int]:
+        """Many source indices at once (Grain's batched read)."""
+        slots = np.fromiter((self._slot(i) for i in indices), np.int64)
+        return self._current.take(slots).tolist()
 
     def indices(self) -> np.ndarray:
         """This rank's whole epoch as an int64 array (what iteration yields)."""
-        return np.concatenate(list(self._chunks(0)) or [np.zeros(0, np.int64)])
+        return self._current.whole(self.rank, self.num_replicas)
 
-    def _chunks(self, start: int) -> Iterator[np.ndarray]:
+    def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first position, indices) pieces of this rank's epoch from `start`."""
         length = len(self)
-        for low in range(start, length, _CHUNK):
-            steps = np.arange(low, min(low + _CHUNK, length), dtype=np.int64)
-            yield self._sources(self.rank + self.num_replicas * steps)
+        whole = self.indices() if length - start <= _WHOLE_EPOCH else None
+        for low in range(start, length, piece):
+            high = min(low + piece, length)
+            if whole is not None:
+                yield low, whole[low:high]
+            else:
+                steps = np.arange(low, high, dtype=np.int64)
+                yield low, self._current.take(self.rank + self.num_replicas * steps)
+
+    def _lists(self, start: int) -> Iterator[Iterator[int]]:
+        for low, array in self._pieces(start, _PIECE):
+            items = iter(array.tolist())
+            self._reading = (low, array.size, items)
+            yield items
+        self._moved_to(0)
+
+    def _moved_to(self, position: int) -> None:
+        """Records that the next element to yield is at `position`."""
+        self._reading = None
+        self._position = position
 
     def __iter__(self) -> Iterator[int]:
-        start = self._position
-        for chunk in self._chunks(start):
-            for index in chunk.tolist():
-                self._position += 1
-                yield index
-        self._position = 0
+        # NOTE: a C-level chain over lists of Python ints costs about what
+        # iterating one ready list does; the position is read off the list
+        # iterator (`length_hint`) only when a state is asked for.
+        return itertools.chain.from_iterable(self._lists(self.position))
+
+    @property
+    def position(self) -> int:
+        """Elements of this rank's epoch already yielded."""
+        if self._reading is None:
+            return self._position
+        low, size, items = self._reading
+        return low + size - operator.length_hint(items)
 
     # Resuming.
 
@@ -300,7 +273,7 @@ class Sampler:
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
             "epoch": self._epoch,
-            "position": self._position,
+            "position": self.position,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -329,6 +302,7 @@ class Sampler:
                 f"`state['position']`={position} is beyond this epoch's {len(self)}."
             )
         self._position = position
+        self._reading = None
 
     get_state = state_dict
     set_state = load_state_dict

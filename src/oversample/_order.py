@@ -1,0 +1,265 @@
+"""The Sampler's epoch order: a keyed permutation of the epoch's slots and the
+layout that maps a permuted slot to its source index.
+
+The NumPy code here is the reference; `_kernels` (numba, the `fast` extra)
+runs the same arithmetic as compiled loops and is used when installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from oversample import _seeding
+from oversample import rounding as _rounding
+
+ROUNDS = 4
+BUCKET_BITS = 16
+# NOTE: walking the layout and inverting the permutation writes the whole epoch
+# at about 20 ns per index; it computes every rank's slots, so above this many
+# replicas the forward map of this rank's slots alone is cheaper.
+FILL_REPLICAS = 4
+CHUNK = 1 << 16
+THREADS = min(
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")
+    else (os.cpu_count() or 1),
+    8,
+)
+THREADED = 1 << 18  # indices below which one thread fills the epoch
+_GOLDEN = np.uint64(_seeding.GOLDEN64)
+
+use_kernels: bool | None = None  # None: the compiled loops when numba is installed
+
+
+def kernels() -> ModuleType | None:
+    """The compiled loops, or None for the NumPy reference."""
+    if use_kernels is False:
+        return None
+    try:
+        from oversample import _kernels
+    except ImportError:
+        if use_kernels:
+            raise
+        return None
+    return _kernels
+
+
+@dataclass(frozen=True)
+class Feistel:
+    """A seeded bijection of [0, total): an unbalanced Feistel network on the
+    smallest power of two >= total, with cycle-walking.
+
+    Round r splits x into a high and a low part (widths alternate between
+    bits - low and low) and maps (left, right) to (right, left ^ F(right)).
+    No rounds (`keys` empty) is the identity, for an unshuffled sampler.
+    """
+
+    total: int
+    low: int
+    bits: int
+    keys: np.ndarray
+
+    @classmethod
+    def keyed(cls, total: int, seed: int, epoch: int, shuffle: bool) -> Feistel:
+        bits = max(2, (total - 1).bit_length())
+        keys = (
+            _seeding.raw_words(seed, ROUNDS, "sampler-order", epoch)
+            if shuffle
+            else np.zeros(0, np.uint64)
+        )
+        return cls(total, bits // 2, bits, keys)
+
+    @property
+    def args(self) -> tuple[np.uint64, np.ndarray, np.uint64, np.uint64]:
+        """The arguments the compiled loops take."""
+        return (
+            np.uint64(self.total),
+            self.keys,
+            np.uint64(self.low),
+            np.uint64(self.bits),
+        )
+
+    def _encrypt(self, x: np.ndarray) -> np.ndarray:
+        low = self.low
+        with np.errstate(over="ignore"):
+            for key in self.keys:
+                high = self.bits - low
+                left, right = x >> np.uint64(low), x & np.uint64((1 << low) - 1)
+                mixed = ((right ^ key) * _GOLDEN) >> np.uint64(64 - high)
+                x = (right << np.uint64(high)) | (left ^ mixed)
+                low = high
+        return x
+
+    def __call__(self, slots: np.ndarray) -> np.ndarray:
+        out = self._encrypt(slots.astype(np.uint64))
+        outside = np.flatnonzero(out >= self.total)
+        while outside.size:
+            out[outside] = self._encrypt(out[outside])
+            outside = outside[out[outside] >= self.total]
+        return out.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ClassLayout:
+    """Slots grouped by class; within a class, place j (in the epoch's window
+    order) holds base + 1 copies for j < extra and base copies after."""
+
+    starts: np.ndarray  # (C + 1,) first slot of each class
+    table: np.ndarray  # (6, C): base, extra, size, inverse, start, first
+    bucket: np.ndarray  # class of the slot at each multiple of 2**shift
+    shift: int
+    order: np.ndarray  # the plan's samples grouped by class
+
+    @classmethod
+    def build(
+        cls,
+        rule: _rounding.ClassRule,
+        order: np.ndarray,
+        epoch: int,
+        base: np.ndarray,
+        extra: np.ndarray,
+    ) -> ClassLayout:
+        size = rule.size
+        starts = np.concatenate([[0], np.cumsum(base * size + extra)])
+        start = (_rounding.epoch_shift(rule, epoch) - rule.offset) % size
+        first = np.cumsum(size) - size
+        table = np.stack([base, extra, size, rule.inverse, start, first])
+        total = int(starts[-1])
+        shift = max(0, total.bit_length() - BUCKET_BITS)
+        marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
+        bucket = np.searchsorted(starts, marks, side="right") - 1
+        return cls(starts, table.astype(np.int64), bucket, shift, order)
+
+    @property
+    def total(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def units(self) -> np.ndarray:
+        """Where each class's slots start, for splitting the layout."""
+        return self.starts
+
+    def sources(self, positions: np.ndarray) -> np.ndarray:
+        owner = np.searchsorted(self.starts, positions, side="right") - 1
+        base, extra, size, inverse, start, first = self.table[:, owner]
+        inside = positions - self.starts[owner]
+        holders = extra * (base + 1)
+        place = np.where(
+            inside < holders,
+            inside // (base + 1),
+            extra + (inside - holders) // np.maximum(base, 1),
+        )
+        return self.order[first + inverse * ((place + start) % size) % size].astype(
+            np.int64
+        )
+
+
+@dataclass(frozen=True)
+class SampleLayout:
+    """Slots in source order: sample i holds slots [ends[i-1], ends[i])."""
+
+    ends: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.ends[-1])
+
+    @property
+    def units(self) -> np.ndarray:
+        """Where each sample's slots start, for splitting the layout."""
+        return np.concatenate([[0], self.ends])
+
+    def sources(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ends, positions, side="right")
+
+
+@dataclass(frozen=True)
+class EpochOrder:
+    """Slot -> source index for one epoch: the permutation, then the layout."""
+
+    feistel: Feistel
+    layout: ClassLayout | SampleLayout
+
+    @cached_property
+    def _args(self) -> tuple[Any, ...]:
+        """The layout's arguments to the compiled loops."""
+        layout = self.layout
+        if isinstance(layout, ClassLayout):
+            return (
+                layout.starts,
+                layout.bucket,
+                layout.shift,
+                layout.table,
+                layout.order,
+            )
+        return (layout.ends,)
+
+    def _compiled(self, name: str) -> Callable[..., Any] | None:
+        compiled = kernels()
+        if compiled is None:
+            return None
+        kind = "class" if isinstance(self.layout, ClassLayout) else "sample"
+        function: Callable[..., Any] = getattr(compiled, f"{kind}_{name}")
+        return function
+
+    @cached_property
+    def at(self) -> Callable[[int], int]:
+        """slot -> the source index there, as one call with nothing allocated."""
+        function = self._compiled("at")
+        if function is None:
+            return lambda slot: int(self.take(np.array([slot], np.int64))[0])
+        args = (*self.feistel.args, *self._args)
+        return lambda slot: int(function(slot, *args))
+
+    def take(self, slots: np.ndarray) -> np.ndarray:
+        """The source indices at these slots, int64."""
+        function = self._compiled("take")
+        if function is None:
+            return self.layout.sources(self.feistel(slots))
+        out = np.empty(slots.size, np.int64)
+        function(slots, out, *self.feistel.args, *self._args)
+        return out
+
+    def whole(self, rank: int, replicas: int) -> np.ndarray:
+        """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""
+        length = self.feistel.total // replicas
+        function = self._compiled("fill") if replicas <= FILL_REPLICAS else None
+        out = np.empty(length, np.int64)
+        if function is None:
+            for low in range(0, length, CHUNK):
+                steps = np.arange(low, min(low + CHUNK, length), dtype=np.int64)
+                out[low : low + CHUNK] = self.take(rank + replicas * steps)
+            return out
+        layout = self._args[3:] if isinstance(self.layout, ClassLayout) else self._args
+        args = (out, rank, replicas, *self.feistel.args, *layout)
+        parts = _split(self.layout.units, THREADS if length >= THREADED else 1)
+        if len(parts) == 1:
+            function(*args, parts[0])
+            return out
+        # NOTE: the loops release the GIL and write disjoint slots (the
+        # permutation is a bijection), so threads split the layout safely.
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda part: function(*args, part), parts))
+        return out
+
+
+def _split(units: np.ndarray, count: int) -> list[np.ndarray]:
+    """Up to `count` runs of layout units holding about equal numbers of slots,
+    each as (first unit, end unit, first slot)."""
+    total = int(units[-1])
+    marks = np.searchsorted(units, np.arange(1, count) * total // count)
+    bounds = np.unique(np.concatenate([[0], marks, [units.size - 1]]))
+    return [
+        np.array([low, high, units[low]], np.int64)
+        for low, high in itertools.pairwise(bounds.tolist())
+        if high > low
+    ]

@@ -1,0 +1,145 @@
+"""The Sampler's epoch order: the compiled loops (numba, the `fast` extra)
+against the NumPy reference, index by index, on every path."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import oversample as ovs
+from oversample import _order, sampler
+
+needs_numba = pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="numba (the fast extra)"
+)
+
+
+def _both(make, monkeypatch):
+    """What `make()` returns with the compiled loops and with NumPy alone."""
+    monkeypatch.setattr(_order, "use_kernels", True)
+    compiled = make()
+    monkeypatch.setattr(_order, "use_kernels", False)
+    return compiled, make()
+
+
+def _plans():
+    labels = np.random.default_rng(3).permutation(
+        np.repeat(np.arange(7), [300, 120, 45, 17, 6, 2, 1])
+    )
+    weights = np.random.default_rng(4).uniform(1, 6, 400)
+    return {
+        "classes": ovs.plan(labels, seed=11),
+        "sqrt": ovs.plan(labels, "sqrt", seed=12),
+        "stochastic": ovs.plan(labels, seed=13, rounding="stochastic"),
+        "weights": ovs.plan(weights=weights, seed=14),
+    }
+
+
+def _views(plan, shuffle, replicas, rank, drop_last, epoch):
+    def make():
+        s = ovs.Sampler(
+            plan, shuffle, num_replicas=replicas, rank=rank, drop_last=drop_last
+        )
+        s.set_epoch(epoch)
+        picks = list(range(0, len(s), 7))
+        return (
+            s.indices().tolist(),
+            list(s),
+            [s[i] for i in picks],
+            s._getitems(picks),
+            [s[-i - 1] for i in range(min(3, len(s)))],
+        )
+
+    return make
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["classes", "sqrt", "stochastic", "weights"])
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize(("replicas", "rank"), [(1, 0), (2, 1), (3, 0), (5, 4), (6, 2)])
+def test_compiled_loops_equal_the_numpy_reference(
+    kind, shuffle, replicas, rank, monkeypatch
+):
+    make = _views(_plans()[kind], shuffle, replicas, rank, False, epoch=3)
+    compiled, reference = _both(make, monkeypatch)
+    assert compiled == reference
+    whole, iterated, picked, batched, tail = compiled
+    assert iterated == whole
+    assert picked == batched == whole[::7]
+    assert tail == whole[::-1][: len(tail)]
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 60), min_size=1, max_size=12),
+    seed=st.integers(0, 2**64 - 1),
+    epoch=st.integers(0, 50),
+    replicas=st.integers(1, 6),
+    drop_last=st.booleans(),
+)
+def test_compiled_loops_equal_the_reference_on_random_plans(
+    sizes, seed, epoch, replicas, drop_last
+):
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    if len(sizes) == 1:
+        labels = np.append(labels, 99)
+    plan = ovs.plan(labels, seed=seed)
+    make = _views(plan, True, replicas, replicas - 1, drop_last, epoch)
+    with pytest.MonkeyPatch.context() as patch:
+        compiled, reference = _both(make, patch)
+    assert compiled == reference
+
+
+@needs_numba
+def test_the_threaded_fill_writes_every_slot_once(monkeypatch):
+    labels = np.random.default_rng(0).permutation(
+        np.repeat(np.arange(50), np.linspace(10_000, 100, 50).astype(int))
+    )
+    plan = ovs.plan(labels, seed=2)
+    assert plan.total >= _order.THREADED
+
+    def make():
+        return ovs.Sampler(plan).indices()
+
+    compiled, reference = _both(make, monkeypatch)
+    assert np.array_equal(compiled, reference)
+    counted = np.bincount(compiled, minlength=labels.size)
+    assert counted.tolist() == plan.copies(0).tolist()
+
+
+@pytest.mark.parametrize("use_kernels", [None, False])
+def test_a_long_epoch_is_iterated_piece_by_piece(use_kernels, monkeypatch):
+    monkeypatch.setattr(_order, "use_kernels", use_kernels)
+    _, plan = None, _plans()["classes"]
+    whole = ovs.Sampler(plan, num_replicas=2, rank=1).indices().tolist()
+    monkeypatch.setattr(sampler, "_WHOLE_EPOCH", 100)
+    s = ovs.Sampler(plan, num_replicas=2, rank=1)
+    assert list(s) == whole
+    iterator = iter(s)
+    head = [next(iterator) for _ in range(250)]
+    state = s.state_dict()
+    again = ovs.Sampler(plan, num_replicas=2, rank=1)
+    again.load_state_dict(state)
+    assert head + list(again) == whole
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 1000, 4097, 65536, 65537])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_the_permutation_is_a_bijection_at_edge_sizes(size, shuffle):
+    feistel = _order.Feistel.keyed(size, 5, 1, shuffle)
+    out = feistel(np.arange(size))
+    assert np.array_equal(np.sort(out), np.arange(size))
+    if not shuffle:
+        assert np.array_equal(out, np.arange(size))
+
+
+def test_an_empty_rank_split_yields_nothing():
+    plan = ovs.plan([0, 0, 1], seed=0)  # 4 copies in all
+    s = ovs.Sampler(plan, num_replicas=5, rank=4, drop_last=True)
+    assert len(s) == 0
+    assert list(s) == [] and s.indices().tolist() == []
