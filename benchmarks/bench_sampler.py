@@ -8,6 +8,8 @@ Writes benchmarks/results/sampler.{json,md}. Each method runs in its own process
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,27 @@ from _common import median_seconds, out_folder, run_in_child, write_results
 
 METHODS = [
     "oversample.Sampler (iterate)",
+    "oversample.BatchSampler 256 (iterate)",
     "oversample.Sampler.indices (array)",
+    "oversample.Sampler.indices, NumPy only",
+    "oversample.Sampler[i] (per call)",
+    "Grain MapDataset.source(sampler)",
+    "Grain MapDataset.source(array)",
+    "ready Python list (iterate)",
     "np.repeat + shuffle (copies given)",
+    "np.repeat + rng.permutation (copies given)",
     "torch WeightedRandomSampler (iterate)",
     "imbalanced-learn RandomOverSampler",
 ]
+# Methods that compute the epoch without being oversample, for the ratios.
+PEERS = [m for m in METHODS if m.startswith(("np.", "torch", "imbalanced"))]
+CALLS = 200_000  # sampler[i] calls timed
+GRAIN_READS = 20_000  # Grain elements read (Grain costs ~100 us per element)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def labels_for(samples: int, classes: int) -> np.ndarray:
@@ -33,11 +51,18 @@ def labels_for(samples: int, classes: int) -> np.ndarray:
 def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, Any]:
     import oversample as ovs
 
+    if method.startswith(("oversample", "Grain")):
+        # NOTE: a process pays once for loading the compiled loops; a tiny
+        # plan loads them here, outside the timing and the memory figures.
+        warm = ovs.Sampler(ovs.plan(np.arange(64) % 4, seed=0))
+        warm.indices(), warm[0], warm._getitems([0, 1])
     labels = labels_for(samples, classes)
     plan = ovs.plan(labels, seed=0)
+    plan.copies(0)  # builds the per-sample order that every method shares
     counts = np.bincount(labels)
     produced: list[np.ndarray] = []
     totals = np.zeros(classes, np.int64)
+    calls = None
 
     if method == "oversample.Sampler (iterate)":
 
@@ -46,22 +71,65 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
             # NOTE: what a DataLoader does: take Python ints one at a time.
             for _ in sampler:
                 pass
-            if not totals.any():  # exactness, one chunk at a time (no epoch array)
-                for chunk in sampler._chunks(0):
-                    totals[:] += np.bincount(labels[chunk], minlength=classes)
+            if not totals.any():  # exactness, a piece at a time (no epoch array)
+                for _, piece in sampler._pieces(0, 1 << 20):
+                    totals[:] += np.bincount(labels[piece], minlength=classes)
 
-    elif method == "oversample.Sampler.indices (array)":
+    elif method.startswith("oversample.BatchSampler"):
 
         def run() -> None:
-            produced.append(ovs.Sampler(plan).indices())
+            for _ in ovs.BatchSampler(ovs.Sampler(plan), 256):
+                pass
+
+    elif method.startswith("oversample.Sampler.indices"):
+        if "NumPy" in method:
+            from oversample import _order
+
+            _order.use_kernels = False
+
+        def run() -> None:
+            produced[:] = [ovs.Sampler(plan).indices()]
+
+    elif method.startswith("oversample.Sampler[i]"):
+        sampler = ovs.Sampler(plan)
+        sampler[0]
+        steps = range(0, len(sampler), max(1, len(sampler) // CALLS))
+        calls = len(steps)
+
+        def run() -> None:
+            for i in steps:
+                sampler[i]
+
+    elif method.startswith("Grain"):
+        import grain
+
+        sampler = ovs.Sampler(plan)
+        source = sampler if method.endswith("(sampler)") else sampler.indices()
+        calls = min(GRAIN_READS, len(sampler))
+
+        def run() -> None:
+            dataset = grain.MapDataset.source(source)
+            for i in range(min(GRAIN_READS, len(dataset))):
+                dataset[i]
+
+    elif method.startswith("ready Python list"):
+        ready = ovs.Sampler(plan).indices().tolist()
+
+        def run() -> None:
+            for _ in ready:
+                pass
 
     elif method.startswith("np.repeat"):
         copies = plan.copies(0)
 
         def run() -> None:
             order = np.repeat(np.arange(labels.size), copies)
-            np.random.default_rng(0).shuffle(order)
-            produced.append(order)
+            rng = np.random.default_rng(0)
+            if "permutation" in method:
+                order = rng.permutation(order)
+            else:
+                rng.shuffle(order)
+            produced[:] = [order]
 
     elif method.startswith("torch"):
         import torch
@@ -71,7 +139,7 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
 
         def run() -> None:
             sampler = WeightedRandomSampler(weights, num_samples=plan.total)
-            produced.append(np.fromiter(sampler, np.int64, count=plan.total))
+            produced[:] = [np.fromiter(sampler, np.int64, count=plan.total)]
 
     else:
         from imblearn.over_sampling import RandomOverSampler
@@ -79,18 +147,32 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
         def run() -> None:
             sampler = RandomOverSampler(random_state=0)
             sampler.fit_resample(np.arange(labels.size).reshape(-1, 1), labels)
-            produced.append(sampler.sample_indices_)
+            produced[:] = [sampler.sample_indices_]
 
-    seconds, _ = median_seconds(run, repeats)
+    def timed() -> None:
+        produced.clear()  # one epoch alive at a time, as in a training loop
+        run()
+
+    before = _rss_mib()
+    seconds, _ = median_seconds(timed, repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if produced:
         totals = np.bincount(labels[produced[-1]], minlength=classes)
     target = counts.max()
     return {
         "seconds": seconds,
+        "us_per_call": seconds / calls * 1e6 if calls else None,
+        "rss_before_mib": before,
+        "rise_mib": peak - before,
         "total": int(totals.sum()),
         "max_class_error": float(np.abs(totals - target).max() / target),
         "exact": bool((totals == target).all()),
     }
+
+
+def _best(results: dict[str, dict[str, Any]], prefix: str) -> float | None:
+    found = [r["seconds"] for m, r in results.items() if m.startswith(prefix)]
+    return min(found) if found else None
 
 
 def main() -> None:
@@ -120,33 +202,37 @@ def main() -> None:
                 print(f"{method} at {size}: failed: {str(error)[-300:]}")
                 continue
             print(f"{size} {method}: {results[method]['seconds']:.2f} s", flush=True)
-        fastest_peer = min(
-            (
-                r["seconds"]
-                for m, r in results.items()
-                if not m.startswith("oversample")
-            ),
-            default=None,
-        )
+
+        repeat = _best(results, "np.repeat")
+        ready = _best(results, "ready Python list")
         for method, r in results.items():
+            iterates = "(iterate)" in method and method.startswith("oversample")
             rows.append(
                 {
                     "samples": size,
                     "method": method,
-                    "epoch_s": r["seconds"],
-                    "vs_fastest_peer": r["seconds"] / fastest_peer
-                    if fastest_peer
+                    "epoch_s": None if r["us_per_call"] else r["seconds"],
+                    "us_per_call": r["us_per_call"],
+                    "vs_np_repeat": r["seconds"] / repeat
+                    if repeat and not r["us_per_call"]
+                    else None,
+                    "vs_ready_list": r["seconds"] / ready
+                    if ready and iterates
                     else None,
                     "peak_rss_mib": r["peak_rss_mib"],
-                    "indices": r["total"],
-                    "exact_class_totals": r["exact"],
-                    "max_class_error": r["max_class_error"],
+                    "rise_mib": r["rise_mib"],
+                    "indices": r["total"] or None,
+                    "exact_class_totals": r["exact"] if r["total"] else None,
+                    "max_class_error": r["max_class_error"] if r["total"] else None,
                 }
             )
     meta = {
         "classes": args.classes,
         "repeats": args.repeats,
-        "note": "peak RSS includes the labels and the plan built in each child",
+        "note": "peak RSS includes the labels and the plan built in each child;"
+        " rise_mib is the peak minus the RSS just before the timed runs",
+        "grain_reads": GRAIN_READS,
+        "calls": CALLS,
     }
     path = write_results("sampler", rows, meta, out_folder(args.out))
     print(path.with_suffix(".md").read_text())

@@ -3,6 +3,12 @@ NumPy reference that these must match bit for bit.
 
 Imported only when numba is installed (the `fast` extra) and a Sampler first
 computes an index, so `import oversample` never loads numba.
+
+Every loop takes the epoch as two arrays: `data` (int64, from `pack`: the
+permutation's size, widths and keys, then the class layout) and `order` (the
+plan's samples grouped by class) or `ends` (slots per sample).
+NOTE: numba charges for every argument of a call from Python; two arrays keep
+`sampler[i]` near 0.2 us of dispatch instead of 0.7 us for ten arguments.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+HEAD = 6  # total, low, bits, shift, classes, rounds; then keys, starts, table, bucket
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ONE = np.uint64(1)
 _WORD = np.uint64(64)
@@ -18,48 +25,89 @@ _jit = numba.njit(cache=True, nogil=True)
 _inline = numba.njit(cache=True, nogil=True, inline="always")
 
 
+def pack(
+    total: int,
+    low: int,
+    bits: int,
+    keys: np.ndarray,
+    classes: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None,
+) -> np.ndarray:
+    """One int64 array of the permutation and, for a class layout, its
+    (starts, table, bucket, shift)."""
+    if classes is None:
+        head, parts = [total, low, bits, 0, 0, keys.size], []
+    else:
+        starts, table, bucket, shift = classes
+        head = [total, low, bits, shift, table.shape[1], keys.size]
+        parts = [starts, table.ravel(), bucket]
+    words = [np.array(head, np.int64), keys.view(np.int64)]
+    return np.concatenate([*words, *(np.asarray(p, np.int64) for p in parts)])
+
+
 @_inline
-def _encrypt(x, keys, low, bits):
-    for key in keys:
+def _keys(data):
+    return data[HEAD : HEAD + data[5]]
+
+
+@_inline
+def _encrypt(x, data):
+    bits, low = np.uint64(data[2]), np.uint64(data[1])
+    for key in _keys(data):
         high = bits - low
         left, right = x >> low, x & ((_ONE << low) - _ONE)
-        x = (right << high) | (left ^ (((right ^ key) * _GOLDEN) >> (_WORD - high)))
+        mixed = ((right ^ np.uint64(key)) * _GOLDEN) >> (_WORD - high)
+        x = (right << high) | (left ^ mixed)
         low = high
     return x
 
 
 @_inline
-def _decrypt(y, keys, low, bits):
+def _decrypt(y, data):
+    bits, first = np.uint64(data[2]), np.uint64(data[1])
+    keys = _keys(data)
     for r in range(keys.size - 1, -1, -1):
-        width = low if r % 2 == 0 else bits - low
+        width = first if r % 2 == 0 else bits - first
         high = bits - width
         right = y >> high
-        left = (y & ((_ONE << high) - _ONE)) ^ (
-            ((right ^ keys[r]) * _GOLDEN) >> (_WORD - high)
-        )
-        y = (left << width) | right
+        mixed = ((right ^ np.uint64(keys[r])) * _GOLDEN) >> (_WORD - high)
+        y = (((y & ((_ONE << high) - _ONE)) ^ mixed) << width) | right
     return y
 
 
 @_inline
-def _position(slot, total, keys, low, bits):
-    x = _encrypt(np.uint64(slot), keys, low, bits)
+def _position(slot, data):
+    total = np.uint64(data[0])
+    x = _encrypt(np.uint64(slot), data)
     while x >= total:
-        x = _encrypt(x, keys, low, bits)
+        x = _encrypt(x, data)
     return np.int64(x)
 
 
 @_inline
-def _inverse(position, total, keys, low, bits):
-    y = _decrypt(np.uint64(position), keys, low, bits)
+def _slot_of(position, data):
+    total = np.uint64(data[0])
+    y = _decrypt(np.uint64(position), data)
     while y >= total:
-        y = _decrypt(y, keys, low, bits)
+        y = _decrypt(y, data)
     return np.int64(y)
 
 
 @_inline
-def _class_source(p, starts, bucket, shift, table, order):
-    c = bucket[p >> shift]
+def _layout(data):
+    """The class layout's views: starts (C + 1,), table (6, C), bucket."""
+    classes = data[4]
+    at = HEAD + data[5]
+    starts = data[at : at + classes + 1]
+    at += classes + 1
+    table = data[at : at + 6 * classes].reshape((6, classes))
+    return starts, table, data[at + 6 * classes :]
+
+
+@_inline
+def _class_slot(p, data):
+    """Where in `order` the sample at layout position p is."""
+    starts, table, bucket = _layout(data)
+    c = bucket[p >> data[3]]
     while starts[c + 1] <= p:
         c += 1
     inside = p - starts[c]
@@ -72,43 +120,41 @@ def _class_source(p, starts, bucket, shift, table, order):
     shifted = place + table[4, c]
     if shifted >= size:
         shifted -= size
-    return np.int64(order[table[5, c] + table[3, c] * shifted % size])
-
-
-@_inline
-def _sample_source(p, ends):
-    return np.int64(np.searchsorted(ends, p, side="right"))
+    return table[5, c] + table[3, c] * shifted % size
 
 
 @_jit
-def class_at(slot, total, keys, low, bits, starts, bucket, shift, table, order):
-    p = _position(slot, total, keys, low, bits)
-    return _class_source(p, starts, bucket, shift, table, order)
+def class_at(slot, data, order):
+    return np.int64(order[_class_slot(_position(slot, data), data)])
 
 
 @_jit
-def sample_at(slot, total, keys, low, bits, ends):
-    return _sample_source(_position(slot, total, keys, low, bits), ends)
+def sample_at(slot, data, ends):
+    return np.int64(np.searchsorted(ends, _position(slot, data), side="right"))
 
 
 @_jit
-def class_take(slots, out, total, keys, low, bits, starts, bucket, shift, table, order):
+def class_take(slots, out, data, order):
     for t in range(slots.size):
-        p = _position(slots[t], total, keys, low, bits)
-        out[t] = _class_source(p, starts, bucket, shift, table, order)
-
-
-@_jit
-def sample_take(slots, out, total, keys, low, bits, ends):
+        out[t] = _class_slot(_position(slots[t], data), data)
+    # NOTE: reading `order` in a second, branch-free pass lets the processor
+    # overlap its cache misses: 65 -> 35 ns per index at 10^7 samples.
     for t in range(slots.size):
-        out[t] = _sample_source(_position(slots[t], total, keys, low, bits), ends)
+        out[t] = order[out[t]]
 
 
 @_jit
-def class_fill(out, rank, replicas, total, keys, low, bits, table, order, part):
+def sample_take(slots, out, data, ends):
+    for t in range(slots.size):
+        out[t] = np.searchsorted(ends, _position(slots[t], data), side="right")
+
+
+@_jit
+def class_fill(out, rank, replicas, data, order, part):
     """Walks the layout of classes [part[0], part[1]) (from slot part[2]) and
     writes each copy where the permutation sends it: sequential reads, no
     search, no division per copy."""
+    table = _layout(data)[1]
     position = part[2]
     for c in range(part[0], part[1]):
         base, extra, size = table[0, c], table[1, c], table[2, c]
@@ -117,7 +163,7 @@ def class_fill(out, rank, replicas, total, keys, low, bits, table, order, part):
         for place in range(size):
             source = order[first + occurrence]
             for _ in range(base + (1 if place < extra else 0)):
-                slot = _inverse(position, total, keys, low, bits)
+                slot = _slot_of(position, data)
                 # NOTE: `slot % replicas == rank` makes this loop 4x slower.
                 mine = slot // replicas
                 if slot - mine * replicas == rank:
@@ -129,11 +175,11 @@ def class_fill(out, rank, replicas, total, keys, low, bits, table, order, part):
 
 
 @_jit
-def sample_fill(out, rank, replicas, total, keys, low, bits, ends, part):
+def sample_fill(out, rank, replicas, data, ends, part):
     position = part[2]
     for source in range(part[0], part[1]):
         while position < ends[source]:
-            slot = _inverse(position, total, keys, low, bits)
+            slot = _slot_of(position, data)
             mine = slot // replicas
             if slot - mine * replicas == rank:
                 out[mine] = source

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from oversample._validation import describe
+from oversample._validation import describe, is_int
 
 # NOTE: a dense lookup table beats sorting when the label range is small; above
 # this range np.unique (a sort) is used instead.
 _DENSE_RANGE = 1 << 24
+_INT64_MAX = 2**63 - 1
+_UINT64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -38,28 +41,39 @@ def code_dtype(num_classes: int) -> np.dtype:
 
 
 def _as_label_array(labels: object, name: str) -> np.ndarray:
-    if isinstance(labels, list | tuple):
+    """A NumPy array of int or str labels from a list, range, array, pandas
+    Series or anything with `__array__`; refuses what is not a label."""
+    if isinstance(labels, list | tuple | range):
         array = np.asarray(labels)
-        if array.size == 0:
-            raise ValueError(
-                f"`{name}` must hold at least one label; got an empty {name}."
+        # NOTE: np.asarray turns [1, "a"] into strings, [True, 2] into ints and
+        # [1, None] into objects; Python sequences are checked element by
+        # element when their dtype could hide such a mix.
+        if (
+            array.ndim == 1
+            and array.size
+            and (
+                array.dtype.kind in "UOf"
+                or (
+                    array.dtype.kind in "iu"
+                    and any(isinstance(x, bool) for x in labels)
+                )
             )
-        # NOTE: np.asarray turns [1, "a"] into strings and [True, 2] into ints;
-        # Python sequences are checked element by element to refuse both.
-        if array.dtype.kind == "U" and not all(isinstance(x, str) for x in labels):
-            raise TypeError(
-                f"`{name}` mixes strings with other types; all labels must be ints"
-                " or all str."
-            )
-        if array.dtype.kind in "iu" and any(isinstance(x, bool) for x in labels):
-            raise TypeError(f"`{name}` mixes bools with ints; cast them to int first.")
-    elif isinstance(labels, np.ndarray | range) or hasattr(labels, "__array__"):
+        ):
+            return _from_objects(list(labels), name)
+    elif isinstance(labels, np.ndarray) or hasattr(labels, "__array__"):
         array = np.asarray(labels)
     else:
         raise TypeError(
             f"`{name}` must be a 1-D sequence or array of int or str labels; got"
             f" {name}={describe(labels)}."
         )
+    if array.ndim != 1:
+        raise ValueError(
+            f"`{name}` must be 1-D, one label per sample; got shape {array.shape}."
+            " For multi-label samples use ovs.RepeatFactor."
+        )
+    if array.size == 0:
+        raise ValueError(f"`{name}` must hold at least one label; got an empty {name}.")
     kind = array.dtype.kind
     if kind == "b":
         raise TypeError(
@@ -67,21 +81,57 @@ def _as_label_array(labels: object, name: str) -> np.ndarray:
             " the classes are explicit."
         )
     if kind == "f":
+        missing = np.flatnonzero(np.isnan(array))
+        if missing.size:
+            raise ValueError(
+                f"`{name}` must not hold missing values; got {name}[{missing[0]}]=nan"
+                f" ({missing.size} in all)."
+            )
         raise TypeError(
             f"`{name}` must be ints or strings; got dtype {array.dtype}. Cast"
             " whole-number float labels with labels.astype(np.int64)."
         )
-    if kind == "O":
-        kinds = {type(x).__name__ for x in array.ravel()[:1000]}
-        raise TypeError(
-            f"`{name}` must be ints within 64 bits or strings, all of one type; got"
-            f" values of types {sorted(kinds)}."
-        )
+    if kind in "OT":  # objects (pandas), or NumPy's variable-width StringDType
+        return _from_objects(array.tolist(), name)
     if kind == "S":
-        array = array.astype(str)
-    elif kind not in "iuU":
+        return array.astype(str)
+    if kind not in "iuU":
         raise TypeError(f"`{name}` must be ints or strings; got dtype {array.dtype}.")
     return array
+
+
+def _from_objects(values: list[Any], name: str) -> np.ndarray:
+    """Labels held as Python objects (a list, an object array from pandas):
+    all str, or all ints within 64 bits; names the first value that is not."""
+    strings = isinstance(values[0], str)
+    for i, value in enumerate(values):
+        if isinstance(value, str) if strings else is_int(value):
+            continue
+        if value is None or (isinstance(value, float) and value != value):
+            raise ValueError(
+                f"`{name}` must not hold missing values; got {name}[{i}]={value}."
+            )
+        if isinstance(value, bool | np.bool_):
+            problem = "a bool"
+        elif isinstance(value, str) or is_int(value):
+            problem = f"mixed with {'strings' if strings else 'ints'} before it"
+        else:
+            problem = f"of type {type(value).__name__}"
+        raise TypeError(
+            f"`{name}` must be all ints or all strings; got {name}[{i}]="
+            f"{describe(value)}, {problem}."
+        )
+    if strings:
+        return np.asarray(values, dtype=str)
+    ints = [int(value) for value in values]
+    top = _INT64_MAX if min(ints) < 0 else _UINT64_MAX
+    for i, number in enumerate(ints):
+        if not -_INT64_MAX - 1 <= number <= top:
+            raise ValueError(
+                f"`{name}` must be ints within 64 bits (int64, or uint64 when none is"
+                f" negative); got {name}[{i}]={number}."
+            )
+    return np.asarray(ints, dtype=np.uint64 if max(ints) > _INT64_MAX else np.int64)
 
 
 def _class_tuple(values: np.ndarray) -> tuple[int | str, ...]:
@@ -91,13 +141,6 @@ def _class_tuple(values: np.ndarray) -> tuple[int | str, ...]:
 def encode_labels(labels: object, name: str = "labels") -> EncodedLabels:
     """Encodes 1-D labels; refuses empty, float, bool and mixed labels."""
     array = _as_label_array(labels, name)
-    if array.ndim != 1:
-        raise ValueError(
-            f"`{name}` must be 1-D, one label per sample; got shape {array.shape}."
-            " For multi-label samples use ovs.RepeatFactor."
-        )
-    if array.size == 0:
-        raise ValueError(f"`{name}` must hold at least one label; got an empty {name}.")
     if array.dtype.kind in "iu":
         low, high = int(array.min()), int(array.max())
         if high - low < _DENSE_RANGE:
@@ -138,6 +181,13 @@ def is_multilabel(labels: object) -> bool:
             first, str | bytes
         )
     return False
+
+
+def shape_of(labels: object) -> str:
+    """How multi-label input looks, for messages."""
+    if isinstance(labels, np.ndarray):
+        return f"labels of shape {labels.shape}"
+    return f"{len(labels)} label lists" if isinstance(labels, Sequence) else "labels"
 
 
 def encode_multilabels(labels: object, name: str = "labels") -> EncodedMultiLabels:

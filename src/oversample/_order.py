@@ -78,16 +78,6 @@ class Feistel:
         )
         return cls(total, bits // 2, bits, keys)
 
-    @property
-    def args(self) -> tuple[np.uint64, np.ndarray, np.uint64, np.uint64]:
-        """The arguments the compiled loops take."""
-        return (
-            np.uint64(self.total),
-            self.keys,
-            np.uint64(self.low),
-            np.uint64(self.bits),
-        )
-
     def _encrypt(self, x: np.ndarray) -> np.ndarray:
         low = self.low
         with np.errstate(over="ignore"):
@@ -190,57 +180,58 @@ class EpochOrder:
     layout: ClassLayout | SampleLayout
 
     @cached_property
-    def _args(self) -> tuple[Any, ...]:
-        """The layout's arguments to the compiled loops."""
-        layout = self.layout
-        if isinstance(layout, ClassLayout):
-            return (
-                layout.starts,
-                layout.bucket,
-                layout.shift,
-                layout.table,
-                layout.order,
-            )
-        return (layout.ends,)
-
-    def _compiled(self, name: str) -> Callable[..., Any] | None:
+    def _packed(self) -> tuple[ModuleType, str, np.ndarray, np.ndarray] | None:
+        """The compiled loops, their prefix and their two arrays, or None."""
         compiled = kernels()
         if compiled is None:
             return None
-        kind = "class" if isinstance(self.layout, ClassLayout) else "sample"
+        f, layout = self.feistel, self.layout
+        if isinstance(layout, ClassLayout):
+            parts = (layout.starts, layout.table, layout.bucket, layout.shift)
+            data = compiled.pack(f.total, f.low, f.bits, f.keys, parts)
+            return compiled, "class", data, layout.order
+        data = compiled.pack(f.total, f.low, f.bits, f.keys)
+        return compiled, "sample", data, layout.ends
+
+    def _compiled(self, name: str) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """A compiled loop and the epoch's arrays it takes, or None."""
+        if self._packed is None:
+            return None
+        compiled, kind, data, second = self._packed
         function: Callable[..., Any] = getattr(compiled, f"{kind}_{name}")
-        return function
+        return function, (data, second)
 
     @cached_property
     def at(self) -> Callable[[int], int]:
         """slot -> the source index there, as one call with nothing allocated."""
-        function = self._compiled("at")
-        if function is None:
+        found = self._compiled("at")
+        if found is None:
             return lambda slot: int(self.take(np.array([slot], np.int64))[0])
-        args = (*self.feistel.args, *self._args)
-        return lambda slot: int(function(slot, *args))
+        function, (data, second) = found
+        return lambda slot: int(function(slot, data, second))
 
     def take(self, slots: np.ndarray) -> np.ndarray:
         """The source indices at these slots, int64."""
-        function = self._compiled("take")
-        if function is None:
+        found = self._compiled("take")
+        if found is None:
             return self.layout.sources(self.feistel(slots))
+        function, arrays = found
         out = np.empty(slots.size, np.int64)
-        function(slots, out, *self.feistel.args, *self._args)
+        function(slots, out, *arrays)
         return out
 
     def whole(self, rank: int, replicas: int) -> np.ndarray:
         """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""
         length = self.feistel.total // replicas
-        function = self._compiled("fill") if replicas <= FILL_REPLICAS else None
+        found = self._compiled("fill") if replicas <= FILL_REPLICAS else None
         out = np.empty(length, np.int64)
-        if function is None:
+        if found is None:
             for low in range(0, length, CHUNK):
                 steps = np.arange(low, min(low + CHUNK, length), dtype=np.int64)
                 out[low : low + CHUNK] = self.take(rank + replicas * steps)
             return out
-        layout = self._args[3:] if isinstance(self.layout, ClassLayout) else self._args
-        args = (out, rank, replicas, *self.feistel.args, *layout)
+        function, arrays = found
+        args = (out, rank, replicas, *arrays)
         parts = _split(self.layout.units, THREADS if length >= THREADED else 1)
         if len(parts) == 1:
             function(*args, parts[0])

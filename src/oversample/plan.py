@@ -425,7 +425,8 @@ def _multilabel_plan(labels: object, strategy: object, common: dict[str, Any]) -
         raise ValueError(
             "multi-label `labels` (a list of label lists or a multi-hot matrix) work"
             " with strategy=ovs.RepeatFactor(threshold) only, where a sample's factor"
-            f" is the largest over its labels; got strategy={describe(strategy)}."
+            f" is the largest over its labels; got {_labels.shape_of(labels)}"
+            f" with strategy={describe(strategy)}."
         )
     encoded = _labels.encode_multilabels(labels)
     class_factors = strategy.factors(encoded.counts, encoded.num_samples)

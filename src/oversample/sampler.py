@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from oversample import _order, _seeding
-from oversample import rounding as _rounding
+from oversample import _epochs, _order
 from oversample._validation import check_int, describe, is_int
 from oversample.plan import Plan
 
@@ -81,7 +80,9 @@ class Sampler:
         self._epoch = 0
         self._position = 0
         self._reading: tuple[int, int, Iterator[int]] | None = None
-        self._layout: tuple[_order.EpochOrder, int] | None = None
+        self._layout: _order.EpochOrder | None = None  # built on first use
+        self._change = 0  # copies added (> 0) or dropped (< 0) in this epoch
+        self._length = 0
 
     # The epoch.
 
@@ -98,96 +99,31 @@ class Sampler:
         self._position = 0
         self._reading = None
 
-    def _built(self) -> tuple[_order.EpochOrder, int]:
+    def _order_now(self) -> _order.EpochOrder:
+        """This epoch's order, built on first use."""
         if self._layout is None:
-            self._layout = self._build(self._epoch)
+            self._layout, self._change = _epochs.build(
+                self.plan, self._epoch, self.shuffle, self.num_replicas, self.drop_last
+            )
+            self._length = self._layout.feistel.total // self.num_replicas
         return self._layout
-
-    @property
-    def _current(self) -> _order.EpochOrder:
-        return self._built()[0]
 
     @property
     def num_padded(self) -> int:
         """Copies added in this epoch (over all ranks) to give every rank one length."""
-        return max(self._built()[1], 0)
+        self._order_now()
+        return max(self._change, 0)
 
     @property
     def num_dropped(self) -> int:
         """Copies removed in this epoch (over all ranks), with drop_last."""
-        return max(-self._built()[1], 0)
+        self._order_now()
+        return max(-self._change, 0)
 
     def __len__(self) -> int:
-        return self._current.feistel.total // self.num_replicas
-
-    def _build(self, epoch: int) -> tuple[_order.EpochOrder, int]:
-        """The epoch's order and the copies added (> 0) or dropped (< 0)."""
-        plan = self.plan
-        layout: _order.ClassLayout | _order.SampleLayout
-        if plan.kind == "classes" and plan.rounding == "exact":
-            rule = plan._rule
-            base, extra = rule.base.copy(), rule.extra.copy()
-            change = self._change(int((base * rule.size + extra).sum()))
-            self._adjust_classes(base, extra, change)
-            if self.shuffle:
-                layout = _order.ClassLayout.build(rule, plan._order, epoch, base, extra)
-            else:
-                assert plan._codes is not None
-                copies = _rounding.exact_class_copies(
-                    rule, plan._codes, plan._order, epoch, base, extra
-                )
-                layout = _order.SampleLayout(np.cumsum(copies))
-        else:
-            copies = plan.copies(epoch)
-            change = self._change(int(copies.sum()))
-            self._adjust_samples(copies, change, epoch)
-            layout = _order.SampleLayout(np.cumsum(copies))
-        feistel = _order.Feistel.keyed(layout.total, plan.seed, epoch, self.shuffle)
-        return _order.EpochOrder(feistel, layout), change
-
-    def _change(self, total: int) -> int:
-        """Copies to add (> 0) or drop (< 0) so that every rank gets one length."""
-        remainder = total % self.num_replicas
-        if not remainder:
-            return 0
-        return -remainder if self.drop_last else self.num_replicas - remainder
-
-    def _adjust_classes(self, base: np.ndarray, extra: np.ndarray, change: int) -> None:
-        """One copy more (or less) for `change` classes, largest classes first."""
-        size = self.plan._rule.size
-        totals = base * size + extra
-        order = np.lexsort((np.arange(size.size), -totals))
-        if change < 0:
-            keeps_everyone = totals > size
-            order = np.concatenate(
-                [order[keeps_everyone[order]], order[~keeps_everyone[order]]]
-            )
-        for step in range(abs(change)):
-            c = order[step % order.size]
-            if change > 0:
-                extra[c] += 1
-                if extra[c] == size[c]:
-                    base[c], extra[c] = base[c] + 1, 0
-            elif extra[c] > 0:
-                extra[c] -= 1
-            else:
-                base[c], extra[c] = base[c] - 1, size[c] - 1
-
-    def _adjust_samples(self, copies: np.ndarray, change: int, epoch: int) -> None:
-        """Pads or drops single copies of seeded random samples."""
-        if not change:
-            return
-        choose = _seeding.rng(self.plan.seed, "sampler-adjust", epoch)
-        if change > 0:
-            chosen = choose.choice(
-                copies.size, size=change, replace=change > copies.size
-            )
-            np.add.at(copies, chosen, 1)
-            return
-        spare = np.flatnonzero(copies > 1)
-        pool = spare if spare.size >= -change else np.flatnonzero(copies > 0)
-        chosen = choose.choice(pool, size=-change, replace=False)
-        copies[chosen] -= 1
+        if self._layout is None:
+            self._order_now()
+        return self._length
 
     # Indices.
 
@@ -205,8 +141,8 @@ class Sampler:
 
     def __getitem__(self, index: int) -> int:
         """The index-th source index of this rank's epoch (random access)."""
-        order = self._current
-        length = order.feistel.total // self.num_replicas
+        order = self._order_now()
+        length = self._length
         # NOTE: the common case, a Python int in range, is checked inline:
         # this runs once per element under Grain's MapDataset.
         if type(index) is int and 0 <= index < length:
@@ -216,11 +152,11 @@ class Sampler:
     def _getitems(self, indices: Sequence[int]) -> list[int]:
         """Many source indices at once (Grain's batched read)."""
         slots = np.fromiter((self._slot(i) for i in indices), np.int64)
-        return self._current.take(slots).tolist()
+        return self._order_now().take(slots).tolist()
 
     def indices(self) -> np.ndarray:
         """This rank's whole epoch as an int64 array (what iteration yields)."""
-        return self._current.whole(self.rank, self.num_replicas)
+        return self._order_now().whole(self.rank, self.num_replicas)
 
     def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first position, indices) pieces of this rank's epoch from `start`."""
@@ -232,7 +168,7 @@ class Sampler:
                 yield low, whole[low:high]
             else:
                 steps = np.arange(low, high, dtype=np.int64)
-                yield low, self._current.take(self.rank + self.num_replicas * steps)
+                yield low, self._order_now().take(self.rank + self.num_replicas * steps)
 
     def _lists(self, start: int) -> Iterator[Iterator[int]]:
         for low, array in self._pieces(start, _PIECE):
