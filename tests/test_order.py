@@ -115,9 +115,11 @@ def test_the_threaded_fill_writes_every_slot_once(monkeypatch):
 @pytest.mark.parametrize("use_kernels", [None, False])
 def test_a_long_epoch_is_iterated_piece_by_piece(use_kernels, monkeypatch):
     monkeypatch.setattr(_order, "use_kernels", use_kernels)
-    _, plan = None, _plans()["classes"]
+    plan = _plans()["classes"]
     whole = ovs.Sampler(plan, num_replicas=2, rank=1).indices().tolist()
     monkeypatch.setattr(sampler, "_WHOLE_EPOCH", 100)
+    monkeypatch.setattr(sampler, "_BLOCK", 100)
+    monkeypatch.setattr(sampler, "_PIECE", 16)
     s = ovs.Sampler(plan, num_replicas=2, rank=1)
     assert list(s) == whole
     iterator = iter(s)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from oversample.batch_sampler import BatchSampler
-from oversample.plan import Plan, plan
+from oversample.plan import Plan
+from oversample.planning import plan
 from oversample.sampler import Sampler
 from oversample.strategies import Power, RepeatFactor
 

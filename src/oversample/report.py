@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from oversample.plan import Plan
+from typing import Any, Protocol
 
 Label = int | str
+
+
+class Planned(Protocol):
+    """What a report reads of a plan.
+
+    NOTE: a protocol rather than `Plan` itself, so that this module does not
+    depend on the plan module, which calls it for `summary()` and `plot()`.
+    """
+
+    @property
+    def classes(self) -> tuple[Label, ...]: ...
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def rounding(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def num_samples(self) -> int: ...
+
+    @property
+    def counts(self) -> dict[Label, int]: ...
+
+    @property
+    def targets(self) -> dict[Label, int]: ...
+
+    @property
+    def total(self) -> int: ...
 
 
 def _render(table: object, header: str = "") -> str:
@@ -54,7 +83,7 @@ def counts_table(
     return _render(table, title)
 
 
-def summary(plan: Plan, max_rows: int = 40) -> str:
+def summary(plan: Planned, max_rows: int = 40) -> str:
     """Counts, targets and factors per class; long tails are shortened."""
     from rich.table import Table
 
@@ -158,7 +187,7 @@ def _bars(
     return path
 
 
-def plot(plan: Plan, path: str) -> str:
+def plot(plan: Planned, path: str) -> str:
     """Counts before and after per class, log axis; writes a PNG to `path`."""
     title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
     return _bars(plan.counts, plan.targets, title, path)

@@ -19,7 +19,8 @@ _STATE_VERSION = 1
 # (about 20 ns per index, 8 bytes each); a longer one goes a piece at a time
 # through the slower per-slot map, so memory stays bounded.
 _WHOLE_EPOCH = 1 << 24
-_PIECE = 1 << 12
+_PIECE = 1 << 12  # indices turned into Python ints at a time
+_BLOCK = 1 << 16  # indices computed at a time when the epoch is not whole
 
 
 class Sampler:
@@ -162,13 +163,16 @@ class Sampler:
         """(first position, indices) pieces of this rank's epoch from `start`."""
         length = len(self)
         whole = self.indices() if length - start <= _WHOLE_EPOCH else None
-        for low in range(start, length, piece):
-            high = min(low + piece, length)
+        block = piece * max(1, _BLOCK // piece)
+        for first in range(start, length, block):
+            last = min(first + block, length)
             if whole is not None:
-                yield low, whole[low:high]
+                array = whole[first:last]
             else:
-                steps = np.arange(low, high, dtype=np.int64)
-                yield low, self._order_now().take(self.rank + self.num_replicas * steps)
+                steps = np.arange(first, last, dtype=np.int64)
+                array = self._order_now().take(self.rank + self.num_replicas * steps)
+            for low in range(first, last, piece):
+                yield low, array[low - first : low - first + piece]
 
     def _lists(self, start: int) -> Iterator[Iterator[int]]:
         for low, array in self._pieces(start, _PIECE):

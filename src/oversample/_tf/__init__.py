@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+INT64_MAX = 2**63 - 1
+
 
 def tf() -> Any:
     """TensorFlow, imported on first use, with an install hint when missing."""

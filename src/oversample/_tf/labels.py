@@ -10,10 +10,13 @@ from typing import Any
 import numpy as np
 
 from oversample._tf import tf as _tf
+from oversample._tf.settings import element_bytes
 from oversample._validation import describe, is_int
 
 COUNT_BATCH = 4096
 COUNT_BYTES = 1 << 20
+
+LabelSpec = str | int | Callable[[Any], Any]  # what `label=` and `key=` take
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,6 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
 def label_batches(ds: Any, label: Label) -> Any:
     """Batches of labels. Static shapes are batched first and read once per
     batch, so the pass adds no function call per element."""
-    from oversample._tf.pipeline import element_bytes
-
     size = element_bytes(ds.element_spec)
     if label.vectorised and not label.multi and size:
         batched = ds.batch(min(COUNT_BATCH, max(32, COUNT_BYTES // size)))

@@ -2,145 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from oversample import _seeding
+from oversample._tf import INT64_MAX
 from oversample._tf import tf as _tf
-from oversample._tf.rules import INT64_MAX, Rule
-from oversample._validation import check_int, describe
+from oversample._tf.rule import Rule
+from oversample._tf.settings import Settings, auto_buffer, element_bytes
 
-UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
 SPREAD_CAP = 256
-BUFFER_FLOOR = 1024
-BUFFER_CAP = 16384
 BLOCK_BYTES = 256 << 10
-BUFFER_BYTES = 24 << 20
 BLOCK_FLOOR = 32
 BLOCK_CAP = 1024
-
-
-def order_problem(ds: Any) -> str | None:
-    """Names what makes the source order change between iterations, if anything."""
-    from tensorflow.core.framework import graph_pb2
-
-    if ds.options().deterministic is False:
-        return "its options set deterministic=False"
-    graph = graph_pb2.GraphDef()
-    graph.ParseFromString(ds._as_serialized_graph().numpy())
-    nodes = list(graph.node)
-    for function in graph.library.function:
-        nodes.extend(function.node_def)
-    for node in nodes:
-        if node.op.startswith(("ShuffleDataset", "ShuffleAndRepeatDataset")):
-            reshuffle = node.attr.get("reshuffle_each_iteration")
-            if reshuffle is None or reshuffle.b:
-                return f"it holds a {node.op} that reshuffles on every iteration"
-        deterministic = node.attr.get("deterministic")
-        if deterministic is not None and deterministic.s == b"false":
-            return f"it holds a {node.op} with deterministic=False"
-    return None
-
-
-def check_source(ds: Any, num_samples: int | None, keyed_by_position: bool) -> None:
-    cardinality = int(ds.cardinality())
-    if num_samples is not None and cardinality >= 0 and cardinality != num_samples:
-        raise ValueError(
-            f"the plan covers {num_samples} samples but `ds` has {cardinality}"
-            " elements; plan on the same data you stream."
-        )
-    if keyed_by_position:
-        problem = order_problem(ds)
-        if problem is not None:
-            raise ValueError(
-                f"`ds` does not keep its order between iterations ({problem}), but"
-                " per-sample decisions are keyed by position. Load TFDS with"
-                " shuffle_files=False (shuffle after oversample), or shuffle"
-                " with a seed and reshuffle_each_iteration=False."
-            )
-
-
-@dataclass(frozen=True)
-class Epochs:
-    """How epochs map onto iterations of the returned dataset."""
-
-    fixed: int | None  # epoch=k: that epoch on every iteration
-    stream: int | None  # epochs=E back to back (None with streaming: endless)
-    streaming: bool  # True when `epochs=` was given
-
-    @property
-    def fresh(self) -> bool:
-        return self.fixed is None and not self.streaming
-
-
-def check_epochs(epoch: object, epochs: object) -> Epochs:
-    if epoch is not None and epochs is not UNSET:
-        raise ValueError(
-            "give `epoch` (one chosen epoch) or `epochs` (several back to back), not"
-            f" both; got epoch={describe(epoch)}, epochs={describe(epochs)}."
-        )
-    if epoch is not None:
-        value = check_int(epoch, "epoch")
-        if value > INT64_MAX:
-            raise ValueError(f"`epoch` must be < 2**63; got epoch={value}.")
-        return Epochs(fixed=value, stream=None, streaming=False)
-    if epochs is UNSET:
-        return Epochs(fixed=None, stream=None, streaming=False)
-    if epochs is None:
-        return Epochs(fixed=None, stream=None, streaming=True)
-    count = check_int(epochs, "epochs", minimum=1)
-    return Epochs(fixed=None, stream=count, streaming=True)
-
-
-def check_buffer(shuffle_buffer: object) -> int | None:
-    """The buffer size; None means automatic and 0 turns shuffling off."""
-    if shuffle_buffer is None:
-        return 0
-    if isinstance(shuffle_buffer, str):
-        if shuffle_buffer != "auto":
-            raise ValueError(
-                "`shuffle_buffer` must be 'auto', an int >= 0 or None; got"
-                f" shuffle_buffer={shuffle_buffer!r}."
-            )
-        return None
-    return check_int(shuffle_buffer, "shuffle_buffer")
-
-
-def auto_buffer(total: int | None, element_bytes: int | None) -> int:
-    """The default shuffle buffer: total / 16 within [1024, 16384] elements, and
-    at most 24 MiB when the element size is known."""
-    size = BUFFER_CAP if total is None or total <= 0 else min(total // 16, BUFFER_CAP)
-    size = max(size, BUFFER_FLOOR)
-    if element_bytes:
-        size = min(size, max(BUFFER_FLOOR, BUFFER_BYTES // element_bytes))
-    return int(min(size, total)) if total else size
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the caller chose, checked; shared by balance and duplicate."""
-
-    epochs: Epochs
-    shuffle_buffer: int | None
-    provenance: bool
 
 
 _GUARD_MESSAGE = (
     "oversample: this iterator state was saved from a pipeline with another plan"
     " or other settings; restore it into the same configuration."
 )
-
-
-def element_bytes(element_spec: Any) -> int | None:
-    """Bytes per element when every component has a static dense shape."""
-    tf = _tf()
-    size = 0
-    for spec in tf.nest.flatten(element_spec):
-        if not isinstance(spec, tf.TensorSpec) or not spec.shape.is_fully_defined():
-            return None
-        per_item = 64 if spec.dtype == tf.string else spec.dtype.size
-        size += max(spec.shape.num_elements(), 1) * per_item
-    return max(size, 1)
 
 
 def _block_size(size: int | None) -> int | None:
@@ -194,6 +73,7 @@ def assemble(
             seed=_seeding.derive(seed, "shuffle", epochs.fixed) & INT64_MAX,
             reshuffle_each_iteration=epochs.fixed is None,
         )
+    out = out.map(_plain(layout.untag))
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)
     if total is not None:
@@ -217,6 +97,24 @@ class _Layout:
         self.config, self.samples, self.mix = config, samples, mix
         self.epochs = settings.epochs
         self.fresh = self.epochs.fresh and rule.uses_epoch
+
+    @property
+    def tag(self) -> Any:
+        """The configuration every element carries until the last step.
+
+        NOTE: a restored iterator keeps the elements that its buffers held
+        when it was saved; they carry the tag of the pipeline that made them,
+        so a state restored into another configuration fails at the first
+        element, even when the source was read to its end before saving.
+        """
+        return _tf().constant(self.config, _tf().int64)
+
+    def untag(self, element: Any, tag: Any) -> Any:
+        """Checks an element's tag against this pipeline and drops it."""
+        tf = _tf()
+        same = tf.debugging.Assert(tf.equal(tag, self.config), [_GUARD_MESSAGE])
+        with tf.control_dependencies([same]):
+            return tf.nest.map_structure(tf.identity, element, expand_composites=True)
 
     def _draws(self) -> Any:
         # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
@@ -304,13 +202,14 @@ class _Layout:
 
         def emit(sample: Any, copies: Any, element: Any) -> Any:
             repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
-            if not provenance:
-                return repeated
-            marks = {
-                "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
-                "copy": tf.data.Dataset.range(copies),
-            }
-            return tf.data.Dataset.zip((repeated, marks))
+            if provenance:
+                marks = {
+                    "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
+                    "copy": tf.data.Dataset.range(copies),
+                }
+                repeated = tf.data.Dataset.zip((repeated, marks))
+            tags = tf.data.Dataset.from_tensors(self.tag).repeat(copies)
+            return tf.data.Dataset.zip((repeated, tags))
 
         # NOTE: flat_map would emit a sample's copies back to back; interleave
         # takes one copy from each of SPREAD samples in turn.
@@ -341,7 +240,7 @@ class _Layout:
             laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
             if provenance:
                 laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
-            return state, laid
+            return state, (laid, tf.fill(tf.shape(owner), self.tag))
 
         return self._scan(ds.enumerate().batch(block), step).unbatch()
 

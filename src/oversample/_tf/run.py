@@ -1,0 +1,108 @@
+"""Shared steps of balance and duplicate: settings, checks, and carrying a
+plan (or a fixed rule) out through the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oversample._tf import pipeline as _pipeline
+from oversample._tf import rules as _rules
+from oversample._tf import settings as _settings
+from oversample._tf.labels import Label
+from oversample._tf.rule import Rule
+from oversample._validation import describe
+from oversample.plan import Plan
+
+
+def checked_settings(
+    epoch: object, epochs: object, shuffle_buffer: object, provenance: object
+) -> _settings.Settings:
+    if not isinstance(provenance, bool):
+        raise TypeError(
+            f"`provenance` must be a bool; got provenance={describe(provenance)}."
+        )
+    return _settings.Settings(
+        epochs=_settings.check_epochs(epoch, epochs),
+        shuffle_buffer=_settings.check_buffer(shuffle_buffer),
+        provenance=provenance,
+    )
+
+
+def exact_total(plan: Plan) -> int | None:
+    return plan.total if plan.rounding == "exact" else None
+
+
+def run(
+    ds: Any,
+    rule: Rule,
+    settings: _settings.Settings,
+    *,
+    seed: int,
+    fingerprint: str,
+    plan: Plan | None = None,
+    total: int | None = None,
+) -> Any:
+    """Checks the source against the plan, builds the pipeline, attaches the plan."""
+    cardinality = int(ds.cardinality())
+    num_samples = plan.num_samples if plan is not None else None
+    _settings.check_source(ds, num_samples, keyed_by_position=rule.by_position)
+    if num_samples is None and cardinality >= 0:
+        num_samples = cardinality
+    out = _pipeline.assemble(
+        ds,
+        rule,
+        settings,
+        seed=seed,
+        num_samples=num_samples,
+        total_per_epoch=exact_total(plan) if plan is not None else total,
+        fingerprint=fingerprint,
+    )
+    out.plan = plan
+    return out
+
+
+def run_plan(
+    ds: Any,
+    plan: Plan,
+    label: Label | None,
+    settings: _settings.Settings,
+    rule: Rule | None = None,
+) -> Any:
+    """Carries out `plan` with its own rule (or `rule`, which reads the plan)."""
+    return run(
+        ds,
+        _rules.plan_rule(plan, label) if rule is None else rule,
+        settings,
+        seed=plan.seed,
+        fingerprint=plan.fingerprint,
+        plan=plan,
+    )
+
+
+def check_plan_alone(
+    plan: object,
+    strategy: object,
+    rounding: str,
+    max_factor: object,
+    counts: object,
+    seed: object,
+) -> Plan:
+    if not isinstance(plan, Plan):
+        raise TypeError(f"`plan` must be an ovs.Plan; got plan={describe(plan)}.")
+    given = [
+        name
+        for name, value, default in (
+            ("strategy", strategy, "not majority"),
+            ("rounding", rounding, "exact"),
+            ("max_factor", max_factor, None),
+            ("counts", counts, None),
+            ("seed", seed, None),
+        )
+        if not (value is default or (isinstance(value, str) and value == default))
+    ]
+    if given:
+        raise ValueError(
+            f"`plan` already fixes {', '.join(given)}; pass either a plan or"
+            " those arguments."
+        )
+    return plan

@@ -1,0 +1,93 @@
+"""Pipelines and samplers of the resume battery, built the same way by the
+test and by the fresh process that restores them (`resume_child.py`)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+import oversample as ovs
+
+EPOCH_MODES = {"fresh": {}, "epoch=3": {"epoch": 3}, "epochs=2": {"epochs": 2}}
+LAYOUTS = [  # (per-element path, provenance)
+    (False, False),
+    (True, True),
+    (False, True),
+    (True, False),
+]
+
+
+def tf_configs() -> list[dict[str, Any]]:
+    """Every epoch mode x rounding x keying, with the layout and provenance
+    cycling so that each of their four pairs appears in every epoch mode."""
+    configs = []
+    modes = itertools.product(EPOCH_MODES, ["exact", "stochastic"], [False, True])
+    for i, (mode, rounding, keyed) in enumerate(modes):
+        per_element, provenance = LAYOUTS[i % len(LAYOUTS)]
+        configs.append(
+            {
+                "mode": mode,
+                "rounding": rounding,
+                "keyed": keyed,
+                "per_element": per_element,
+                "provenance": provenance,
+                "seed": 5,
+                "strategy": "not majority",
+                "labels": 0,
+            }
+        )
+    return configs
+
+
+def labels(which: int) -> np.ndarray:
+    sizes = [30, 14, 6, 2] if which == 0 else [30, 14, 5, 3]
+    return np.random.default_rng(which).permutation(
+        np.repeat(np.arange(len(sizes)), sizes)
+    )
+
+
+def pipeline(config: dict[str, Any]) -> Any:
+    import tensorflow as tf
+
+    y = labels(config["labels"])
+    features: dict[str, Any] = {"label": y, "id": np.arange(y.size) * 7 + 1}
+    if config["per_element"]:
+        features["ragged"] = tf.ragged.constant([[1] * (i % 3) for i in range(y.size)])
+    return ovs.balance(
+        tf.data.Dataset.from_tensor_slices(features),
+        strategy=config["strategy"],
+        seed=config["seed"],
+        rounding=config["rounding"],
+        key="id" if config["keyed"] else None,
+        provenance=config["provenance"],
+        **EPOCH_MODES[config["mode"]],
+    )
+
+
+def identify(element: Any) -> list[int]:
+    """What identifies one output element: its id and, with provenance, the
+    sample key and copy index."""
+    if isinstance(element, tuple):
+        features, marks = element
+        return [int(features["id"]), int(marks["key"]), int(marks["copy"])]
+    return [int(element["id"])]
+
+
+def sampler(config: dict[str, Any]) -> Any:
+    y = labels(config["labels"])
+    if config["kind"] == "weights":
+        plan = ovs.plan(weights=1 + (np.arange(y.size) % 5) / 2, seed=config["seed"])
+    else:
+        plan = ovs.plan(y, seed=config["seed"], rounding=config["kind"])
+    made = ovs.Sampler(
+        plan,
+        shuffle=config["shuffle"],
+        num_replicas=config["replicas"],
+        rank=config["rank"],
+    )
+    made.set_epoch(config["epoch"])
+    if config["batch"]:
+        return ovs.BatchSampler(made, config["batch"])
+    return made
