@@ -41,8 +41,8 @@ def tf_configs() -> list[dict[str, Any]]:
     return configs
 
 
-def labels(which: int) -> np.ndarray:
-    sizes = [30, 14, 6, 2] if which == 0 else [30, 14, 5, 3]
+def labels(which: int, tile: int = 1) -> np.ndarray:
+    sizes = np.array([30, 14, 6, 2] if which == 0 else [30, 14, 5, 3]) * tile
     return np.random.default_rng(which).permutation(
         np.repeat(np.arange(len(sizes)), sizes)
     )
@@ -51,7 +51,7 @@ def labels(which: int) -> np.ndarray:
 def pipeline(config: dict[str, Any]) -> Any:
     import tensorflow as tf
 
-    y = labels(config["labels"])
+    y = labels(config["labels"], config.get("tile", 1))
     features: dict[str, Any] = {"label": y, "id": np.arange(y.size) * 7 + 1}
     if config["per_element"]:
         features["ragged"] = tf.ragged.constant([[1] * (i % 3) for i in range(y.size)])
@@ -62,6 +62,7 @@ def pipeline(config: dict[str, Any]) -> Any:
         rounding=config["rounding"],
         key="id" if config["keyed"] else None,
         provenance=config["provenance"],
+        shuffle_buffer=config.get("buffer", "auto"),
         **EPOCH_MODES[config["mode"]],
     )
 

@@ -146,14 +146,15 @@ def _changed(config: dict, change: str) -> dict:
 @pytest.mark.parametrize("base", [0, 3, 5, 10])
 def test_a_stream_state_is_refused_by_another_configuration(change, base, tmp_path):
     tf = pytest.importorskip("tensorflow")
-    config = resume_cases.tf_configs()[base]
+    # NOTE: the check runs where the source is read, so the state is saved
+    # while source blocks remain unread (a state saved once the source is read
+    # to its end cannot be checked; see the README).
+    config = {**resume_cases.tf_configs()[base], "tile": 40, "buffer": 256}
     iterator = iter(resume_cases.pipeline(config))
     for _ in range(5):
         next(iterator)
     path = tf.train.Checkpoint(iterator=iterator).write(str(tmp_path / "ckpt"))
     other = iter(resume_cases.pipeline(_changed(config, change)))
-    # NOTE: elements that passed the check before saving (in TensorFlow's own
-    # prefetch buffer) may come out first; the next one fails.
     with pytest.raises(
         (tf.errors.InvalidArgumentError, tf.errors.NotFoundError),
         match=r"another plan or other settings|definition has not changed",

@@ -73,7 +73,6 @@ def assemble(
             seed=_seeding.derive(seed, "shuffle", epochs.fixed) & INT64_MAX,
             reshuffle_each_iteration=epochs.fixed is None,
         )
-    out = out.map(_plain(layout.untag))
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)
     if total is not None:
@@ -97,24 +96,6 @@ class _Layout:
         self.config, self.samples, self.mix = config, samples, mix
         self.epochs = settings.epochs
         self.fresh = self.epochs.fresh and rule.uses_epoch
-
-    @property
-    def tag(self) -> Any:
-        """The configuration every element carries until the last step.
-
-        NOTE: a restored iterator keeps the elements that its buffers held
-        when it was saved; they carry the tag of the pipeline that made them,
-        so a state restored into another configuration fails at the first
-        element, even when the source was read to its end before saving.
-        """
-        return _tf().constant(self.config, _tf().int64)
-
-    def untag(self, element: Any, tag: Any) -> Any:
-        """Checks an element's tag against this pipeline and drops it."""
-        tf = _tf()
-        same = tf.debugging.Assert(tf.equal(tag, self.config), [_GUARD_MESSAGE])
-        with tf.control_dependencies([same]):
-            return tf.nest.map_structure(tf.identity, element, expand_composites=True)
 
     def _draws(self) -> Any:
         # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
@@ -202,14 +183,13 @@ class _Layout:
 
         def emit(sample: Any, copies: Any, element: Any) -> Any:
             repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
-            if provenance:
-                marks = {
-                    "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
-                    "copy": tf.data.Dataset.range(copies),
-                }
-                repeated = tf.data.Dataset.zip((repeated, marks))
-            tags = tf.data.Dataset.from_tensors(self.tag).repeat(copies)
-            return tf.data.Dataset.zip((repeated, tags))
+            if not provenance:
+                return repeated
+            marks = {
+                "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
+                "copy": tf.data.Dataset.range(copies),
+            }
+            return tf.data.Dataset.zip((repeated, marks))
 
         # NOTE: flat_map would emit a sample's copies back to back; interleave
         # takes one copy from each of SPREAD samples in turn.
@@ -240,7 +220,7 @@ class _Layout:
             laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
             if provenance:
                 laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
-            return state, (laid, tf.fill(tf.shape(owner), self.tag))
+            return state, laid
 
         return self._scan(ds.enumerate().batch(block), step).unbatch()
 
