@@ -28,6 +28,13 @@ def main() -> None:
         print(f"epoch {epoch}: {len(seen)} samples, per class {np.bincount(seen)}")
         assert np.bincount(seen).tolist() == [400] * 5
 
+    # A batch of indices per call: the DataLoader asks once per batch.
+    batches = ovs.BatchSampler(sampler, batch_size=64)
+    loader = DataLoader(data, batch_sampler=batches, num_workers=2)
+    seen = torch.cat([y for _, y in loader]).numpy()
+    assert np.bincount(seen).tolist() == [400] * 5
+    print(f"{len(batches)} batches of up to 64 indices, per class {np.bincount(seen)}")
+
     # Resume mid-epoch: the state is a small JSON-able dict.
     iterator = iter(sampler)
     head = [next(iterator) for _ in range(500)]

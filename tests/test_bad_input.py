@@ -536,6 +536,78 @@ STREAM: list[tuple[str, Callable[[], Any], type[Exception], list[str]]] = [
         ValueError,
         ["weights[0]=0.0"],
     ),
+    (
+        "count/progress",
+        lambda: ovs.count_labels(_ds(), progress="yes"),
+        TypeError,
+        ["`progress`", "progress='yes'"],
+    ),
+    (
+        "balance/progress",
+        lambda: ovs.balance(_ds(), progress=1),
+        TypeError,
+        ["`progress`", "progress=1"],
+    ),
+    (
+        "balance/label",
+        lambda: ovs.balance(_ds(), label="lbl"),
+        ValueError,
+        ["`label`='lbl'", "'label', 'weight'"],
+    ),
+    (
+        "balance/max_factor",
+        lambda: ovs.balance(_ds(), max_factor=0.5),
+        ValueError,
+        ["`max_factor`", "max_factor=0.5"],
+    ),
+    (
+        "balance/key with counts",
+        lambda: ovs.balance(_ds(), key="label", counts={0: 3, 1: 1}),
+        ValueError,
+        ["`key=`", "`counts=`"],
+    ),
+    (
+        "duplicate/seed",
+        lambda: ovs.duplicate(_ds(), copies=2, seed=-1),
+        ValueError,
+        ["`seed`", "seed=-1"],
+    ),
+    (
+        "duplicate/rounding",
+        lambda: ovs.duplicate(_ds(), copies=2.5, rounding="x"),
+        ValueError,
+        ["`rounding`", "rounding='x'"],
+    ),
+    (
+        "duplicate/plan",
+        lambda: ovs.duplicate(_ds(), plan="p"),
+        TypeError,
+        ["`plan`", "plan='p'"],
+    ),
+    (
+        "duplicate/epoch",
+        lambda: ovs.duplicate(_ds(), copies=2, epoch=-3),
+        ValueError,
+        ["`epoch`", "epoch=-3"],
+    ),
+    (
+        "duplicate/epochs",
+        lambda: ovs.duplicate(_ds(), copies=2, epochs=0),
+        ValueError,
+        ["`epochs`", "epochs=0"],
+    ),
+    (
+        "duplicate/buffer",
+        lambda: ovs.duplicate(_ds(), copies=2, shuffle_buffer=-1),
+        ValueError,
+        ["`shuffle_buffer`", "shuffle_buffer=-1"],
+    ),
+    (
+        "duplicate/provenance",
+        lambda: ovs.duplicate(_ds(), copies=2, provenance=1),
+        TypeError,
+        ["`provenance`", "provenance=1"],
+    ),
 ]
 
 

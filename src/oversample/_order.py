@@ -27,15 +27,19 @@ BUCKET_BITS = 16
 # at about 20 ns per index; it computes every rank's slots, so above this many
 # replicas the forward map of this rank's slots alone is cheaper.
 FILL_REPLICAS = 4
-CHUNK = 1 << 16
-THREADS = min(
-    len(os.sched_getaffinity(0))
-    if hasattr(os, "sched_getaffinity")
-    else (os.cpu_count() or 1),
-    8,
-)
+CHUNK = 1 << 16  # slots per step of the NumPy reference
 THREADED = 1 << 18  # indices below which one thread fills the epoch
 _GOLDEN = np.uint64(_seeding.GOLDEN64)
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+THREADS = min(_cpus(), 8)  # threads that fill a whole epoch
 
 use_kernels: bool | None = None  # None: the compiled loops when numba is installed
 

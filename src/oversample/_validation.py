@@ -23,6 +23,13 @@ def is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     )
 
 
+def check_bool(value: object, name: str) -> bool:
+    """Returns `value` if it is a bool; refuses 0/1 and other truthy values."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool; got {name}={describe(value)}.")
+    return value
+
+
 def check_seed(seed: object, name: str = "seed") -> int:
     """Returns `seed` as an int in [0, 2**64) or raises."""
     if not is_int(seed):

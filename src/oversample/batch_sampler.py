@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from oversample import sampler as _sampler
-from oversample._validation import check_int, describe
+from oversample._validation import check_bool, check_int, describe
 
 
 class BatchSampler:
@@ -41,13 +41,9 @@ class BatchSampler:
             raise TypeError(
                 f"`sampler` must be an ovs.Sampler; got sampler={describe(sampler)}."
             )
-        if not isinstance(drop_last, bool):
-            raise TypeError(
-                f"`drop_last` must be a bool; got drop_last={describe(drop_last)}."
-            )
         self.sampler = sampler
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.drop_last = drop_last
+        self.drop_last = check_bool(drop_last, "drop_last")
 
     @property
     def num_left_out(self) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from oversample import _epochs, _order
-from oversample._validation import check_int, describe, is_int
+from oversample._validation import check_bool, check_int, describe, is_int
 from oversample.plan import Plan
 
 _STATE_VERSION = 1
@@ -62,11 +62,8 @@ class Sampler:
                 "`plan` was made from class counts and knows no samples; make it"
                 " with ovs.plan(labels, ...) for a Sampler."
             )
-        for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
-            if not isinstance(value, bool):
-                raise TypeError(
-                    f"`{name}` must be a bool; got {name}={describe(value)}."
-                )
+        check_bool(shuffle, "shuffle")
+        check_bool(drop_last, "drop_last")
         replicas = check_int(num_replicas, "num_replicas", minimum=1)
         rank = check_int(rank, "rank")
         if rank >= replicas:

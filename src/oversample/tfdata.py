@@ -24,7 +24,7 @@ from oversample._tf import settings as _settings
 from oversample._tf.class_rules import KeyedClassRule
 from oversample._tf.duplicate import duplicate
 from oversample._tf.labels import LabelSpec
-from oversample._validation import describe
+from oversample._validation import check_bool, describe
 from oversample.plan import Plan
 from oversample.planning import plan as make_plan
 from oversample.strategies import RepeatFactor
@@ -59,6 +59,7 @@ def count_labels(
         {1: 1, 3: 3}
     """
     resolved = _labels.resolve_label(ds.element_spec, label)
+    check_bool(progress, "progress")
     _labels.check_finite(ds, "count_labels")
     return _labels.count(ds, resolved, progress).counts
 
@@ -128,6 +129,7 @@ def balance(
     """
     resolved = _labels.resolve_label(ds.element_spec, label)
     settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
+    check_bool(progress, "progress")
     if key is not None:
         return _balance_by_key(
             ds,

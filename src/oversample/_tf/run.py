@@ -10,21 +10,17 @@ from oversample._tf import rules as _rules
 from oversample._tf import settings as _settings
 from oversample._tf.labels import Label
 from oversample._tf.rule import Rule
-from oversample._validation import describe
+from oversample._validation import check_bool, describe
 from oversample.plan import Plan
 
 
 def checked_settings(
     epoch: object, epochs: object, shuffle_buffer: object, provenance: object
 ) -> _settings.Settings:
-    if not isinstance(provenance, bool):
-        raise TypeError(
-            f"`provenance` must be a bool; got provenance={describe(provenance)}."
-        )
     return _settings.Settings(
         epochs=_settings.check_epochs(epoch, epochs),
         shuffle_buffer=_settings.check_buffer(shuffle_buffer),
-        provenance=provenance,
+        provenance=check_bool(provenance, "provenance"),
     )
 
 
