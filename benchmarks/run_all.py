@@ -45,6 +45,7 @@ def plot(folder: Path) -> None:
     plt.close(figure)
 
     sampler = json.loads((folder / "sampler.json").read_text())["rows"]
+    sampler = [r for r in sampler if r["epoch_s"] is not None]  # not per call
     sizes = sorted({r["samples"] for r in sampler})
     methods = list(dict.fromkeys(r["method"] for r in sampler))
     figure, axis = plt.subplots(figsize=(9, 4.5))
@@ -58,7 +59,8 @@ def plot(folder: Path) -> None:
             label=f"{size:,} samples",
         )
     axis.set_yticks([m + width / 2 for m in range(len(methods))], methods)
-    axis.set_xlabel("seconds per epoch")
+    axis.set_xscale("log")
+    axis.set_xlabel("seconds per epoch (log)")
     axis.invert_yaxis()
     axis.legend()
     axis.set_title("one balanced epoch of indices, 1,000 classes")
