@@ -17,8 +17,10 @@ CASES = [
     ("sqrt", "exact"),
     ({1: 30, 4: 9}, "exact"),
     ("not majority", "stochastic"),
+    (ovs.Progressive(epochs=4), "exact"),
+    (ovs.Progressive(epochs=4, end="sqrt"), "stochastic"),
 ]
-EPOCHS = [0, 5]
+EPOCHS = [0, 2, 5]
 
 
 def _labels(seed: int = 0) -> np.ndarray:

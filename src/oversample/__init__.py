@@ -13,6 +13,7 @@ from oversample.batch_sampler import BatchSampler
 from oversample.plan import Plan
 from oversample.planning import plan
 from oversample.sampler import Sampler
+from oversample.schedules import Progressive
 from oversample.strategies import Power, RepeatFactor
 
 _LAZY = {"balance", "count_labels", "duplicate"}
@@ -35,6 +36,7 @@ __all__ = [
     "BatchSampler",
     "Plan",
     "Power",
+    "Progressive",
     "RepeatFactor",
     "Sampler",
     "__version__",

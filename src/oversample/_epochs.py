@@ -16,7 +16,7 @@ def build(
     """The epoch's order and the copies added (> 0) or dropped (< 0)."""
     layout: _order.ClassLayout | _order.SampleLayout
     if plan.kind == "classes" and plan.rounding == "exact":
-        rule = plan._rule
+        rule = plan._rule_at(epoch)
         base, extra = rule.base.copy(), rule.extra.copy()
         change = _change(int((base * rule.size + extra).sum()), replicas, drop_last)
         _adjust_classes(rule.size, base, extra, change)

@@ -3,17 +3,15 @@ in `planning` makes one)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from oversample import _seeding
+from oversample import _packing, _seeding
 from oversample import rounding as _rounding
 from oversample._validation import check_int
 
@@ -52,9 +50,11 @@ class Plan:
     _codes: np.ndarray | None = field(default=None, repr=False)
     _fixed: np.ndarray | None = field(default=None, repr=False)
     _class_factors: np.ndarray | None = field(default=None, repr=False)
+    _schedule: np.ndarray | None = field(default=None, repr=False)  # (epochs, C)
 
     def __post_init__(self) -> None:
-        for array in (self._counts, self._targets, self._codes, self._fixed):
+        arrays = (self._counts, self._targets, self._codes, self._fixed, self._schedule)
+        for array in arrays:
             if array is not None:
                 array.flags.writeable = False
 
@@ -67,8 +67,31 @@ class Plan:
 
     @property
     def targets(self) -> dict[int | str, int]:
-        """Copies per class per epoch after duplication (expected, for multi-label)."""
+        """Copies per class per epoch after duplication (expected, for multi-label;
+        epoch 0's for an epoch-dependent strategy, see `targets_at`)."""
         return dict(zip(self.classes, self._targets.tolist(), strict=True))
+
+    @property
+    def epoch_dependent(self) -> bool:
+        """True when the targets change from epoch to epoch (`ovs.Progressive`)."""
+        return self._schedule is not None
+
+    def _targets_of(self, epoch: int) -> np.ndarray:
+        if self._schedule is None:
+            return self._targets
+        return self._schedule[min(_check_epoch(epoch), len(self._schedule) - 1)]
+
+    def targets_at(self, epoch: int) -> dict[int | str, int]:
+        """Copies per class in `epoch` (the same in every epoch unless the
+        strategy is epoch-dependent)."""
+        values = self._targets_of(epoch).tolist()
+        return dict(zip(self.classes, values, strict=True))
+
+    def total_at(self, epoch: int) -> int:
+        """Elements in `epoch` (the expectation under stochastic rounding)."""
+        return (
+            self.total if self._schedule is None else int(self._targets_of(epoch).sum())
+        )
 
     @property
     def factors(self) -> dict[int | str, float]:
@@ -102,6 +125,20 @@ class Plan:
     @cached_property
     def _rule(self) -> _rounding.ClassRule:
         return _rounding.class_rule(self.seed, self._counts, self._targets)
+
+    @cached_property
+    def _rules(self) -> dict[int, _rounding.ClassRule]:
+        return {}
+
+    def _rule_at(self, epoch: int) -> _rounding.ClassRule:
+        """The class rule of `epoch`: one rule per row of an epoch schedule."""
+        if self._schedule is None:
+            return self._rule
+        row = min(epoch, len(self._schedule) - 1)
+        if row not in self._rules:
+            targets = self._schedule[row]
+            self._rules[row] = _rounding.class_rule(self.seed, self._counts, targets)
+        return self._rules[row]
 
     @cached_property
     def _weight_rule(self) -> _rounding.WeightRule:
@@ -143,10 +180,11 @@ class Plan:
             )
         codes = self._codes
         if self.rounding == "exact":
-            return _rounding.exact_class_copies(self._rule, codes, self._order, epoch)
+            rule = self._rule_at(epoch)
+            return _rounding.exact_class_copies(rule, codes, self._order, epoch)
         keys = np.arange(self.num_samples, dtype=np.uint64)
         return _rounding.stochastic_class_copies(
-            self._rule, self.seed, codes, keys, epoch
+            self._rule_at(epoch), self.seed, codes, keys, epoch
         )
 
     def indices(self, epoch: int = 0, shuffle: bool = True) -> np.ndarray:
@@ -166,7 +204,7 @@ class Plan:
     # Serialisation.
 
     def _header(self) -> dict[str, Any]:
-        return {
+        header = {
             "format": _FORMAT,
             "version": _VERSION,
             "seed": self.seed,
@@ -181,12 +219,15 @@ class Plan:
                 None if self._class_factors is None else self._class_factors.tolist()
             ),
         }
+        if self._schedule is not None:  # absent otherwise: fingerprints stay
+            header["schedule"] = self._schedule.tolist()
+        return header
 
     def to_json(self) -> str:
         """The whole plan as JSON text; per-sample data is zlib + base64 packed."""
         document = self._header()
-        document["codes"] = _pack(self._codes)
-        document["fixed"] = _pack(self._fixed)
+        document["codes"] = _packing.pack(self._codes)
+        document["fixed"] = _packing.pack(self._fixed)
         return json.dumps(document, separators=(",", ":"))
 
     @classmethod
@@ -203,7 +244,7 @@ class Plan:
                 f"plan format version {document.get('version')!r} is not supported;"
                 f" this oversample reads version {_VERSION}."
             )
-        factors = document["class_factors"]
+        factors, schedule = document["class_factors"], document.get("schedule")
         return cls(
             classes=tuple(document["classes"]),
             seed=int(document["seed"]),
@@ -213,9 +254,10 @@ class Plan:
             num_samples=int(document["num_samples"]),
             _counts=np.asarray(document["counts"], dtype=np.int64),
             _targets=np.asarray(document["targets"], dtype=np.int64),
-            _codes=_unpack(document["codes"]),
-            _fixed=_unpack(document["fixed"]),
+            _codes=_packing.unpack(document["codes"]),
+            _fixed=_packing.unpack(document["fixed"]),
             _class_factors=None if factors is None else np.asarray(factors, np.float64),
+            _schedule=None if schedule is None else np.asarray(schedule, np.int64),
         )
 
     @cached_property
@@ -255,20 +297,6 @@ class Plan:
         from oversample import report
 
         return report.plot(self, path)
-
-
-def _pack(array: np.ndarray | None) -> dict[str, str] | None:
-    if array is None:
-        return None
-    data = base64.b64encode(zlib.compress(np.ascontiguousarray(array).tobytes(), 6))
-    return {"dtype": array.dtype.str, "data": data.decode("ascii")}
-
-
-def _unpack(packed: dict[str, str] | None) -> np.ndarray | None:
-    if packed is None:
-        return None
-    raw = zlib.decompress(base64.b64decode(packed["data"]))
-    return np.frombuffer(raw, dtype=np.dtype(packed["dtype"])).copy()
 
 
 def _check_epoch(epoch: object) -> int:

@@ -17,6 +17,7 @@ from oversample._validation import (
     is_int,
 )
 from oversample.plan import Plan
+from oversample.schedules import Progressive
 
 _DEFAULT_STRATEGY = "not majority"
 
@@ -126,33 +127,50 @@ def plan(
 
     if counts is not None:
         classes, class_counts = _counts_classes(counts)
-        targets = strategies.resolve_targets(
-            strategy, classes, class_counts, int(class_counts.sum()), max_factor=cap
-        )
+        total = int(class_counts.sum())
+        targets, schedule = _targets(strategy, classes, class_counts, total, cap)
         return Plan(
             classes=classes,
             strategy=strategies.describe_strategy(strategy),
-            num_samples=int(class_counts.sum()),
+            num_samples=total,
             _counts=class_counts,
             _targets=targets,
+            _schedule=schedule,
             **common,
         )
 
     if _labels.is_multilabel(labels):
         return _multilabel_plan(labels, strategy, common)
     encoded = _labels.encode_labels(labels)
-    targets = strategies.resolve_targets(
-        strategy, encoded.classes, encoded.counts, encoded.codes.size, max_factor=cap
-    )
+    size = encoded.codes.size
+    targets, schedule = _targets(strategy, encoded.classes, encoded.counts, size, cap)
     return Plan(
         classes=encoded.classes,
         strategy=strategies.describe_strategy(strategy),
-        num_samples=encoded.codes.size,
+        num_samples=size,
         _counts=encoded.counts,
         _targets=targets,
         _codes=encoded.codes,
+        _schedule=schedule,
         **common,
     )
+
+
+def _targets(
+    strategy: object,
+    classes: tuple[int | str, ...],
+    counts: np.ndarray,
+    num_samples: int,
+    cap: float | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The plan's targets, and for an epoch-dependent strategy its schedule."""
+    if isinstance(strategy, Progressive):
+        table = strategy.table(classes, counts, num_samples, cap)
+        return table[0], table
+    targets = strategies.resolve_targets(
+        strategy, classes, counts, num_samples, max_factor=cap
+    )
+    return targets, None
 
 
 def _multilabel_plan(labels: object, strategy: object, common: dict[str, Any]) -> Plan:

@@ -79,15 +79,21 @@ class ClassRule(Rule):
     def __init__(self, plan: Plan, label: Label) -> None:
         tf = _tf()
         rule = plan._rule
+        # NOTE: one row per epoch of an epoch-dependent plan (the last row holds
+        # for every later epoch); a single row otherwise.
+        rows = 1 if plan._schedule is None else len(plan._schedule)
+        epochs = [plan._rule_at(row) for row in range(rows)]
         self.plan, self.label = plan, label
         self.batched = label.vectorised
         self.index = ClassIndex(plan.classes, label.dtype)
+        self.last_row = rows - 1
         self.size = int64(rule.size)
-        self.base = int64(rule.base)
-        self.extra = int64(rule.extra)
+        self.base = int64(np.stack([r.base for r in epochs]))
+        self.extra = int64(np.stack([r.extra for r in epochs]))
         self.mult = int64(rule.mult)
         self.offset = int64(rule.offset)
-        self.threshold = tf.bitcast(tf.constant(rule.threshold, tf.uint64), tf.int64)
+        thresholds = np.stack([r.threshold for r in epochs])
+        self.threshold = tf.bitcast(tf.constant(thresholds, tf.uint64), tf.int64)
 
     def init_state(self) -> tuple[Any, ...]:
         tf = _tf()
@@ -96,12 +102,15 @@ class ClassRule(Rule):
     def read(self, element: Any, key: Any) -> Any:
         return self.index(self.label.read(element))
 
-    def _copies(self, index: Any, occurrence: Any, key: Any) -> tuple[Any, Any, Any]:
+    def _copies(
+        self, index: Any, occurrence: Any, key: Any, epoch: Any
+    ) -> tuple[Any, Any, Any]:
         """Base copies, candidacy and payload; works on scalars and vectors."""
         tf = _tf()
-        extra = tf.gather(self.extra, index)
+        row = tf.minimum(epoch, self.last_row)
+        extra = tf.gather(tf.gather(self.extra, row), index)
         if self.plan.rounding == "stochastic":
-            threshold = tf.gather(self.threshold, index)
+            threshold = tf.gather(tf.gather(self.threshold, row), index)
             payload = tf.stack([key, threshold, tf.zeros_like(key)], axis=-1)
         else:
             size = tf.gather(self.size, index)
@@ -111,10 +120,10 @@ class ClassRule(Rule):
                 size,
             )
             payload = tf.stack([rank, size, extra], axis=-1)
-        return tf.gather(self.base, index), extra > 0, payload
+        return tf.gather(tf.gather(self.base, row), index), extra > 0, payload
 
     def decide(
-        self, values: Any, keys: Any, state: tuple[Any, ...]
+        self, values: Any, keys: Any, state: tuple[Any, ...], epoch: Any
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (seen,) = state
@@ -137,7 +146,7 @@ class ClassRule(Rule):
                 maxlength=tf.size(seen),
                 dtype=tf.int64,
             )
-        return (*self._copies(index, occurrence, keys), (seen,))
+        return (*self._copies(index, occurrence, keys, epoch), (seen,))
 
     def resolve(self, payload: Any, epoch: Any) -> Any:
         tf = _tf()
@@ -206,11 +215,11 @@ class KeyedClassRule(ClassRule):
             return tf.identity(rank), tf.identity(index)
 
     def decide(
-        self, values: Any, keys: Any, state: tuple[Any, ...]
+        self, values: Any, keys: Any, state: tuple[Any, ...], epoch: Any
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         rank, index = values
         occurrence = _tf().gather(self.occurrence, rank)
-        return (*self._copies(index, occurrence, rank), state)
+        return (*self._copies(index, occurrence, rank, epoch), state)
 
     def sample(self, values: Any, keys: Any) -> Any:
         return values[0]

@@ -36,10 +36,11 @@ def assemble(
     *,
     seed: int,
     num_samples: int | None,
-    total_per_epoch: int | None,
+    total: int | None,
     fingerprint: str,
 ) -> Any:
-    """source -> decide copies -> lay copies out -> shuffle."""
+    """source -> decide copies -> lay copies out -> shuffle; `total` is the
+    number of elements one iteration yields, when known."""
     tf = _tf()
     epochs = settings.epochs
     if epochs.streaming and num_samples is None:
@@ -53,11 +54,6 @@ def assemble(
         )
         & INT64_MAX
     )
-    total = total_per_epoch
-    if epochs.streaming:
-        total = (
-            None if epochs.stream is None or total is None else total * epochs.stream
-        )
     size = element_bytes(ds.element_spec)
     buffer = (
         auto_buffer(total, size)
@@ -141,7 +137,7 @@ class _Layout:
             drawn = tf.where(started, drawn, draw % (2**31))
             epoch = drawn
         values = elements(keys)
-        copies, candidate, payload, inner = rule.decide(values, keys, inner)
+        copies, candidate, payload, inner = rule.decide(values, keys, inner, epoch)
         if rule.uses_epoch:
             extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
             copies += tf.cast(extra, tf.int64)

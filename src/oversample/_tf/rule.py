@@ -68,9 +68,10 @@ class Rule:
         raise NotImplementedError
 
     def decide(
-        self, values: Any, keys: Any, state: tuple[Any, ...]
+        self, values: Any, keys: Any, state: tuple[Any, ...], epoch: Any
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
-        """Vectors of (base copies, may get an extra, payload [n, 3]), new state."""
+        """Vectors of (base copies, may get an extra, payload [n, 3]), new state;
+        `epoch` (an int64 scalar) picks the targets of an epoch-dependent plan."""
         raise NotImplementedError
 
     def sample(self, values: Any, keys: Any) -> Any:
@@ -99,7 +100,7 @@ class FixedRule(Rule):
         return self.copies_of(element, key) + _tf().zeros_like(key)
 
     def decide(
-        self, values: Any, keys: Any, state: tuple[Any, ...]
+        self, values: Any, keys: Any, state: tuple[Any, ...], epoch: Any
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         payload = tf.zeros([tf.size(keys), PAYLOAD], tf.int64)

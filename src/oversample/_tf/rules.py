@@ -37,7 +37,7 @@ class WeightRule(Rule):
         return self.fixed_of(element, key)
 
     def decide(
-        self, values: Any, keys: Any, state: tuple[Any, ...]
+        self, values: Any, keys: Any, state: tuple[Any, ...], epoch: Any
     ) -> tuple[Any, Any, Any, tuple[Any, ...]]:
         tf = _tf()
         (running,) = state

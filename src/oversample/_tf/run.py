@@ -24,8 +24,19 @@ def checked_settings(
     )
 
 
-def exact_total(plan: Plan) -> int | None:
-    return plan.total if plan.rounding == "exact" else None
+def stream_total(
+    plan: Plan | None, per_epoch: int | None, epochs: _settings.Epochs
+) -> int | None:
+    """Elements one iteration yields, when exact rounding fixes them."""
+    if plan is not None:
+        if plan.rounding != "exact":
+            return None
+        if plan.epoch_dependent and epochs.stream is not None:
+            return sum(plan.total_at(epoch) for epoch in range(epochs.stream))
+        per_epoch = plan.total_at(epochs.fixed or 0)
+    if per_epoch is None or not epochs.streaming:
+        return per_epoch
+    return None if epochs.stream is None else per_epoch * epochs.stream
 
 
 def run(
@@ -39,6 +50,12 @@ def run(
     total: int | None = None,
 ) -> Any:
     """Checks the source against the plan, builds the pipeline, attaches the plan."""
+    if plan is not None and plan.epoch_dependent and settings.epochs.fresh:
+        raise ValueError(
+            f"strategy {plan.strategy} changes the targets from epoch to epoch;"
+            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
+            " without them every iteration draws a random epoch."
+        )
     cardinality = int(ds.cardinality())
     num_samples = plan.num_samples if plan is not None else None
     _settings.check_source(ds, num_samples, keyed_by_position=rule.by_position)
@@ -50,7 +67,7 @@ def run(
         settings,
         seed=seed,
         num_samples=num_samples,
-        total_per_epoch=exact_total(plan) if plan is not None else total,
+        total=stream_total(plan, total, settings.epochs),
         fingerprint=fingerprint,
     )
     out.plan = plan

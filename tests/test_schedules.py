@@ -1,0 +1,132 @@
+"""Epoch-dependent strategies: ovs.Progressive, its per-epoch targets, and both
+executors carrying out each epoch exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import oversample as ovs
+
+
+def _labels(seed: int = 0) -> np.ndarray:
+    sizes = [60, 25, 9, 3]
+    return np.random.default_rng(seed).permutation(np.repeat(np.arange(4), sizes))
+
+
+def _plan(**kwargs):
+    kwargs.setdefault("seed", 3)
+    return ovs.plan(_labels(), ovs.Progressive(epochs=4), **kwargs)
+
+
+def test_progressive_moves_from_the_data_to_the_end_targets():
+    plan = _plan()
+    counts = np.array([60, 25, 9, 3])
+    assert plan.targets_at(0) == plan.targets == dict(enumerate(counts.tolist()))
+    assert plan.targets_at(4) == plan.targets_at(50) == dict.fromkeys(range(4), 60)
+    for epoch in range(5):
+        targets = np.array(list(plan.targets_at(epoch).values()))
+        share = targets / targets.sum()
+        weight = epoch / 4
+        expected = (1 - weight) * counts / counts.sum() + weight / 4
+        assert np.abs(share - expected).max() < 0.01, epoch
+        assert (targets >= counts).all(), "oversampling never removes a sample"
+        assert plan.total_at(epoch) == targets.sum()
+    totals = [plan.total_at(e) for e in range(5)]
+    assert totals == sorted(totals), "epochs grow towards the end total"
+
+
+def test_another_end_strategy_and_max_factor():
+    plan = ovs.plan(_labels(), ovs.Progressive(epochs=2, end="sqrt"), seed=0)
+    assert plan.targets_at(2) == ovs.plan(_labels(), "sqrt", seed=0).targets
+    capped = _plan(max_factor=3)
+    for epoch in range(6):
+        assert all(
+            f <= 3
+            for f in np.divide(list(capped.targets_at(epoch).values()), [60, 25, 9, 3])
+        )
+
+
+@pytest.mark.parametrize("rounding", ["exact", "stochastic"])
+def test_every_epoch_gives_b_or_b_plus_one_copies_and_exact_totals(rounding):
+    labels, plan = _labels(), _plan(rounding=rounding)
+    for epoch in range(7):
+        copies = plan.copies(epoch)
+        assert copies.min() >= 1
+        for c, target in plan.targets_at(epoch).items():
+            mine = copies[labels == c]
+            assert set(mine.tolist()) <= {target // mine.size, target // mine.size + 1}
+            if rounding == "exact":
+                assert mine.sum() == target
+
+
+def test_the_schedule_survives_json_and_changes_the_fingerprint():
+    plan = _plan()
+    again = ovs.Plan.from_json(plan.to_json())
+    assert again == plan and again.epoch_dependent
+    assert [again.total_at(e) for e in range(6)] == [plan.total_at(e) for e in range(6)]
+    assert ovs.plan(_labels(), "all", seed=3).fingerprint != plan.fingerprint
+    assert ovs.plan(_labels(), ovs.Progressive(epochs=5), seed=3) != plan
+
+
+def test_the_sampler_reports_each_epochs_length():
+    labels, plan = _labels(), _plan()
+    sampler = ovs.Sampler(plan, num_replicas=2, rank=1)
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        both = [ovs.Sampler(plan, num_replicas=2, rank=r) for r in range(2)]
+        for s in both:
+            s.set_epoch(epoch)
+        union = np.concatenate([s.indices() for s in both])
+        assert len(sampler) * 2 == union.size
+        assert union.size - plan.total_at(epoch) == both[0].num_padded
+        assert np.bincount(union, minlength=labels.size).min() >= 1
+
+
+def test_the_stream_carries_out_every_epoch_back_to_back():
+    tf = pytest.importorskip("tensorflow")
+    labels, plan = _labels(), _plan()
+    ds = tf.data.Dataset.from_tensor_slices({"label": labels, "id": np.arange(97)})
+    out = ovs.balance(ds, plan=plan, epochs=6, shuffle_buffer=0)
+    assert int(out.cardinality()) == sum(plan.total_at(e) for e in range(6))
+    ids = np.array([int(e["id"]) for e in out])
+    start = 0
+    for epoch in range(6):
+        part = ids[start : start + plan.total_at(epoch)]
+        start += plan.total_at(epoch)
+        counted = np.bincount(part, minlength=labels.size)
+        assert counted.tolist() == plan.copies(epoch).tolist(), epoch
+    one = ovs.balance(ds, plan=plan, epoch=2)
+    assert int(one.cardinality()) == plan.total_at(2)
+
+
+def test_a_fresh_epoch_stream_is_refused_for_a_schedule():
+    tf = pytest.importorskip("tensorflow")
+    ds = tf.data.Dataset.from_tensor_slices({"label": _labels()})
+    with pytest.raises(ValueError, match=r"Progressive\(epochs=4.*give `epochs=E`"):
+        ovs.balance(ds, strategy=ovs.Progressive(epochs=4), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"epochs": 0},
+            ValueError,
+            r"`Progressive\(epochs\)` must be an int >= 1; got epochs=0",
+        ),
+        ({"epochs": True}, TypeError, r"got epochs=True"),
+        ({"epochs": 2.5}, TypeError, r"got epochs=2.5"),
+        ({"epochs": 2, "end": 3}, TypeError, r"`Progressive\(end\)`.*got end=3"),
+    ],
+)
+def test_bad_progressive_arguments_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ovs.Progressive(**kwargs)
+
+
+def test_progressive_is_for_single_label_classes():
+    with pytest.raises(ValueError, match=r"RepeatFactor\(threshold\) only"):
+        ovs.plan([[0, 1], [1]], ovs.Progressive(epochs=2))
+    with pytest.raises(TypeError, match=r"`strategy` does not apply to `weights`"):
+        ovs.plan(weights=[1, 2], strategy=ovs.Progressive(epochs=2))
