@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from oversample.datasets.digits20_lt import Digits20Lt
 from oversample.datasets.digits_lt import DigitsLt, profile
 
-__all__ = ["DigitsLt", "profile"]
+__all__ = ["Digits20Lt", "DigitsLt", "profile"]
