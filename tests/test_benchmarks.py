@@ -3,6 +3,7 @@ No timing is asserted here: speed is measured in benchmarks/, not in tests."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -44,6 +45,30 @@ def test_benchmark_script_runs_and_writes_results(script, tmp_path):
     results = json.loads((tmp_path / f"{name}.json").read_text())
     assert results["rows"], "no rows written"
     assert (tmp_path / f"{name}.md").read_text().startswith("| ")
+
+
+def test_the_training_study_runs_and_writes_results(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    methods = ["no balancing", "class_weight", "oversample Progressive"]
+    if importlib.util.find_spec("torch") is not None:
+        methods += ["torch: no balancing", "torch: Progressive"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "study_training.py",
+            *("--seeds", "2", "--steps", "3", "--data-dir", str(tmp_path / "tfds")),
+            *("--out", str(tmp_path), "--methods", *methods),
+        ],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "study.json").read_text())
+    assert [row["method"] for row in results["rows"]] == methods
+    assert all(len(runs) == 2 for runs in results["meta"]["runs"].values())
+    assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_every_benchmark_script_is_smoke_tested():
