@@ -75,7 +75,7 @@ def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
     wanted = {"train": profile(), "test": dict.fromkeys(range(20), TEST_PER_CLASS)}
     splits: dict[str, list[tuple[np.ndarray, int]]] = {}
     for split, counts in wanted.items():
-        rows = []
+        rows: list[tuple[np.ndarray, int]] = []
         for label, count in counts.items():
             bases = rng.choice(pools[split][label % 10], size=count)
             rows.extend(
