@@ -13,6 +13,8 @@ classes, 2,000 images of the largest class down to 40 of the smallest
 
 Example:
     >>> import tensorflow_datasets as tfds
+
+from oversample.datasets._rows import RowsBuilder
     >>> import oversample.datasets  # registers digits20_lt
     >>> tfds.builder("digits20_lt").info.features["label"].num_classes
     20
@@ -20,11 +22,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
+
+from oversample.datasets._rows import RowsBuilder
 
 NUM_CLASSES = 20
 N_MAX = 2000
@@ -85,31 +88,11 @@ def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
     return splits
 
 
-class Digits20Lt(tfds.core.GeneratorBasedBuilder):
+class Digits20Lt(RowsBuilder, tfds.core.GeneratorBasedBuilder):
     """Long-tailed 20x20 digits in 20 classes: train imbalance 50, balanced test."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release."}
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(SIZE, SIZE, 1)),
-                    "label": tfds.features.ClassLabel(num_classes=NUM_CLASSES),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
-        )
-
-    def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
-        splits = _splits()
-        return {name: self._generate_examples(rows) for name, rows in splits.items()}
-
-    def _generate_examples(
-        self, rows: list[tuple[np.ndarray, int]]
-    ) -> Iterator[tuple[int, dict[str, Any]]]:
-        for index, (image, label) in enumerate(rows):
-            yield index, {"image": image, "label": label}
+    make_splits = staticmethod(_splits)
+    image_shape = (SIZE, SIZE, 1)
+    num_classes = NUM_CLASSES

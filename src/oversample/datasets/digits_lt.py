@@ -8,6 +8,8 @@ digit 9 (imbalance ratio 20).
 
 Example:
     >>> import tensorflow_datasets as tfds
+
+from oversample.datasets._rows import RowsBuilder
     >>> import oversample.datasets  # registers digits_lt
     >>> builder = tfds.builder("digits_lt")
     >>> builder.info.features["label"].num_classes
@@ -16,11 +18,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
+
+from oversample.datasets._rows import RowsBuilder
 
 N_MAX = 130
 IMBALANCE = 20.0
@@ -57,31 +60,11 @@ def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
     return {"train": [train[i] for i in order], "test": test}
 
 
-class DigitsLt(tfds.core.GeneratorBasedBuilder):
+class DigitsLt(RowsBuilder, tfds.core.GeneratorBasedBuilder):
     """Long-tailed 8x8 digits: train imbalance 20, balanced test."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release."}
-
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            description=__doc__,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(8, 8, 1)),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
-        )
-
-    def _split_generators(self, dl_manager: Any) -> dict[str, Any]:
-        splits = _splits()
-        return {name: self._generate_examples(rows) for name, rows in splits.items()}
-
-    def _generate_examples(
-        self, rows: list[tuple[np.ndarray, int]]
-    ) -> Iterator[tuple[int, dict[str, Any]]]:
-        for index, (image, label) in enumerate(rows):
-            yield index, {"image": image, "label": label}
+    make_splits = staticmethod(_splits)
+    image_shape = (8, 8, 1)
+    num_classes = 10
