@@ -27,17 +27,19 @@ class Sampler:
     """Yields the source indices of a plan's epoch, shuffled, split by rank.
 
     Epoch e yields exactly the multiset of `plan.copies(e)` in a global seeded
-    shuffle (seed and epoch), computed on the fly: a Feistel permutation of the
-    epoch's slots and a per-class layout, so memory stays O(classes) beyond
-    the plan's per-sample data. Works as a PyTorch `Sampler` (sampler=...),
-    with `sampler[i]` random access for Grain `MapDataset`, and with NumPy or
-    Hugging Face `Dataset.select` through `np.fromiter(sampler, np.int64)`.
+    shuffle (seed and epoch): a keyed permutation of the epoch's slots and a
+    per-class layout map any slot to its source index, so `sampler[i]` is
+    random access and the state beyond the plan is O(classes). Iterating
+    computes an epoch of up to 2**24 indices whole (8 bytes each), a longer
+    one piece by piece. Works as a PyTorch `Sampler` (sampler=...; see
+    `ovs.BatchSampler` for batch_sampler=...), as a Grain `MapDataset` source,
+    and with NumPy or Hugging Face `Dataset.select` through `indices()`.
 
     With `num_replicas` > 1, rank r takes every num_replicas-th slot. When the
     epoch does not divide evenly, copies are added (or, with drop_last,
-    removed) one per class, largest classes first, never removing a sample's
-    only copy while another choice exists; `num_padded` and `num_dropped` say
-    how many.
+    removed) one per class, largest classes first (more than one per class
+    only with more ranks than classes), never removing a sample's only copy
+    while another choice exists; `num_padded` and `num_dropped` say how many.
 
     Example:
         >>> import oversample as ovs
