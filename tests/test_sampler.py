@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -199,3 +200,14 @@ def test_a_plan_without_samples_and_a_negative_epoch_are_refused():
     _, plan = _plan()
     with pytest.raises(ValueError, match=r"`epoch` must be an int >= 0; got epoch=-1"):
         ovs.Sampler(plan).set_epoch(-1)
+
+
+def test_a_used_sampler_pickles_with_its_position():
+    _, plan = _plan()
+    sampler = ovs.Sampler(plan, num_replicas=2, rank=1)
+    sampler.set_epoch(2)
+    iterator = iter(sampler)
+    head = [next(iterator) for _ in range(17)]
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert copy[0] == sampler[0] and len(copy) == len(sampler)
+    assert head + list(copy) == sampler.indices().tolist()

@@ -201,6 +201,13 @@ class Sampler:
 
     # Resuming.
 
+    def __getstate__(self) -> dict[str, Any]:
+        # NOTE: workers (Grain's processes, for one) receive the sampler by
+        # pickle; the epoch's order holds compiled functions and is rebuilt.
+        state = dict(self.__dict__)
+        state.update(_position=self.position, _reading=None, _layout=None)
+        return state
+
     def state_dict(self) -> dict[str, Any]:
         """A small JSON-able state: where this rank is in which epoch."""
         return {
