@@ -27,10 +27,8 @@ METHODS = [
     "torch WeightedRandomSampler (iterate)",
     "imbalanced-learn RandomOverSampler",
 ]
-# Methods that compute the epoch without being oversample, for the ratios.
-PEERS = [m for m in METHODS if m.startswith(("np.", "torch", "imbalanced"))]
 CALLS = 200_000  # sampler[i] calls timed
-GRAIN_READS = 20_000  # Grain elements read (Grain costs ~100 us per element)
+GRAIN_READS = 20_000  # Grain elements read per run
 
 
 def _status_mib(field: str) -> float:
@@ -79,9 +77,6 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
             # NOTE: what a DataLoader does: take Python ints one at a time.
             for _ in sampler:
                 pass
-            if not totals.any():  # exactness, a piece at a time (no epoch array)
-                for _, piece in sampler._pieces(0, 1 << 20):
-                    totals[:] += np.bincount(labels[piece], minlength=classes)
 
     elif method.startswith("oversample.BatchSampler"):
 
@@ -165,6 +160,9 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
     before = _status_mib("VmRSS")
     seconds, _ = median_seconds(timed, repeats)
     peak = _status_mib("VmHWM")
+    if method == "oversample.Sampler (iterate)":  # exactness, after the timing
+        for _, piece in ovs.Sampler(plan)._pieces(0, 1 << 20):
+            totals += np.bincount(labels[piece], minlength=classes)
     if produced:
         totals = np.bincount(labels[produced[-1]], minlength=classes)
     target = counts.max()

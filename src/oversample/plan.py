@@ -76,16 +76,20 @@ class Plan:
         """True when the targets change from epoch to epoch (`ovs.Progressive`)."""
         return self._schedule is not None
 
-    def _targets_of(self, epoch: int) -> np.ndarray:
-        if self._schedule is None:
-            return self._targets
-        return self._schedule[min(_check_epoch(epoch), len(self._schedule) - 1)]
+    def _row(self, epoch: int) -> int:
+        """The schedule row of `epoch`: the last row holds for later epochs."""
+        rows = 1 if self._schedule is None else len(self._schedule)
+        return min(_check_epoch(epoch), rows - 1)
 
     def targets_at(self, epoch: int) -> dict[int | str, int]:
         """Copies per class in `epoch` (the same in every epoch unless the
         strategy is epoch-dependent)."""
         values = self._targets_of(epoch).tolist()
         return dict(zip(self.classes, values, strict=True))
+
+    def _targets_of(self, epoch: int) -> np.ndarray:
+        rows = self._targets[None] if self._schedule is None else self._schedule
+        return rows[self._row(epoch)]
 
     def total_at(self, epoch: int) -> int:
         """Elements in `epoch` (the expectation under stochastic rounding)."""
@@ -123,22 +127,20 @@ class Plan:
     # Per-sample decisions.
 
     @cached_property
-    def _rule(self) -> _rounding.ClassRule:
-        return _rounding.class_rule(self.seed, self._counts, self._targets)
-
-    @cached_property
     def _rules(self) -> dict[int, _rounding.ClassRule]:
         return {}
 
     def _rule_at(self, epoch: int) -> _rounding.ClassRule:
-        """The class rule of `epoch`: one rule per row of an epoch schedule."""
-        if self._schedule is None:
-            return self._rule
-        row = min(epoch, len(self._schedule) - 1)
+        """The class rule of `epoch`, one per row of targets, built once."""
+        row = self._row(epoch)
         if row not in self._rules:
-            targets = self._schedule[row]
+            targets = self._targets_of(epoch)
             self._rules[row] = _rounding.class_rule(self.seed, self._counts, targets)
         return self._rules[row]
+
+    @property
+    def _rule(self) -> _rounding.ClassRule:
+        return self._rule_at(0)
 
     @cached_property
     def _weight_rule(self) -> _rounding.WeightRule:

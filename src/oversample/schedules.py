@@ -61,15 +61,11 @@ class Progressive:
         final = strategies.resolve_targets(
             self.end, classes, counts, num_samples, max_factor=max_factor
         ).astype(np.float64)
-        start = counts / counts.sum()
-        finish = final / final.sum()
-        rows = []
-        for epoch in range(int(self.epochs) + 1):
-            weight = epoch / int(self.epochs)
-            share = (1 - weight) * start + weight * finish
-            total = (counts / share).max()
-            rows.append(strategies.round_half_up(share * total))
-        table = np.maximum(np.stack(rows), counts)
+        weight = (np.arange(int(self.epochs) + 1) / int(self.epochs))[:, None]
+        share = (1 - weight) * (counts / counts.sum()) + weight * (final / final.sum())
+        # Each epoch is as long as its smallest share needs to keep every sample.
+        total = (counts / share).max(axis=1, keepdims=True)
+        table = np.maximum(strategies.round_half_up(share * total), counts)
         if max_factor is not None:
             cap = np.floor(counts * max_factor).astype(np.int64)
             table = np.minimum(table, cap)

@@ -78,21 +78,21 @@ class ClassRule(Rule):
 
     def __init__(self, plan: Plan, label: Label) -> None:
         tf = _tf()
-        rule = plan._rule
         # NOTE: one row per epoch of an epoch-dependent plan (the last row holds
-        # for every later epoch); a single row otherwise.
+        # for every later epoch); a single row otherwise. Sizes, multipliers
+        # and offsets do not depend on the targets, so every row shares them.
         rows = 1 if plan._schedule is None else len(plan._schedule)
-        epochs = [plan._rule_at(row) for row in range(rows)]
+        rules = [plan._rule_at(row) for row in range(rows)]
         self.plan, self.label = plan, label
         self.batched = label.vectorised
         self.index = ClassIndex(plan.classes, label.dtype)
         self.last_row = rows - 1
-        self.size = int64(rule.size)
-        self.base = int64(np.stack([r.base for r in epochs]))
-        self.extra = int64(np.stack([r.extra for r in epochs]))
-        self.mult = int64(rule.mult)
-        self.offset = int64(rule.offset)
-        thresholds = np.stack([r.threshold for r in epochs])
+        self.size = int64(rules[0].size)
+        self.base = int64(np.stack([r.base for r in rules]))
+        self.extra = int64(np.stack([r.extra for r in rules]))
+        self.mult = int64(rules[0].mult)
+        self.offset = int64(rules[0].offset)
+        thresholds = np.stack([r.threshold for r in rules])
         self.threshold = tf.bitcast(tf.constant(thresholds, tf.uint64), tf.int64)
 
     def init_state(self) -> tuple[Any, ...]:
