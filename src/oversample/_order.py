@@ -24,7 +24,7 @@ from oversample import rounding as _rounding
 ROUNDS = 4
 BUCKET_BITS = 16
 # NOTE: walking the layout and inverting the permutation writes the whole epoch
-# at about 14 ns per index; it computes every rank's slots, so above this many
+# at about 13 ns per index; it computes every rank's slots, so above this many
 # replicas the forward map of this rank's slots alone is cheaper.
 FILL_REPLICAS = 4
 CHUNK = 1 << 16  # slots per step of the NumPy reference

@@ -16,7 +16,7 @@ from oversample.plan import Plan
 
 _STATE_VERSION = 1
 # NOTE: an epoch of up to this many indices is computed whole when iterated
-# (about 14 ns per index, 8 bytes each); a longer one goes a piece at a time
+# (about 13 ns per index, 8 bytes each); a longer one goes a piece at a time
 # through the slower per-slot map, so memory stays bounded.
 _WHOLE_EPOCH = 1 << 24
 _PIECE = 1 << 12  # indices turned into Python ints at a time
