@@ -14,6 +14,7 @@ from oversample.plan import Plan
 from oversample.planning import plan
 from oversample.sampler import Sampler
 from oversample.schedules import Progressive
+from oversample.shards import ShardCounts, Shards
 from oversample.strategies import Power, RepeatFactor
 
 _LAZY = {"balance", "count_labels", "duplicate"}
@@ -39,6 +40,8 @@ __all__ = [
     "Progressive",
     "RepeatFactor",
     "Sampler",
+    "ShardCounts",
+    "Shards",
     "__version__",
     "balance",
     "count_labels",

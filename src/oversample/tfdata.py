@@ -21,20 +21,20 @@ from typing import Any
 from oversample._tf import labels as _labels
 from oversample._tf import run as _run
 from oversample._tf import settings as _settings
+from oversample._tf import sharded as _sharded
 from oversample._tf.class_rules import KeyedClassRule
 from oversample._tf.duplicate import duplicate
 from oversample._tf.labels import LabelSpec
 from oversample._validation import check_bool, describe
 from oversample.plan import Plan
 from oversample.planning import plan as make_plan
+from oversample.shards import ShardCounts, Shards
 from oversample.strategies import RepeatFactor
 
 __all__ = ["balance", "count_labels", "duplicate"]
 
 
-def count_labels(
-    ds: Any, label: LabelSpec = "label", *, progress: bool = False
-) -> dict[int | str, int]:
+def count_labels(ds: Any, label: LabelSpec = "label", *, progress: bool = False) -> Any:
     """Counts elements per class in one pass that reads only the label.
 
     The pass is batched and vectorised, checks that the class counts add up to
@@ -44,13 +44,15 @@ def count_labels(
     A multi-label element counts once for each distinct class it holds.
 
     Args:
-        ds: a finite `tf.data.Dataset`.
+        ds: a finite `tf.data.Dataset`, or `ovs.Shards` to count each shard
+            (files read in parallel).
         label: a feature key (nested as "a/b"), a tuple position (1 for
             `as_supervised=True`) or a callable element -> label tensor.
         progress: show a progress bar (total from the cardinality when known).
 
     Returns:
-        dict label -> count, sorted by label; string labels as `str`.
+        dict label -> count, sorted by label; string labels as `str`. For
+        `Shards`, an `ovs.ShardCounts` (per shard; `.counts` is the dict).
 
     Example:
         >>> import tensorflow as tf, oversample as ovs
@@ -58,8 +60,11 @@ def count_labels(
         >>> ovs.count_labels(ds)
         {1: 1, 3: 3}
     """
-    resolved = _labels.resolve_label(ds.element_spec, label)
     check_bool(progress, "progress")
+    if isinstance(ds, Shards):
+        spec = _sharded.element_spec(ds)
+        return _sharded.count(ds, _labels.resolve_label(spec, label), progress)
+    resolved = _labels.resolve_label(ds.element_spec, label)
     _labels.check_finite(ds, "count_labels")
     return _labels.count(ds, resolved, progress).counts
 
@@ -93,15 +98,24 @@ def balance(
     a stable id instead and any order works, at the cost of a table of every
     key (a few dozen bytes per sample).
 
+    With `ovs.Shards` instead of a dataset, each file's copies are decided in
+    that file's own pipeline from (shard, position in the shard) and the
+    per-shard counts, so any split of the files over workers (tf.distribute
+    FILE auto-sharding, the tf.data service) yields exactly the plan's epoch
+    in union. Give `epoch=k` or `epochs=E` there (every worker must agree);
+    the output's cardinality is unknown (each worker holds a share).
+
     Args:
-        ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples.
+        ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples, or
+            `ovs.Shards`.
         label: a feature key (nested "a/b"), a tuple position or a callable.
         strategy: see `ovs.plan`; multi-label elements take `ovs.RepeatFactor`.
         seed: an int in [0, 2**64), or None to draw one (kept in `.plan.seed`).
         rounding: "exact" (class totals equal targets in every epoch) or
             "stochastic".
         max_factor: caps every class's factor.
-        counts: class counts, to skip the counting pass.
+        counts: class counts, to skip the counting pass (for `ovs.Shards`, the
+            `ovs.ShardCounts` of `ovs.count_labels(shards)`).
         plan: a ready plan, made from these labels in this order.
         epoch: None (default) makes every iteration a fresh epoch: a new order
             and a new choice of extra copies, with exact class totals. An int k
@@ -127,9 +141,23 @@ def balance(
         >>> int(out.cardinality()), sorted(int(e["label"]) for e in out)
         (6, [0, 0, 0, 1, 1, 1])
     """
-    resolved = _labels.resolve_label(ds.element_spec, label)
     settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
     check_bool(progress, "progress")
+    if isinstance(ds, Shards):
+        return _balance_shards(
+            ds,
+            label,
+            strategy,
+            seed,
+            rounding,
+            max_factor,
+            settings,
+            progress,
+            counts=counts,
+            plan=plan,
+            key=key,
+        )
+    resolved = _labels.resolve_label(ds.element_spec, label)
     if key is not None:
         return _balance_by_key(
             ds,
@@ -215,3 +243,50 @@ def _balance_by_key(
     )
     out.keys = keyed.keys
     return out
+
+
+def _balance_shards(
+    shards: Shards,
+    label: LabelSpec,
+    strategy: object,
+    seed: int | None,
+    rounding: str,
+    max_factor: float | None,
+    settings: _settings.Settings,
+    progress: bool,
+    *,
+    counts: object,
+    plan: Plan | None,
+    key: object,
+) -> Any:
+    """Decisions keyed by (shard, position in the shard); see `ovs.Shards`."""
+    if key is not None:
+        raise ValueError(
+            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
+            " does not apply."
+        )
+    spec = _sharded.element_spec(shards)
+    resolved = _labels.resolve_label(spec, label)
+    if counts is None:
+        if plan is not None:
+            raise ValueError(
+                "with `ovs.Shards`, `plan=` needs `counts=` (the ovs.ShardCounts it"
+                " was made from): decisions use each shard's counts."
+            )
+        counts = _sharded.count(shards, resolved, progress)
+    if not isinstance(counts, ShardCounts):
+        raise TypeError(
+            "with `ovs.Shards`, `counts` must be the ovs.ShardCounts of"
+            f" ovs.count_labels(shards); got counts={describe(counts)}."
+        )
+    if plan is not None:
+        chosen = _run.check_plan_alone(plan, strategy, rounding, max_factor, None, seed)
+    else:
+        chosen = make_plan(
+            counts=counts.counts,
+            strategy=strategy,
+            seed=seed,
+            rounding=rounding,
+            max_factor=max_factor,
+        )
+    return _sharded.balance(shards, resolved, chosen, counts, settings, spec)

@@ -205,20 +205,31 @@ class _Layout:
             state, copies, samples, epoch = self._decide(
                 state, positions, lambda keys: rule.read(elements, keys), draw
             )
-            owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
-            copy = tf.ragged.range(copies).flat_values
+            order_seed = None
             if mix:
-                order = tf.random.experimental.stateless_shuffle(
-                    tf.range(tf.size(owner, out_type=tf.int64)),
-                    seed=tf.stack([block_seed, epoch * 1_000_003 + positions[0]]),
-                )
-                owner, copy = tf.gather(owner, order), tf.gather(copy, order)
-            laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
-            if provenance:
-                laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
-            return state, laid
+                order_seed = tf.stack([block_seed, epoch * 1_000_003 + positions[0]])
+            return state, lay_out(copies, elements, samples, order_seed, provenance)
 
         return self._scan(ds.enumerate().batch(block), step).unbatch()
+
+
+def lay_out(
+    copies: Any, elements: Any, samples: Any, order_seed: Any, provenance: bool
+) -> Any:
+    """A block's copies: each element `copies` times, in a stateless random
+    order when `order_seed` is given, with (key, copy) marks for provenance."""
+    tf = _tf()
+    owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
+    copy = tf.ragged.range(copies).flat_values
+    if order_seed is not None:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.size(owner, out_type=tf.int64)), seed=order_seed
+        )
+        owner, copy = tf.gather(owner, order), tf.gather(copy, order)
+    laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
+    if provenance:
+        laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
+    return laid
 
 
 def _plain(fn: Any) -> Any:

@@ -1,0 +1,255 @@
+"""The tf.data executor over shards: counting per shard, and copies decided
+inside each file's own pipeline from (shard, position within the shard)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from oversample import _seeding
+from oversample._tf import INT64_MAX
+from oversample._tf import labels as _labels
+from oversample._tf import tf as _tf
+from oversample._tf.class_rules import ClassRule, _rank_among_equals
+from oversample._tf.labels import Label
+from oversample._tf.pipeline import _block_size, _plain, lay_out
+from oversample._tf.rule import int64
+from oversample._tf.settings import Settings, auto_buffer, element_bytes
+from oversample.plan import Plan
+from oversample.shards import ShardCounts, Shards, file_sizes
+
+_GUARD = (
+    "oversample: this iterator state was saved from a sharded pipeline with"
+    " another plan or other settings; restore it into the same configuration."
+)
+
+
+def tfds_reader(builder: Any, split: str, decoders: Any) -> tuple[list[str], Any]:
+    """The files of a prepared TFDS split and a reader decoding their records."""
+    tf = _tf()
+    info = builder.info
+    if split not in info.splits:
+        raise ValueError(
+            f"`split`={split!r} is not a split of {info.name}; the splits are"
+            f" {sorted(info.splits)} (slices like 'train[:10%]' cut through shards)."
+        )
+    if "tfrecord" not in str(info.file_format).lower():
+        raise ValueError(
+            f"{info.name} is stored as {info.file_format}; Shards.from_tfds reads"
+            " TFRecord shards (use ovs.Sampler with a data_source for ArrayRecord)."
+        )
+    files = [os.fspath(path) for path in info.splits[split].filepaths]
+    features = info.features
+
+    def read(name: Any) -> Any:
+        records = tf.data.TFRecordDataset(name)
+        return records.map(
+            lambda record: features.deserialize_example(record, decoders=decoders),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    return files, read
+
+
+def element_spec(shards: Shards) -> Any:
+    """The spec of what `read` yields, from the first file (nothing is read)."""
+    tf = _tf()
+    probe = shards.read(tf.constant(shards.files[shards.places[0]]))
+    if not isinstance(probe, tf.data.Dataset):
+        raise TypeError(
+            "`read` must return a tf.data.Dataset for a file name; it returned a"
+            f" {type(probe).__name__}."
+        )
+    return probe.element_spec
+
+
+def _interleave(shards: Shards, root: Any, per_file: Any, ordered: bool) -> Any:
+    tf = _tf()
+    return root.interleave(
+        _plain(per_file),
+        cycle_length=shards.cycle_length or tf.data.AUTOTUNE,
+        num_parallel_calls=shards.num_parallel_calls or tf.data.AUTOTUNE,
+        deterministic=shards.deterministic if ordered else False,
+    )
+
+
+def _check_one_label(label: Label) -> None:
+    if label.multi:
+        raise ValueError(
+            "sharded sources take one label per element; multi-label data needs"
+            " one source (ovs.balance(ds, strategy=ovs.RepeatFactor(t)))."
+        )
+
+
+def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
+    """Labels per shard: files read in parallel, one label-only pass."""
+    tf = _tf()
+    _check_one_label(label)
+    if shards.selected is not None:
+        raise ValueError(
+            "count the whole file list (not `shards.shard(...)`): every worker's"
+            " decisions use the counts of all shards."
+        )
+    sizes = file_sizes(shards.files)
+    places = list(shards.places)
+    root = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(places, tf.int64), [shards.files[p] for p in places])
+    )
+
+    def per_file(place: Any, name: Any) -> Any:
+        batches = _labels.label_batches(shards.read(name), label)
+        return batches.map(lambda labels: (labels, place))
+
+    pairs: dict[tuple[int, int | str], int] = {}
+    counted = _interleave(shards, root, per_file, ordered=False)
+    for labels, place in _labels._batches(counted, counted, "counting", progress):
+        values, numbers = np.unique(labels.numpy(), return_counts=True)
+        for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
+            key = (int(place), _labels._python_label(value))
+            pairs[key] = pairs.get(key, 0) + int(number)
+    if not pairs:
+        raise ValueError("the shards hold no element; there is nothing to count.")
+    return ShardCounts.from_pairs(shards.files, pairs, sizes)
+
+
+class ShardRule(ClassRule):
+    """Class rounding keyed by (shard, position within the shard)."""
+
+    def __init__(self, plan: Plan, label: Label, counts: ShardCounts) -> None:
+        super().__init__(plan, label)
+        self.table = int64(counts.table)
+        self.offsets = int64(counts.offsets)
+        self.starts = int64(counts.starts)
+
+    def decide_in_shard(
+        self, place: Any, name: Any, index: Any, positions: Any, seen: Any, epoch: Any
+    ) -> tuple[Any, Any, Any]:
+        """(copies, plan's sample index, new running counts) of a block."""
+        tf = _tf()
+        within = tf.gather(seen, index) + _rank_among_equals(index)
+        limit = tf.gather(tf.gather(self.table, place), index)
+        counted = tf.debugging.Assert(
+            tf.reduce_all(within < limit),
+            [
+                "oversample: shard",
+                place,
+                name,
+                "holds more samples of a class than were counted; class indices"
+                " and counted samples in this shard:",
+                index,
+                limit,
+            ],
+        )
+        with tf.control_dependencies([counted]):
+            seen = seen + tf.math.bincount(
+                tf.cast(index, tf.int32),
+                minlength=tf.size(seen),
+                maxlength=tf.size(seen),
+                dtype=tf.int64,
+            )
+        occurrence = tf.gather(tf.gather(self.offsets, place), index) + within
+        keys = tf.gather(self.starts, place) + positions
+        copies, candidate, payload = self._copies(index, occurrence, keys, epoch)
+        extra = tf.logical_and(candidate, self.resolve(payload, epoch))
+        return copies + tf.cast(extra, tf.int64), keys, seen
+
+
+def check_plan(plan: Plan, counts: ShardCounts) -> None:
+    if plan.kind != "classes" or plan.counts != counts.counts:
+        raise ValueError(
+            "`plan` was not made from these shard counts (its class counts"
+            " differ); make it with ovs.plan(counts=shard_counts.counts, ...)."
+        )
+
+
+def _epochs_of(settings: Settings) -> list[int]:
+    epochs = settings.epochs
+    if epochs.fixed is not None:
+        return [epochs.fixed]
+    if epochs.stream is not None:
+        return list(range(epochs.stream))
+    raise ValueError(
+        "with shards every worker must decide the same epoch: give `epoch=k` (the"
+        " same k on every worker, e.g. one per fit) or `epochs=E`; without them"
+        " each worker would draw its own random epoch, and endless epochs are"
+        " not supported."
+    )
+
+
+def balance(
+    shards: Shards,
+    label: Label,
+    plan: Plan,
+    counts: ShardCounts,
+    settings: Settings,
+    spec: Any,
+) -> Any:
+    """files -> interleave(read, enumerate, blocks, decide, lay out) -> shuffle."""
+    tf = _tf()
+    _check_one_label(label)
+    counts.check_files(shards.files, file_sizes(shards.files))
+    check_plan(plan, counts)
+    epochs = _epochs_of(settings)
+    rule = ShardRule(plan, label, counts)
+    size = element_bytes(spec)
+    buffer = settings.shuffle_buffer
+    if buffer is None:
+        buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
+    config = (
+        _seeding.derive(0, "shards", plan.fingerprint, counts.to_json(), epochs, buffer)
+        & INT64_MAX
+    )
+    block = _block_size(size) or 1
+    block_seed = _seeding.derive(plan.seed, "block-order") & INT64_MAX
+    provenance = settings.provenance
+    places = [p for _ in epochs for p in shards.places]
+    root = tf.data.Dataset.from_tensor_slices(
+        (
+            tf.constant(np.repeat(epochs, len(shards.places)), tf.int64),
+            tf.constant(places, tf.int64),
+            [shards.files[p] for p in places],
+        )
+    )
+
+    def per_file(epoch: Any, place: Any, name: Any) -> Any:
+        initial = (tf.constant(config, tf.int64), rule.init_state()[0])
+
+        def step(state: Any, item: Any) -> Any:
+            saved, seen = state
+            positions, elements = item
+            if label.vectorised:
+                values = label.read(elements)
+            else:
+                values, elements = elements["label"], elements["element"]
+            same = tf.debugging.Assert(tf.equal(saved, config), [_GUARD])
+            with tf.control_dependencies([same]):
+                index = rule.index(values)
+            copies, keys, seen = rule.decide_in_shard(
+                place, name, index, positions, seen, epoch
+            )
+            order_seed = None
+            if buffer:
+                order_seed = tf.stack([block_seed, epoch * 1_000_003 + keys[0]])
+            return (saved, seen), lay_out(
+                copies, elements, keys, order_seed, provenance
+            )
+
+        source = shards.read(name)
+        if not label.vectorised:
+            source = _labels.map_elements(
+                source, lambda e: {"label": label.read(e), "element": e}
+            )
+        blocks = source.enumerate().batch(block)
+        return blocks.scan(initial, _plain(step)).unbatch()
+
+    out = _interleave(shards, root, per_file, ordered=True)
+    if buffer:
+        out = out.shuffle(
+            buffer,
+            seed=_seeding.derive(plan.seed, "shard-shuffle", epochs) & INT64_MAX,
+            reshuffle_each_iteration=False,
+        )
+    out.plan, out.shard_counts = plan, counts
+    return out
