@@ -66,6 +66,25 @@ def test_inspect_table_and_progress(data_dir):
     assert "│ 9     │     6 │" in done.stdout
 
 
+def test_counting_with_beams_direct_runner_gives_the_same_counts(data_dir, tmp_path):
+    pytest.importorskip("apache_beam")
+    common = ("inspect", "digits_lt", "--data-dir", data_dir, "--json")
+    beam = _run(*common, "--runner", "direct")
+    tfdata = _run(*common)
+    assert beam.returncode == 0, beam.stderr
+    assert "Apache Beam (DirectRunner)" in beam.stderr
+    assert json.loads(beam.stdout) == json.loads(tfdata.stdout)
+    path = tmp_path / "plan.json"
+    done = _run(
+        "plan", "digits_lt", "--data-dir", data_dir, "--runner", "direct",
+        "--seed", "3", "--json", str(path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = ovs.Plan.from_json(path.read_text())
+    assert not plan.knows_samples and plan.num_samples == 443
+    assert plan.targets == ovs.plan(counts=plan.counts, seed=3).targets
+
+
 def test_plan_writes_json_that_loads_back(data_dir, tmp_path):
     path, plot = tmp_path / "plan.json", tmp_path / "plan.png"
     done = _run(

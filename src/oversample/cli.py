@@ -129,7 +129,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
     builder = _builder(args.dataset, args.data_dir)
     ds = _label_dataset(builder, args.split, args.label)
-    counts = ovs.count_labels(ds, label=args.label, progress=not args.json)
+    if args.runner == "direct":
+        counts = _beam_counts(builder, args.split, args.label).counts
+    else:
+        counts = ovs.count_labels(ds, label=args.label, progress=not args.json)
     largest, smallest = max(counts.values()), min(counts.values())
     summary = {
         "dataset": builder.name,
@@ -163,11 +166,17 @@ def _plan(args: argparse.Namespace) -> int:
     strategy = parse_strategy(args.strategy)
     builder = _builder(args.dataset, args.data_dir)
     ds = _label_dataset(builder, args.split, args.label)
-    resolved = tf_labels.resolve_label(ds.element_spec, args.label)
-    labels = tf_labels.collect(ds, resolved, progress=True)
+    source: dict[str, Any] = {}
+    if args.runner == "direct":
+        # NOTE: class counts only: the plan drives streaming over the shards
+        # (with the shard counts) and knows no single sample.
+        source["counts"] = _beam_counts(builder, args.split, args.label).counts
+    else:
+        resolved = tf_labels.resolve_label(ds.element_spec, args.label)
+        source["labels"] = tf_labels.collect(ds, resolved, progress=True)
     plan = ovs.plan(
-        labels,
-        strategy,
+        strategy=strategy,
+        **source,
         seed=args.seed,
         rounding=args.rounding,
         max_factor=args.max_factor,
@@ -180,6 +189,26 @@ def _plan(args: argparse.Namespace) -> int:
         plan.plot(args.plot)
         print(f"plot written to {args.plot}")
     return 0
+
+
+def _beam_counts(builder: Any, split: str, label: str) -> Any:
+    """Per-shard counts of a TFDS split by Apache Beam's DirectRunner."""
+    import tempfile
+
+    from oversample import beam
+    from oversample._tf.sharded import tfds_reader
+
+    try:
+        files, _ = tfds_reader(builder, split, None)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(
+        f"counting {len(files)} shard(s) with Apache Beam (DirectRunner); Beam"
+        " reports its progress in its log",
+        file=sys.stderr,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        return beam.count_shards(files, label, output=str(Path(folder) / "counts"))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -232,6 +261,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--split", default="train")
         sub.add_argument("--label", default="label", help="feature key, nested as a/b")
         sub.add_argument("--data-dir", default=None, help="TFDS data folder")
+        sub.add_argument(
+            "--runner",
+            choices=["tfdata", "direct"],
+            default="tfdata",
+            help="count with tf.data in this process (default) or with Apache"
+            " Beam's DirectRunner per shard (needs the beam extra)",
+        )
         sub.set_defaults(run=run)
         if name == "inspect":
             sub.add_argument(
