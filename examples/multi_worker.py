@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 import tensorflow_datasets as tfds
+import tf_keras
 
 import oversample as ovs
 import oversample.datasets

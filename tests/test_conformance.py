@@ -1,10 +1,13 @@
 """One battery, every executor: for the same labels, strategy, seed and epoch,
-the NumPy plan, the Sampler and the tf.data executor (by position and by key)
-give every sample the same copies, deterministically, and resume exactly."""
+the NumPy plan, the Sampler and the tf.data executor (by position, by key and
+over shards) give every sample the same copies, deterministically, and resume
+exactly."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -130,11 +133,58 @@ class TfDataPerElement(TfDataExecutor):
         )
 
 
+class TfDataShards:
+    """The labels written over 5 uneven TFRecord shards, read 3 files at a
+    time; copies keyed by (shard, position in the shard)."""
+
+    name = "tf.data shards"
+    resumable = True
+
+    def __init__(self) -> None:
+        self.folder = tempfile.TemporaryDirectory()
+        self.written: dict[bytes, list[str]] = {}
+
+    def _balanced(self, labels, strategy, rounding, seed, epoch):
+        from shard_helpers import read, write_shards
+
+        key = labels.tobytes()
+        if key not in self.written:
+            folder = os.path.join(self.folder.name, str(len(self.written)))
+            os.makedirs(folder)
+            self.written[key] = write_shards(folder, labels, num_shards=5)
+        shards = ovs.Shards(self.written[key], read, cycle_length=3)
+        counts = ovs.count_labels(shards)
+        return ovs.balance(
+            shards,
+            strategy=strategy,
+            counts=counts,
+            rounding=rounding,
+            seed=seed,
+            epoch=epoch,
+        )
+
+    def order(self, labels, strategy, rounding, seed, epoch):
+        out = self._balanced(labels, strategy, rounding, seed, epoch)
+        return [int(e["id"]) for e in out]
+
+    def resume(self, labels, seed, consumed, tmp_path):
+        import tensorflow as tf
+
+        iterator = iter(self._balanced(labels, "not majority", "exact", seed, 0))
+        head = [int(next(iterator)["id"]) for _ in range(consumed)]
+        path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+        rest = [int(e["id"]) for e in iterator]
+        again = iter(self._balanced(labels, "not majority", "exact", seed, 0))
+        tf.train.Checkpoint(iterator=again).restore(path)
+        return head, rest, [int(e["id"]) for e in again]
+
+
 def _executors():
     executors = [NumpyPlan(), SamplerExecutor(), SamplerNumpy()]
     if importlib.util.find_spec("tensorflow") is None:
         return executors
-    return [*executors, TfDataExecutor(), TfDataByKey(), TfDataPerElement()]
+    tf_executors = [TfDataExecutor(), TfDataByKey(), TfDataPerElement()]
+    return [*executors, *tf_executors, TfDataShards()]
 
 
 EXECUTORS = _executors()

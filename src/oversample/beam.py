@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from oversample._validation import describe
-from oversample.shards import ShardCounts, _check_files, file_sizes
+from oversample.shard_counts import ShardCounts, _check_files, file_sizes
 
 Labeller = Callable[[bytes], int | str]
 

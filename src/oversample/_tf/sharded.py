@@ -18,7 +18,8 @@ from oversample._tf.pipeline import _block_size, _plain, lay_out
 from oversample._tf.rule import int64
 from oversample._tf.settings import Settings, auto_buffer, element_bytes
 from oversample.plan import Plan
-from oversample.shards import ShardCounts, Shards, file_sizes
+from oversample.shard_counts import ShardCounts, file_sizes
+from oversample.shards import Shards
 
 _GUARD = (
     "oversample: this iterator state was saved from a sharded pipeline with"
