@@ -121,3 +121,14 @@ def test_epochs_through_the_service_are_each_exact(cluster, data):
     plan = ovs.plan(labels, seed=1)
     expected = plan.copies(0) + plan.copies(1)
     assert np.bincount(keys, minlength=labels.size).tolist() == expected.tolist()
+
+
+def test_parallel_epochs_give_each_worker_a_whole_exact_epoch(cluster, data):
+    labels, shards, counts = data
+    out = ovs.balance(shards, counts=counts, seed=7, epoch=0, provenance=True)
+    distributed = out.apply(
+        service.distribute(processing_mode="parallel_epochs", service=cluster.target)
+    )
+    keys = _keys([distributed])
+    copies = ovs.plan(labels, seed=7).copies(0)
+    assert np.bincount(keys, minlength=labels.size).tolist() == (2 * copies).tolist()

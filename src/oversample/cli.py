@@ -196,7 +196,7 @@ def _beam_counts(builder: Any, split: str, label: str) -> Any:
     import tempfile
 
     from oversample import beam
-    from oversample._tf.sharded import tfds_reader
+    from oversample.shards import tfds_reader
 
     try:
         files, _ = tfds_reader(builder, split, None)

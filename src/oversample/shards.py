@@ -6,6 +6,7 @@ With shards, a sample's key is (shard, position within the shard); see
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -66,8 +67,6 @@ class Shards:
     ) -> Shards:
         """The shard files of a prepared TFDS split, read in TFDS's own order and
         decoded as `builder.as_dataset` would (TFRecord files)."""
-        from oversample._tf.sharded import tfds_reader
-
         files, read = tfds_reader(builder, split, decoders)
         return cls(files, read, **options)
 
@@ -93,3 +92,31 @@ class Shards:
     @property
     def places(self) -> tuple[int, ...]:
         return self.selected or tuple(range(len(self.files)))
+
+
+def tfds_reader(builder: Any, split: str, decoders: Any) -> tuple[list[str], Any]:
+    """The files of a prepared TFDS split and a reader decoding their records."""
+    import tensorflow as tf
+
+    info = builder.info
+    if split not in info.splits:
+        raise ValueError(
+            f"`split`={split!r} is not a split of {info.name}; the splits are"
+            f" {sorted(info.splits)} (slices like 'train[:10%]' cut through shards)."
+        )
+    if "tfrecord" not in str(info.file_format).lower():
+        raise ValueError(
+            f"{info.name} is stored as {info.file_format}; Shards.from_tfds reads"
+            " TFRecord shards (use ovs.Sampler with a data_source for ArrayRecord)."
+        )
+    files = [os.fspath(path) for path in info.splits[split].filepaths]
+    features = info.features
+
+    def read(name: Any) -> Any:
+        records = tf.data.TFRecordDataset(name)
+        return records.map(
+            lambda record: features.deserialize_example(record, decoders=decoders),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    return files, read

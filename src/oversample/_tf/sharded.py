@@ -3,7 +3,6 @@ inside each file's own pipeline from (shard, position within the shard)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -25,33 +24,6 @@ _GUARD = (
     "oversample: this iterator state was saved from a sharded pipeline with"
     " another plan or other settings; restore it into the same configuration."
 )
-
-
-def tfds_reader(builder: Any, split: str, decoders: Any) -> tuple[list[str], Any]:
-    """The files of a prepared TFDS split and a reader decoding their records."""
-    tf = _tf()
-    info = builder.info
-    if split not in info.splits:
-        raise ValueError(
-            f"`split`={split!r} is not a split of {info.name}; the splits are"
-            f" {sorted(info.splits)} (slices like 'train[:10%]' cut through shards)."
-        )
-    if "tfrecord" not in str(info.file_format).lower():
-        raise ValueError(
-            f"{info.name} is stored as {info.file_format}; Shards.from_tfds reads"
-            " TFRecord shards (use ovs.Sampler with a data_source for ArrayRecord)."
-        )
-    files = [os.fspath(path) for path in info.splits[split].filepaths]
-    features = info.features
-
-    def read(name: Any) -> Any:
-        records = tf.data.TFRecordDataset(name)
-        return records.map(
-            lambda record: features.deserialize_example(record, decoders=decoders),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-
-    return files, read
 
 
 def element_spec(shards: Shards) -> Any:
@@ -86,6 +58,14 @@ def _check_one_label(label: Label) -> None:
 
 def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
     """Labels per shard: files read in parallel, one label-only pass."""
+    counted = count_dataset(shards, label)
+    batches = _labels._batches(counted, counted, "counting", progress)
+    return tally(shards, batches)
+
+
+def count_dataset(shards: Shards, label: Label) -> Any:
+    """Batches of (labels, shard place), files read in parallel: the counting
+    pass as a dataset (the tf.data service can run it)."""
     tf = _tf()
     _check_one_label(label)
     if shards.selected is not None:
@@ -93,7 +73,6 @@ def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
             "count the whole file list (not `shards.shard(...)`): every worker's"
             " decisions use the counts of all shards."
         )
-    sizes = file_sizes(shards.files)
     places = list(shards.places)
     root = tf.data.Dataset.from_tensor_slices(
         (tf.constant(places, tf.int64), [shards.files[p] for p in places])
@@ -103,16 +82,20 @@ def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
         batches = _labels.label_batches(shards.read(name), label)
         return batches.map(lambda labels: (labels, place))
 
+    return _interleave(shards, root, per_file, ordered=False)
+
+
+def tally(shards: Shards, batches: Any) -> ShardCounts:
+    """Adds up batches of (labels, shard place) into `ShardCounts`."""
     pairs: dict[tuple[int, int | str], int] = {}
-    counted = _interleave(shards, root, per_file, ordered=False)
-    for labels, place in _labels._batches(counted, counted, "counting", progress):
+    for labels, place in batches:
         values, numbers = np.unique(labels.numpy(), return_counts=True)
         for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
             key = (int(place), _labels._python_label(value))
             pairs[key] = pairs.get(key, 0) + int(number)
     if not pairs:
         raise ValueError("the shards hold no element; there is nothing to count.")
-    return ShardCounts.from_pairs(shards.files, pairs, sizes)
+    return ShardCounts.from_pairs(shards.files, pairs, file_sizes(shards.files))
 
 
 class ShardRule(ClassRule):
