@@ -30,26 +30,27 @@ from _common import median_seconds, out_folder, run_in_child, write_results
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RECORDS, FILES, CLASSES = 200_000, 16, 100
+CLASSES = 100
 FOLDER = Path(tempfile.gettempdir()) / "oversample-bench-shards"
 COUNT_METHODS = ["tf.data, one process", "service, 1 worker", "service, 2 workers"]
 COUNT_METHODS += ["Beam DirectRunner, 2 processes"]
 STREAM_METHODS = ["no service", "service, 1 worker", "service, 2 workers"]
 
 
-def _files() -> list[str]:
-    """FILES TFRecord files of long-tailed labels and a 256-byte payload each."""
+def _files(records: int, files: int) -> list[str]:
+    """TFRecord files of long-tailed labels and a 256-byte payload each."""
     import numpy as np
     import tensorflow as tf
 
-    names = [str(FOLDER / f"part-{i:05d}.tfrecord") for i in range(FILES)]
+    folder = FOLDER / f"{records}-{files}"
+    names = [str(folder / f"part-{i:05d}.tfrecord") for i in range(files)]
     if all(os.path.exists(n) for n in names):
         return names
-    FOLDER.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    labels = np.minimum(rng.zipf(1.5, RECORDS) - 1, CLASSES - 1)
+    labels = np.minimum(rng.zipf(1.5, records) - 1, CLASSES - 1)
     payload = bytes(256)
-    for name, chunk in zip(names, np.array_split(labels, FILES), strict=True):
+    for name, chunk in zip(names, np.array_split(labels, files), strict=True):
         with tf.io.TFRecordWriter(name) as writer:
             for label in chunk.tolist():
                 feature = {
@@ -65,7 +66,7 @@ def _files() -> list[str]:
     return names
 
 
-def _shards() -> Any:
+def _shards(records: int, files: int) -> Any:
     import tensorflow as tf
 
     import oversample as ovs
@@ -79,7 +80,7 @@ def _shards() -> Any:
         records = tf.data.TFRecordDataset(name)
         return records.map(lambda r: tf.io.parse_single_example(r, spec))
 
-    return ovs.Shards(_files(), read)
+    return ovs.Shards(_files(records, files), read)
 
 
 class _Service:
@@ -107,13 +108,13 @@ class _Service:
         self.dispatcher._stop()
 
 
-def count(method: str, repeats: int) -> dict[str, Any]:
+def count(method: str, repeats: int, records: int, files: int) -> dict[str, Any]:
     import oversample as ovs
     from oversample import beam as ovs_beam
     from oversample._tf import labels as tf_labels
     from oversample._tf import sharded
 
-    shards = _shards()
+    shards = _shards(records, files)
     reference = ovs.count_labels(shards)
     label = tf_labels.resolve_label(sharded.element_spec(shards), "label")
     workers = {"service, 1 worker": 1, "service, 2 workers": 2}.get(method)
@@ -143,15 +144,15 @@ def count(method: str, repeats: int) -> dict[str, Any]:
     if server is not None:
         server.stop()
     assert all(r == reference for r in results), method
-    return {"seconds": seconds, "records": RECORDS, "equal_to_tf_data": True}
+    return {"seconds": seconds, "records": records, "equal_to_tf_data": True}
 
 
-def stream(method: str, repeats: int) -> dict[str, Any]:
+def stream(method: str, repeats: int, records: int, files: int) -> dict[str, Any]:
     import numpy as np
 
     import oversample as ovs
 
-    shards = _shards()
+    shards = _shards(records, files)
     counts = ovs.count_labels(shards)
     plan = ovs.plan(counts=counts.counts, strategy="sqrt", seed=0)
     balanced = ovs.balance(shards, counts=counts, plan=plan, epoch=0)
@@ -260,8 +261,15 @@ def stream_at_scale(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--scale-shards", type=int, default=10_000)
+    parser.add_argument("--scale-classes", type=int, default=1_000)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6, 1e7])
+    parser.add_argument("--take", type=int, default=100_000)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    data = {"records": args.records, "files": args.files}
     rows: list[dict[str, Any]] = []
     for section, methods, function in (
         ("count", COUNT_METHODS, "count"),
@@ -270,9 +278,12 @@ def main() -> None:
         base = None
         for method in methods:
             result = run_in_child(
-                "bench_shards", function, method=method, repeats=args.repeats
+                "bench_shards", function, method=method, repeats=args.repeats, **data
             )
             base = base or result["seconds"]
+            note = "equal to the tf.data count"
+            if section == "stream":
+                note = f"{result['elements']:,} elements, class totals exact"
             rows.append(
                 {
                     "section": section,
@@ -280,19 +291,18 @@ def main() -> None:
                     "seconds": result["seconds"],
                     "ratio_to_first": result["seconds"] / base,
                     "peak_rss_mib": result["peak_rss_mib"],
-                    "note": "equal to tf.data count"
-                    if section == "count"
-                    else f"{result['elements']:,} elements, class totals exact",
+                    "note": note,
                 }
             )
             print(rows[-1])
-    big = run_in_child(
-        "bench_shards", "plan_at_scale", shards=10_000, classes=1_000, samples=10**7
-    )
+    wide = {"shards": args.scale_shards, "classes": args.scale_classes}
+    largest = int(max(args.sizes))
+    big = run_in_child("bench_shards", "plan_at_scale", **wide, samples=largest)
     rows.append(
         {
             "section": "scale",
-            "method": "10,000 shards x 1,000 classes: counts, JSON, plan, outputs",
+            "method": f"{args.scale_shards:,} shards x {args.scale_classes:,}"
+            " classes: counts, JSON, plan, per-shard outputs",
             "seconds": big["seconds"],
             "ratio_to_first": None,
             "peak_rss_mib": big["peak_rss_mib"],
@@ -301,19 +311,16 @@ def main() -> None:
         }
     )
     print(rows[-1])
-    for shards, classes, samples, take in (
-        (10_000, 1_000, 10**7, 100_000),
-        (1_000, 1_000, 10**5, 100_000),
-        (1_000, 1_000, 10**6, 100_000),
-        (1_000, 1_000, 10**7, 100_000),
-    ):
+    runs = [(args.scale_shards, args.scale_classes, largest)]
+    runs += [(args.scale_shards // 10, args.scale_classes, int(n)) for n in args.sizes]
+    for shards, classes, samples in runs:
         result = run_in_child(
             "bench_shards",
             "stream_at_scale",
             shards=shards,
             classes=classes,
             samples=samples,
-            take=take,
+            take=args.take,
         )
         rows.append(
             {
@@ -328,12 +335,7 @@ def main() -> None:
             }
         )
         print(rows[-1])
-    meta = {
-        "records": RECORDS,
-        "files": FILES,
-        "classes": CLASSES,
-        "repeats": args.repeats,
-    }
+    meta = {**data, "classes": CLASSES, "repeats": args.repeats}
     write_results("shards", rows, meta, out_folder(args.out))
 
 

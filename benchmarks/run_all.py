@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_stream.py",
     "bench_sampler.py",
     "bench_scaling.py",
+    "bench_shards.py",
 ]
 
 

@@ -17,6 +17,11 @@ TINY = {
     "bench_plan.py": ["--samples", "20000", "--classes", "50", "--repeats", "1"],
     "bench_sampler.py": ["--sizes", "5000", "--classes", "20", "--repeats", "1"],
     "bench_scaling.py": ["--sizes", "2000", "--class-counts", "10"],
+    "bench_shards.py": [
+        *("--records", "3000", "--files", "4", "--repeats", "1"),
+        *("--scale-shards", "40", "--scale-classes", "10"),
+        *("--sizes", "1000", "20000", "--take", "3000"),
+    ],
     "bench_stream.py": [
         "--classes",
         "10",
