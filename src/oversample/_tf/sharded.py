@@ -102,18 +102,28 @@ class ShardRule(ClassRule):
     """Class rounding keyed by (shard, position within the shard)."""
 
     def __init__(self, plan: Plan, label: Label, counts: ShardCounts) -> None:
+        tf = _tf()
         super().__init__(plan, label)
-        self.table = int64(counts.table)
-        self.offsets = int64(counts.offsets)
+        # NOTE: one (shards + 1, classes) table serves both the offsets (row s)
+        # and the shard's counts (row s + 1 - row s); int32 while it fits, so
+        # the graph carries 4 bytes per shard and class.
+        bounds = np.vstack([counts.offsets, counts.table.sum(axis=0)])
+        narrow = counts.num_samples < 2**31
+        self.bounds = tf.constant(bounds, tf.int32 if narrow else tf.int64)
         self.starts = int64(counts.starts)
+
+    def _bounds_of(self, place: Any) -> Any:
+        tf = _tf()
+        return tf.cast(tf.gather(self.bounds, place), tf.int64)
 
     def decide_in_shard(
         self, place: Any, name: Any, index: Any, positions: Any, seen: Any, epoch: Any
     ) -> tuple[Any, Any, Any]:
         """(copies, plan's sample index, new running counts) of a block."""
         tf = _tf()
+        before = tf.gather(self._bounds_of(place), index)
+        limit = tf.gather(self._bounds_of(place + 1), index) - before
         within = tf.gather(seen, index) + _rank_among_equals(index)
-        limit = tf.gather(tf.gather(self.table, place), index)
         counted = tf.debugging.Assert(
             tf.reduce_all(within < limit),
             [
@@ -133,9 +143,8 @@ class ShardRule(ClassRule):
                 maxlength=tf.size(seen),
                 dtype=tf.int64,
             )
-        occurrence = tf.gather(tf.gather(self.offsets, place), index) + within
         keys = tf.gather(self.starts, place) + positions
-        copies, candidate, payload = self._copies(index, occurrence, keys, epoch)
+        copies, candidate, payload = self._copies(index, before + within, keys, epoch)
         extra = tf.logical_and(candidate, self.resolve(payload, epoch))
         return copies + tf.cast(extra, tf.int64), keys, seen
 
