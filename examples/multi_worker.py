@@ -5,15 +5,16 @@ and starts two worker processes on localhost (TF_CONFIG). Each worker balances
 only the files it reads; no worker talks to another about copies, yet the
 union is exactly the plan's epoch. Both ways of feeding tf.distribute are
 shown: FILE auto-sharding of one dataset, and `distribute_datasets_from_function`
-with `Shards.shard`. Then one short Keras `fit` runs on both workers (with
-`tf_keras`, Keras 2: Keras 3's `fit` does not run under
-MultiWorkerMirroredStrategy, keras-team/keras#20585).
+with `Shards.shard`. Then one short Keras `fit` runs on both workers, when
+`tf_keras` (Keras 2) is installed: Keras 3's `fit` does not run under
+MultiWorkerMirroredStrategy (keras-team/keras#20585).
 
-Requires: tf_keras. Run: python examples/multi_worker.py
+Run: python examples/multi_worker.py
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-import tf_keras
 
 import oversample as ovs
 import oversample.datasets
@@ -78,6 +78,9 @@ def launch() -> None:
             f" shares {shares} of {plan.total_at(epoch)}"
         )
     for index, report in enumerate(reports):
+        if "steps" not in report:
+            print(f"worker {index}: Keras fit skipped (tf_keras is not installed)")
+            continue
         print(
             f"worker {index}: fit ran {report['steps']} steps, loss"
             f" {report['loss']:.3f}; {report['left_out']} balanced samples of"
@@ -114,7 +117,15 @@ def work(folder: Path) -> None:
     distributed = strategy.distribute_datasets_from_function(keys_fn)
     report["from_function"] = _local_keys(strategy, distributed)
 
-    # 3. A short Keras fit (FILE auto-sharding); steps fit the smaller share.
+    if importlib.util.find_spec("tf_keras") is not None:
+        report.update(fit(strategy, shards, counts, options, index))
+    (folder / f"worker-{index}.json").write_text(json.dumps(report))
+
+
+def fit(strategy, shards, counts, options, index: int) -> dict[str, object]:
+    """A short Keras fit (FILE auto-sharding); steps fit the smaller share."""
+    import tf_keras
+
     plan = ovs.plan(counts=counts.counts, seed=0)
     shares = counts.shares(plan, strategy.num_replicas_in_sync, epoch=2)
     per_replica = GLOBAL_BATCH // strategy.num_replicas_in_sync
@@ -123,7 +134,6 @@ def work(folder: Path) -> None:
     balanced = ovs.balance(shards, counts=counts, seed=0, epoch=2)
     pairs = balanced.map(lambda e: (tf.cast(e["image"], tf.float32) / 255, e["label"]))
     train = pairs.batch(GLOBAL_BATCH).with_options(options)  # Keras distributes it
-
     with strategy.scope():
         model = tf_keras.Sequential(
             [
@@ -136,16 +146,12 @@ def work(folder: Path) -> None:
         model.compile(
             "adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         )
-    history = model.fit(
-        train,
-        epochs=1,
-        steps_per_epoch=steps,
-        verbose=0,
-    )
-    report["steps"] = steps
-    report["loss"] = float(history.history["loss"][-1])
-    report["left_out"] = shares[index] - steps * per_replica
-    (folder / f"worker-{index}.json").write_text(json.dumps(report))
+    history = model.fit(train, epochs=1, steps_per_epoch=steps, verbose=0)
+    return {
+        "steps": steps,
+        "loss": float(history.history["loss"][-1]),
+        "left_out": shares[index] - steps * per_replica,
+    }
 
 
 def _local_keys(strategy, distributed) -> list[int]:

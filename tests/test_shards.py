@@ -285,3 +285,8 @@ def test_file_names_may_be_paths(files, counts):
     assert ovs.Shards(paths, read).files == tuple(files)
     unsized = ovs.ShardCounts(counts.files, counts.classes, counts.table)
     assert unsized.file_fingerprint != counts.file_fingerprint
+
+
+def test_duplicate_names_what_it_takes(files):
+    with pytest.raises(TypeError, match="got Shards"):
+        ovs.duplicate(ovs.Shards(files, read), copies=2)

@@ -228,10 +228,19 @@ class ShardCounts:
             sizes=None if sizes is None else tuple(int(s) for s in sizes),
         )
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A stable hash of the files, their sizes, the classes and the table."""
+        digest = hashlib.blake2b(digest_size=16)
+        header = [list(self.files), self.sizes, list(self.classes)]
+        digest.update(json.dumps(header).encode())
+        digest.update(self.table.tobytes())
+        return digest.hexdigest()
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ShardCounts):
             return NotImplemented
-        return self.to_json() == other.to_json()
+        return self.fingerprint == other.fingerprint
 
     def __hash__(self) -> int:
-        return hash(self.to_json())
+        return hash(self.fingerprint)

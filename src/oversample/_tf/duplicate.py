@@ -60,6 +60,11 @@ def duplicate(
         [0, 0, 1, 1, 2, 2]
     """
     settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
+    if not hasattr(ds, "element_spec"):
+        raise TypeError(
+            f"`ds` must be a tf.data.Dataset; got {type(ds).__name__} (for"
+            " ovs.Shards use ovs.balance with per-class targets)."
+        )
     if where is not None and indices is not None:
         raise ValueError("give `where` or `indices`, not both.")
     resolved = None if label is None else _labels.resolve_label(ds.element_spec, label)

@@ -191,7 +191,9 @@ def balance(
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
     config = (
-        _seeding.derive(0, "shards", plan.fingerprint, counts.to_json(), epochs, buffer)
+        _seeding.derive(
+            0, "shards", plan.fingerprint, counts.fingerprint, epochs, buffer
+        )
         & INT64_MAX
     )
     block = _block_size(size) or 1
