@@ -6,9 +6,10 @@ or Spark by passing their pipeline options. Records are `tf.train.Example`
 TFRecords (what TFDS writes); the label is a feature name or a callable
 record bytes -> label.
 
-Example:
-    >>> from oversample import beam as ovs_beam  # doctest: +SKIP
-    >>> counts = ovs_beam.count_shards(files, label="label", output="/tmp/c")
+Example (see examples/beam_count.py):
+
+    from oversample import beam as ovs_beam
+    counts = ovs_beam.count_shards(files, "label", output="gs://bucket/counts")
 """
 
 from __future__ import annotations
