@@ -235,17 +235,7 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         """Reads a plan written by `to_json`."""
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"`text` is not JSON: {error}.") from None
-        if not isinstance(document, dict) or document.get("format") != _FORMAT:
-            raise ValueError("`text` is not an oversample plan (no 'format' marker).")
-        if document.get("version") != _VERSION:
-            raise ValueError(
-                f"plan format version {document.get('version')!r} is not supported;"
-                f" this oversample reads version {_VERSION}."
-            )
+        document = _packing.load_document(text, _FORMAT, _VERSION, "an oversample plan")
         factors, schedule = document["class_factors"], document.get("schedule")
         return cls(
             classes=tuple(document["classes"]),

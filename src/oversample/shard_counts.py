@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample import _packing
 from oversample._validation import check_int, describe
 
 _FORMAT = "oversample.shard_counts"
@@ -207,16 +208,8 @@ class ShardCounts:
 
     @classmethod
     def from_json(cls, text: str) -> ShardCounts:
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"`text` is not JSON: {error}.") from None
-        if not isinstance(document, dict) or document.get("format") != _FORMAT:
-            raise ValueError("`text` is not oversample shard counts (no 'format').")
-        if document.get("version") != _VERSION:
-            raise ValueError(
-                f"shard counts version {document.get('version')!r} is not supported."
-            )
+        what = "oversample shard counts"
+        document = _packing.load_document(text, _FORMAT, _VERSION, what)
         sizes = document["sizes"]
         table = np.asarray(document["table"], np.int64).reshape(
             len(document["files"]), len(document["classes"])

@@ -143,34 +143,20 @@ def balance(
     """
     settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
     check_bool(progress, "progress")
+    choice: dict[str, Any] = {
+        "strategy": strategy,
+        "seed": seed,
+        "rounding": rounding,
+        "max_factor": max_factor,
+    }
     if isinstance(ds, Shards):
         return _balance_shards(
-            ds,
-            label,
-            strategy,
-            seed,
-            rounding,
-            max_factor,
-            settings,
-            progress,
-            counts=counts,
-            plan=plan,
-            key=key,
+            ds, label, choice, settings, progress, counts=counts, plan=plan, key=key
         )
     resolved = _labels.resolve_label(ds.element_spec, label)
     if key is not None:
         return _balance_by_key(
-            ds,
-            resolved,
-            key,
-            strategy,
-            seed,
-            rounding,
-            max_factor,
-            settings,
-            progress,
-            counts=counts,
-            plan=plan,
+            ds, resolved, key, choice, settings, progress, counts=counts, plan=plan
         )
     if plan is not None:
         chosen = _run.check_plan_alone(
@@ -185,20 +171,12 @@ def balance(
             )
         _labels.check_finite(ds, "balance")
         rows = _labels.count(ds, resolved, progress).rows
-        chosen = make_plan(
-            rows, strategy, seed=seed, rounding=rounding, max_factor=max_factor
-        )
+        chosen = make_plan(rows, **choice)
     else:
         if counts is None:
             _labels.check_finite(ds, "balance")
             counts = _labels.count(ds, resolved, progress).counts
-        chosen = make_plan(
-            counts=counts,
-            strategy=strategy,
-            seed=seed,
-            rounding=rounding,
-            max_factor=max_factor,
-        )
+        chosen = make_plan(counts=counts, **choice)
     return _run.run_plan(ds, chosen, resolved, settings)
 
 
@@ -206,10 +184,7 @@ def _balance_by_key(
     ds: Any,
     label: _labels.Label,
     key: LabelSpec,
-    strategy: object,
-    seed: int | None,
-    rounding: str,
-    max_factor: float | None,
+    choice: dict[str, Any],
     settings: _settings.Settings,
     progress: bool,
     *,
@@ -229,9 +204,7 @@ def _balance_by_key(
         raise ValueError("`key` must be a scalar id per element.")
     _labels.check_finite(ds, "balance")
     keyed = _labels.collect_keyed(ds, label, resolved_key, progress)
-    chosen = make_plan(
-        keyed.labels, strategy, seed=seed, rounding=rounding, max_factor=max_factor
-    )
+    chosen = make_plan(keyed.labels, **choice)
     rule = KeyedClassRule(chosen, label, resolved_key, keyed.keys)
     out = _run.run(
         ds,
@@ -248,10 +221,7 @@ def _balance_by_key(
 def _balance_shards(
     shards: Shards,
     label: LabelSpec,
-    strategy: object,
-    seed: int | None,
-    rounding: str,
-    max_factor: float | None,
+    choice: dict[str, Any],
     settings: _settings.Settings,
     progress: bool,
     *,
@@ -280,13 +250,14 @@ def _balance_shards(
             f" ovs.count_labels(shards); got counts={describe(counts)}."
         )
     if plan is not None:
-        chosen = _run.check_plan_alone(plan, strategy, rounding, max_factor, None, seed)
-    else:
-        chosen = make_plan(
-            counts=counts.counts,
-            strategy=strategy,
-            seed=seed,
-            rounding=rounding,
-            max_factor=max_factor,
+        chosen = _run.check_plan_alone(
+            plan,
+            choice["strategy"],
+            choice["rounding"],
+            choice["max_factor"],
+            None,
+            choice["seed"],
         )
+    else:
+        chosen = make_plan(counts=counts.counts, **choice)
     return _sharded.balance(shards, resolved, chosen, counts, settings, spec)

@@ -71,6 +71,16 @@ def _rank_among_equals(values: Any) -> Any:
     return tf.scatter_nd(order[:, None], within, tf.shape(values))
 
 
+def counted(seen: Any, index: Any) -> Any:
+    """The running count per class after a block of class indices."""
+    tf = _tf()
+    size = tf.size(seen)
+    added = tf.math.bincount(
+        tf.cast(index, tf.int32), minlength=size, maxlength=size, dtype=tf.int64
+    )
+    return seen + added
+
+
 class ClassRule(Rule):
     """Exact or stochastic class rounding from a plan's per-class rule."""
 
@@ -140,12 +150,7 @@ class ClassRule(Rule):
             ],
         )
         with tf.control_dependencies([within]):
-            seen = seen + tf.math.bincount(
-                tf.cast(index, tf.int32),
-                minlength=tf.size(seen),
-                maxlength=tf.size(seen),
-                dtype=tf.int64,
-            )
+            seen = counted(seen, index)
         return (*self._copies(index, occurrence, keys, epoch), (seen,))
 
     def resolve(self, payload: Any, epoch: Any) -> Any:

@@ -11,7 +11,7 @@ from oversample import _seeding
 from oversample._tf import INT64_MAX
 from oversample._tf import labels as _labels
 from oversample._tf import tf as _tf
-from oversample._tf.class_rules import ClassRule, _rank_among_equals
+from oversample._tf.class_rules import ClassRule, _rank_among_equals, counted
 from oversample._tf.labels import Label
 from oversample._tf.pipeline import _block_size, _plain, lay_out
 from oversample._tf.rule import int64
@@ -124,7 +124,7 @@ class ShardRule(ClassRule):
         before = tf.gather(self._bounds_of(place), index)
         limit = tf.gather(self._bounds_of(place + 1), index) - before
         within = tf.gather(seen, index) + _rank_among_equals(index)
-        counted = tf.debugging.Assert(
+        within_counts = tf.debugging.Assert(
             tf.reduce_all(within < limit),
             [
                 "oversample: shard",
@@ -136,13 +136,8 @@ class ShardRule(ClassRule):
                 limit,
             ],
         )
-        with tf.control_dependencies([counted]):
-            seen = seen + tf.math.bincount(
-                tf.cast(index, tf.int32),
-                minlength=tf.size(seen),
-                maxlength=tf.size(seen),
-                dtype=tf.int64,
-            )
+        with tf.control_dependencies([within_counts]):
+            seen = counted(seen, index)
         keys = tf.gather(self.starts, place) + positions
         copies, candidate, payload = self._copies(index, before + within, keys, epoch)
         extra = tf.logical_and(candidate, self.resolve(payload, epoch))
