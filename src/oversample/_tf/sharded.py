@@ -232,9 +232,11 @@ def balance(
                 source, lambda e: {"label": label.read(e), "element": e}
             )
         blocks = source.enumerate().batch(block)
-        return blocks.scan(initial, _plain(step)).unbatch()
+        return blocks.scan(initial, _plain(step))
 
-    out = _interleave(shards, root, per_file, ordered=True)
+    # NOTE: the interleave moves whole blocks of laid-out copies, and unbatching
+    # after it costs one step per element once instead of once per stage.
+    out = _interleave(shards, root, per_file, ordered=True).unbatch()
     if buffer:
         out = out.shuffle(
             buffer,
