@@ -1,6 +1,6 @@
 """Runs every benchmark with its default sizes, then draws the plots.
 
-Run: python benchmarks/run_all.py   (about 25 minutes on 2 cores)
+Run: python benchmarks/run_all.py   (about 35 minutes on 2 cores)
 Results: benchmarks/results/*.json, *.md and *.png.
 """
 

@@ -202,7 +202,7 @@ class ShardCounts:
             "files": list(self.files),
             "sizes": None if self.sizes is None else list(self.sizes),
             "classes": list(self.classes),
-            "table": self.table.tolist(),
+            "table": _packing.pack(self.table),  # zlib + base64 of int64
         }
         return json.dumps(document, separators=(",", ":"))
 
@@ -211,9 +211,10 @@ class ShardCounts:
         what = "oversample shard counts"
         document = _packing.load_document(text, _FORMAT, _VERSION, what)
         sizes = document["sizes"]
-        table = np.asarray(document["table"], np.int64).reshape(
-            len(document["files"]), len(document["classes"])
-        )
+        table = _packing.unpack(document["table"])
+        if table is None:
+            raise ValueError("`text` holds no table of counts.")
+        table = table.reshape(len(document["files"]), len(document["classes"]))
         return cls(
             files=_check_files(document["files"]),
             classes=tuple(document["classes"]),
