@@ -177,6 +177,60 @@ def test_tfds_shards_agree_with_the_plan(tmp_path):
     assert np.bincount(keys, minlength=plan.num_samples).tolist() == (
         plan.copies(1).tolist()
     )
+    # With TFDS's own ids, checked record by record: the same as as_dataset's.
+    with_ids = ovs.Shards.from_tfds(builder, "train", add_tfds_id=True)
+    out = ovs.balance(with_ids, counts=counts, seed=0, epoch=1, provenance=True)
+    ids = {int(m["key"]): e["tfds_id"].numpy() for e, m in out}
+    read_config = tfds.ReadConfig(add_tfds_id=True)
+    theirs = builder.as_dataset(split="train", read_config=read_config)
+    assert set(ids.values()) == {e["tfds_id"].numpy() for e in theirs}
+    assert len(ids) == plan.num_samples
+
+
+def _with_ids(make_id):
+    """`read` plus a "tfds_id" made by make_id(file name, record index)."""
+
+    def reader(name):
+        base = tf.strings.regex_replace(name, ".*/", "")
+        return (
+            read(name).enumerate().map(lambda i, e: {**e, "tfds_id": make_id(base, i)})
+        )
+
+    return reader
+
+
+@pytest.mark.parametrize(
+    ("make_id", "match"),
+    [
+        (lambda base, i: tf.strings.join([base, "-", tf.strings.as_string(i)]),
+         "does not parse as <file>__<record>"),
+        (lambda base, i: tf.strings.join(["other__", tf.strings.as_string(i)]),
+         "holds records of another file"),
+        (lambda base, i: tf.strings.join([base, "__", tf.strings.as_string(i + 1)]),
+         "yields records out of order"),
+    ],
+    ids=["unparsable", "other-file", "out-of-order"],
+)  # fmt: skip
+def test_tfds_ids_are_checked_naming_the_shard(files, counts, make_id, match):
+    shards = ovs.Shards(files, _with_ids(make_id), key="tfds_id")
+    out = ovs.balance(shards, counts=counts, epoch=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"part-\d+.*{match}"):
+        ids_of(out)
+
+
+def test_right_tfds_ids_pass_and_a_missing_or_wrong_key_is_refused(
+    labels, files, counts
+):
+    good = _with_ids(
+        lambda base, i: tf.strings.join([base, "__", tf.strings.as_string(i)])
+    )
+    shards = ovs.Shards(files, good, key="tfds_id")
+    out = ovs.balance(shards, counts=counts, seed=6, epoch=2)
+    assert _copies(out, labels.size) == ovs.plan(labels, seed=6).copies(2).tolist()
+    with pytest.raises(ValueError, match="'tfds_id' is not a key"):
+        ovs.balance(ovs.Shards(files, read, key="tfds_id"), counts=counts, epoch=0)
+    with pytest.raises(TypeError, match="must hold one tfds_id string"):
+        ovs.balance(ovs.Shards(files, read, key="id"), counts=counts, epoch=0)
 
 
 # Bad input: before data flows, or at the first offending element, naming the shard.

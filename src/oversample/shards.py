@@ -28,7 +28,9 @@ class Shards:
     `num_parallel_calls` or `deterministic`. FILE auto-sharding
     (tf.distribute) and the tf.data service's FILE or DYNAMIC sharding move
     whole files; `shard(n, i)` does the same for
-    `distribute_datasets_from_function`.
+    `distribute_datasets_from_function`. `key` names a feature holding TFDS's
+    `tfds_id` ("<file>__<record>"): each record's id is then checked against
+    the file being read and its place in it (records must come in order).
 
     Example:
         >>> import oversample as ovs
@@ -43,6 +45,7 @@ class Shards:
     num_parallel_calls: int | None = None
     deterministic: bool | None = None
     selected: tuple[int, ...] | None = None  # places of the files this reader reads
+    key: str | None = None  # a feature holding each record's tfds_id
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", _check_files(self.files))
@@ -55,6 +58,10 @@ class Shards:
             value = getattr(self, name)
             if value is not None:
                 check_int(value, name, minimum=1)
+        if self.key is not None and not isinstance(self.key, str):
+            raise TypeError(
+                f"`key` must be None or a feature name; got key={describe(self.key)}."
+            )
         if self.deterministic is not None and not isinstance(self.deterministic, bool):
             raise TypeError(
                 "`deterministic` must be None or a bool; got"
@@ -63,12 +70,19 @@ class Shards:
 
     @classmethod
     def from_tfds(
-        cls, builder: Any, split: str = "train", decoders: Any = None, **options: Any
+        cls,
+        builder: Any,
+        split: str = "train",
+        decoders: Any = None,
+        add_tfds_id: bool = False,
+        **options: Any,
     ) -> Shards:
         """The shard files of a prepared TFDS split, read in TFDS's own order and
-        decoded as `builder.as_dataset` would (TFRecord files)."""
-        files, read = tfds_reader(builder, split, decoders)
-        return cls(files, read, **options)
+        decoded as `builder.as_dataset` would (TFRecord files). `add_tfds_id`
+        adds TFDS's "tfds_id" feature to each element and checks it."""
+        files, read = tfds_reader(builder, split, decoders, add_tfds_id)
+        key = "tfds_id" if add_tfds_id else None
+        return cls(files, read, key=key, **options)
 
     def shard(self, num_shards: int, index: int) -> Shards:
         """The files reader `index` of `num_shards` reads: its files' places
@@ -94,8 +108,11 @@ class Shards:
         return self.selected or tuple(range(len(self.files)))
 
 
-def tfds_reader(builder: Any, split: str, decoders: Any) -> tuple[list[str], Any]:
-    """The files of a prepared TFDS split and a reader decoding their records."""
+def tfds_reader(
+    builder: Any, split: str, decoders: Any, add_tfds_id: bool = False
+) -> tuple[list[str], Any]:
+    """The files of a prepared TFDS split and a reader decoding their records
+    (with TFDS's "tfds_id", "<file name>__<record index>", when asked)."""
     import tensorflow as tf
 
     info = builder.info
@@ -112,10 +129,17 @@ def tfds_reader(builder: Any, split: str, decoders: Any) -> tuple[list[str], Any
     files = [os.fspath(path) for path in info.splits[split].filepaths]
     features = info.features
 
+    def decode(index: Any, record: Any, base: Any) -> Any:
+        element = features.deserialize_example(record, decoders=decoders)
+        if add_tfds_id:
+            element["tfds_id"] = tf.strings.join([base, tf.strings.as_string(index)])
+        return element
+
     def read(name: Any) -> Any:
-        records = tf.data.TFRecordDataset(name)
+        base = tf.strings.regex_replace(name, ".*/", "") + "__"
+        records = tf.data.TFRecordDataset(name).enumerate()
         return records.map(
-            lambda record: features.deserialize_example(record, decoders=decoders),
+            lambda index, record: decode(index, record, base),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 

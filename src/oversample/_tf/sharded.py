@@ -144,6 +144,42 @@ class ShardRule(ClassRule):
         return copies + tf.cast(extra, tf.int64), keys, seen
 
 
+def check_ids(ids: Any, place: Any, name: Any, positions: Any) -> Any:
+    """Checks a block's tfds_ids ("<file>__<record>") against the file being
+    read and the records' places in it; returns the checks to depend on."""
+    tf = _tf()
+    where = ["oversample: shard", place, name]
+    parses = tf.strings.regex_full_match(ids, r".+__[0-9]+")
+    parsed = tf.debugging.Assert(
+        tf.reduce_all(parses),
+        [
+            *where,
+            "holds a tfds_id that does not parse as <file>__<record>:",
+            tf.boolean_mask(ids, tf.logical_not(parses)),
+        ],
+    )
+    with tf.control_dependencies([parsed]):
+        files = tf.strings.regex_replace(ids, "__[0-9]+$", "")
+        records = tf.strings.to_number(
+            tf.strings.regex_replace(ids, "^.*__", ""), tf.int64
+        )
+    other = tf.not_equal(files, tf.strings.regex_replace(name, ".*/", ""))
+    same_file = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(other)),
+        [*where, "holds records of another file:", tf.boolean_mask(ids, other)],
+    )
+    in_order = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(records, positions)),
+        [
+            *where,
+            "yields records out of order (tfds_ids, then places):",
+            ids,
+            positions,
+        ],
+    )
+    return [parsed, same_file, in_order]
+
+
 def check_plan(plan: Plan, counts: ShardCounts) -> None:
     if plan.kind != "classes" or plan.counts != counts.counts:
         raise ValueError(
@@ -181,6 +217,14 @@ def balance(
     check_plan(plan, counts)
     epochs = _epochs_of(settings)
     rule = ShardRule(plan, label, counts)
+    key = None
+    if shards.key is not None:
+        key = _labels.resolve_label(spec, shards.key, name="key")
+        if key.dtype != tf.string or key.multi:
+            raise TypeError(
+                f"`key`={shards.key!r} must hold one tfds_id string per element;"
+                f" it has dtype {key.dtype.name}."
+            )
     size = element_bytes(spec)
     buffer = settings.shuffle_buffer
     if buffer is None:
@@ -213,8 +257,10 @@ def balance(
                 values = label.read(elements)
             else:
                 values, elements = elements["label"], elements["element"]
-            same = tf.debugging.Assert(tf.equal(saved, config), [_GUARD])
-            with tf.control_dependencies([same]):
+            checks = [tf.debugging.Assert(tf.equal(saved, config), [_GUARD])]
+            if key is not None:
+                checks += check_ids(key.read(elements), place, name, positions)
+            with tf.control_dependencies(checks):
                 index = rule.index(values)
             copies, keys, seen = rule.decide_in_shard(
                 place, name, index, positions, seen, epoch
