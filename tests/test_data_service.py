@@ -56,6 +56,14 @@ def data(tmp_path_factory):
     return labels, shards, ovs.count_labels(shards)
 
 
+def _through(cluster, ds, mode, job=None):
+    """`ds` read through the service with processing mode `mode`."""
+    distribute = service.distribute(
+        processing_mode=mode, service=cluster.target, job_name=job
+    )
+    return ds.apply(distribute)
+
+
 def _keys(consumers) -> list[int]:
     """Alternates between consumers until all are exhausted (bounded in rounds
     and time); every consumer must receive something."""
@@ -91,18 +99,9 @@ def test_union_over_consumers_is_the_plans_epoch(
     out = ovs.balance(
         shards, counts=counts, seed=5, epoch=3, rounding=rounding, provenance=True
     )
+    mode = getattr(service.ShardingPolicy, policy)
     job = f"{policy}-{consumers}-{rounding}"
-    distributed = [
-        out.apply(
-            service.distribute(
-                processing_mode=getattr(service.ShardingPolicy, policy),
-                service=cluster.target,
-                job_name=job,
-            )
-        )
-        for _ in range(consumers)
-    ]
-    keys = _keys(distributed)
+    keys = _keys([_through(cluster, out, mode, job) for _ in range(consumers)])
     plan = ovs.plan(labels, seed=5, rounding=rounding)
     assert np.bincount(keys, minlength=labels.size).tolist() == (
         plan.copies(3).tolist()
@@ -114,10 +113,7 @@ def test_union_over_consumers_is_the_plans_epoch(
 def test_epochs_through_the_service_are_each_exact(cluster, data):
     labels, shards, counts = data
     out = ovs.balance(shards, counts=counts, seed=1, epochs=2, provenance=True)
-    distributed = out.apply(
-        service.distribute(processing_mode="distributed_epoch", service=cluster.target)
-    )
-    keys = _keys([distributed])
+    keys = _keys([_through(cluster, out, "distributed_epoch")])
     plan = ovs.plan(labels, seed=1)
     expected = plan.copies(0) + plan.copies(1)
     assert np.bincount(keys, minlength=labels.size).tolist() == expected.tolist()
@@ -126,9 +122,6 @@ def test_epochs_through_the_service_are_each_exact(cluster, data):
 def test_parallel_epochs_give_each_worker_a_whole_exact_epoch(cluster, data):
     labels, shards, counts = data
     out = ovs.balance(shards, counts=counts, seed=7, epoch=0, provenance=True)
-    distributed = out.apply(
-        service.distribute(processing_mode="parallel_epochs", service=cluster.target)
-    )
-    keys = _keys([distributed])
+    keys = _keys([_through(cluster, out, "parallel_epochs")])
     copies = ovs.plan(labels, seed=7).copies(0)
     assert np.bincount(keys, minlength=labels.size).tolist() == (2 * copies).tolist()

@@ -161,6 +161,14 @@ class ShardCounts:
                         f" but held {then} when counted; count it again."
                     )
 
+    def check_plan(self, plan: Any) -> None:
+        """Refuses a plan not made from these counts' classes."""
+        if plan.kind != "classes" or plan.counts != self.counts:
+            raise ValueError(
+                "`plan` was not made from these shard counts (its class counts"
+                " differ); make it with ovs.plan(counts=shard_counts.counts, ...)."
+            )
+
     def outputs(self, plan: Any, epoch: int = 0) -> np.ndarray:
         """Elements each shard yields in `epoch` under `plan` (exact rounding).
 
@@ -170,13 +178,12 @@ class ShardCounts:
         """
         from oversample import rounding
 
-        if plan.rounding != "exact" or plan.kind != "classes":
+        self.check_plan(plan)
+        if plan.rounding != "exact":
             raise ValueError(
-                "per-shard outputs are fixed only for a class plan with exact"
-                f" rounding; got rounding={plan.rounding!r}, kind={plan.kind!r}."
+                "per-shard outputs are fixed only with exact rounding; got"
+                f" rounding={plan.rounding!r}."
             )
-        if tuple(plan.classes) != self.classes or plan.counts != self.counts:
-            raise ValueError("`plan` was not made from these counts.")
         rule = plan._rule_at(epoch)
         out = self.table @ rule.base
         for column in np.flatnonzero(rule.extra):

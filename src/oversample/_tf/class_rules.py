@@ -71,13 +71,17 @@ def _rank_among_equals(values: Any) -> Any:
     return tf.scatter_nd(order[:, None], within, tf.shape(values))
 
 
-def counted(seen: Any, index: Any) -> Any:
-    """The running count per class after a block of class indices."""
+def counted(seen: Any, index: Any, within: Any, limit: Any, message: list[Any]) -> Any:
+    """The running count per class after a block of class indices, once every
+    sample's occurrence `within` is checked to stay below its `limit` (else an
+    error of `message`, the class indices and the limits)."""
     tf = _tf()
+    check = tf.debugging.Assert(tf.reduce_all(within < limit), [*message, index, limit])
     size = tf.size(seen)
-    added = tf.math.bincount(
-        tf.cast(index, tf.int32), minlength=size, maxlength=size, dtype=tf.int64
-    )
+    with tf.control_dependencies([check]):
+        added = tf.math.bincount(
+            tf.cast(index, tf.int32), minlength=size, maxlength=size, dtype=tf.int64
+        )
     return seen + added
 
 
@@ -140,17 +144,16 @@ class ClassRule(Rule):
         index = values
         occurrence = tf.gather(seen, index) + _rank_among_equals(index)
         size = tf.gather(self.size, index)
-        within = tf.debugging.Assert(
-            tf.reduce_all(occurrence < size),
+        seen = counted(
+            seen,
+            index,
+            occurrence,
+            size,
             [
-                "oversample: the stream holds more samples of a class than the plan"
-                " counted; class indices and planned counts:",
-                index,
-                size,
+                "oversample: the stream holds more samples of a class than the"
+                " plan counted; class indices and planned counts:"
             ],
         )
-        with tf.control_dependencies([within]):
-            seen = counted(seen, index)
         return (*self._copies(index, occurrence, keys, epoch), (seen,))
 
     def resolve(self, payload: Any, epoch: Any) -> Any:

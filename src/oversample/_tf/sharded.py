@@ -58,8 +58,8 @@ def _check_one_label(label: Label) -> None:
 
 def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
     """Labels per shard: files read in parallel, one label-only pass."""
-    counted = count_dataset(shards, label)
-    batches = _labels._batches(counted, counted, "counting", progress)
+    labels = count_dataset(shards, label)
+    batches = _labels._batches(labels, labels, "counting", progress)
     return tally(shards, batches)
 
 
@@ -112,43 +112,49 @@ class ShardRule(ClassRule):
         self.bounds = tf.constant(bounds, tf.int32 if narrow else tf.int64)
         self.starts = int64(counts.starts)
 
-    def _bounds_of(self, place: Any) -> Any:
+    def in_shard(self, place: Any) -> tuple[Any, Any, Any]:
+        """A shard's per-class offsets and counts and its first sample index,
+        looked up once per file."""
         tf = _tf()
-        return tf.cast(tf.gather(self.bounds, place), tf.int64)
+        rows = tf.cast(tf.gather(self.bounds, [place, place + 1]), tf.int64)
+        return rows[0], rows[1] - rows[0], tf.gather(self.starts, place)
 
     def decide_in_shard(
-        self, place: Any, name: Any, index: Any, positions: Any, seen: Any, epoch: Any
+        self,
+        shard: tuple[Any, Any, Any],
+        where: list[Any],
+        index: Any,
+        positions: Any,
+        seen: Any,
+        epoch: Any,
     ) -> tuple[Any, Any, Any]:
         """(copies, plan's sample index, new running counts) of a block."""
         tf = _tf()
-        before = tf.gather(self._bounds_of(place), index)
-        limit = tf.gather(self._bounds_of(place + 1), index) - before
+        offsets, sizes, start = shard
         within = tf.gather(seen, index) + _rank_among_equals(index)
-        within_counts = tf.debugging.Assert(
-            tf.reduce_all(within < limit),
+        seen = counted(
+            seen,
+            index,
+            within,
+            tf.gather(sizes, index),
             [
-                "oversample: shard",
-                place,
-                name,
+                *where,
                 "holds more samples of a class than were counted; class indices"
                 " and counted samples in this shard:",
-                index,
-                limit,
             ],
         )
-        with tf.control_dependencies([within_counts]):
-            seen = counted(seen, index)
-        keys = tf.gather(self.starts, place) + positions
-        copies, candidate, payload = self._copies(index, before + within, keys, epoch)
+        keys = start + positions
+        occurrence = tf.gather(offsets, index) + within
+        copies, candidate, payload = self._copies(index, occurrence, keys, epoch)
         extra = tf.logical_and(candidate, self.resolve(payload, epoch))
         return copies + tf.cast(extra, tf.int64), keys, seen
 
 
-def check_ids(ids: Any, place: Any, name: Any, positions: Any) -> Any:
-    """Checks a block's tfds_ids ("<file>__<record>") against the file being
-    read and the records' places in it; returns the checks to depend on."""
+def check_ids(ids: Any, where: list[Any], base: Any, positions: Any) -> Any:
+    """Checks a block's tfds_ids ("<file>__<record>") against the name `base`
+    of the file being read and the records' places in it; returns the checks
+    to depend on."""
     tf = _tf()
-    where = ["oversample: shard", place, name]
     parses = tf.strings.regex_full_match(ids, r".+__[0-9]+")
     parsed = tf.debugging.Assert(
         tf.reduce_all(parses),
@@ -163,7 +169,7 @@ def check_ids(ids: Any, place: Any, name: Any, positions: Any) -> Any:
         records = tf.strings.to_number(
             tf.strings.regex_replace(ids, "^.*__", ""), tf.int64
         )
-    other = tf.not_equal(files, tf.strings.regex_replace(name, ".*/", ""))
+    other = tf.not_equal(files, base)
     same_file = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(other)),
         [*where, "holds records of another file:", tf.boolean_mask(ids, other)],
@@ -178,14 +184,6 @@ def check_ids(ids: Any, place: Any, name: Any, positions: Any) -> Any:
         ],
     )
     return [parsed, same_file, in_order]
-
-
-def check_plan(plan: Plan, counts: ShardCounts) -> None:
-    if plan.kind != "classes" or plan.counts != counts.counts:
-        raise ValueError(
-            "`plan` was not made from these shard counts (its class counts"
-            " differ); make it with ovs.plan(counts=shard_counts.counts, ...)."
-        )
 
 
 def _epochs_of(settings: Settings) -> list[int]:
@@ -214,7 +212,7 @@ def balance(
     tf = _tf()
     _check_one_label(label)
     counts.check_files(shards.files, file_sizes(shards.files))
-    check_plan(plan, counts)
+    counts.check_plan(plan)
     epochs = _epochs_of(settings)
     rule = ShardRule(plan, label, counts)
     key = None
@@ -229,12 +227,8 @@ def balance(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
-    config = (
-        _seeding.derive(
-            0, "shards", plan.fingerprint, counts.fingerprint, epochs, buffer
-        )
-        & INT64_MAX
-    )
+    fingerprints = (plan.fingerprint, counts.fingerprint)
+    config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
     block = _block_size(size) or 1
     block_seed = _seeding.derive(plan.seed, "block-order") & INT64_MAX
     provenance = settings.provenance
@@ -249,6 +243,8 @@ def balance(
 
     def per_file(epoch: Any, place: Any, name: Any) -> Any:
         initial = (tf.constant(config, tf.int64), rule.init_state()[0])
+        shard, where = rule.in_shard(place), ["oversample: shard", place, name]
+        base = tf.strings.regex_replace(name, ".*/", "")
 
         def step(state: Any, item: Any) -> Any:
             saved, seen = state
@@ -259,11 +255,11 @@ def balance(
                 values, elements = elements["label"], elements["element"]
             checks = [tf.debugging.Assert(tf.equal(saved, config), [_GUARD])]
             if key is not None:
-                checks += check_ids(key.read(elements), place, name, positions)
+                checks += check_ids(key.read(elements), where, base, positions)
             with tf.control_dependencies(checks):
                 index = rule.index(values)
             copies, keys, seen = rule.decide_in_shard(
-                place, name, index, positions, seen, epoch
+                shard, where, index, positions, seen, epoch
             )
             order_seed = None
             if buffer:
