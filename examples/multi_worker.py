@@ -72,7 +72,10 @@ def launch() -> None:
         union = np.bincount(keys, minlength=exact.num_samples)
         assert union.tolist() == exact.copies(epoch).tolist(), mode
         shares = [len(r[mode]) for r in reports]
-        assert shares == counts.shares(plan, WORKERS, epoch), mode
+        # NOTE: held copies are emitted by the shards that own their slots, so
+        # the shares depend on what the pipeline holds (its `.spread`).
+        spread = ovs.balance(shards, counts=counts, seed=0, epoch=epoch).spread
+        assert shares == counts.shares(plan, WORKERS, epoch, spread), mode
         print(
             f"{mode}: union of both workers = the plan's epoch {epoch};"
             f" shares {shares} of {plan.total_at(epoch)}"
@@ -127,11 +130,12 @@ def fit(strategy, shards, counts, options, index: int) -> dict[str, object]:
     import tf_keras
 
     plan = ovs.plan(counts=counts.counts, seed=0)
-    shares = counts.shares(plan, strategy.num_replicas_in_sync, epoch=2)
+    balanced = ovs.balance(shards, counts=counts, seed=0, epoch=2)
+    workers = strategy.num_replicas_in_sync
+    shares = counts.shares(plan, workers, epoch=2, spread=balanced.spread)
     per_replica = GLOBAL_BATCH // strategy.num_replicas_in_sync
     steps = min(shares) // per_replica
 
-    balanced = ovs.balance(shards, counts=counts, seed=0, epoch=2)
     pairs = balanced.map(lambda e: (tf.cast(e["image"], tf.float32) / 255, e["label"]))
     train = pairs.batch(GLOBAL_BATCH).with_options(options)  # Keras distributes it
     with strategy.scope():

@@ -85,6 +85,7 @@ def test_file_auto_sharding_splits_the_epoch_exactly(labels, files, counts, work
     from tensorflow.python.data.experimental.ops import distribute
 
     out = ovs.balance(ovs.Shards(files, read), counts=counts, seed=2, epoch=1)
+    spread = out.spread
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.FILE
@@ -97,7 +98,8 @@ def test_file_auto_sharding_splits_the_epoch_exactly(labels, files, counts, work
     union = np.bincount(np.concatenate(parts), minlength=labels.size)
     assert union.tolist() == ovs.plan(labels, seed=2).copies(1).tolist()
     plan = ovs.plan(counts=counts.counts, seed=2)
-    assert [len(part) for part in parts] == counts.shares(plan, workers, epoch=1)
+    shares = counts.shares(plan, workers, epoch=1, spread=spread)
+    assert [len(part) for part in parts] == shares
 
 
 def test_readers_of_shard_split_the_epoch_exactly(labels, files, counts):
@@ -257,18 +259,32 @@ def test_a_changed_file_is_refused_by_its_size(labels, tmp_path):
         ovs.balance(ovs.Shards(files, read), counts=counts, epoch=0)
 
 
-def test_more_samples_of_a_class_than_counted_stops_naming_the_shard(labels, tmp_path):
+def _relabelled(labels, tmp_path):
+    """Shards counted, then rewritten with one label changed (same bytes)."""
     files = write_shards(tmp_path, labels, num_shards=3)
     counts = ovs.count_labels(ovs.Shards(files, read))
     changed = labels.copy()
     first_zero = int(np.flatnonzero(changed == 0)[0])
     changed[first_zero] = 5  # the same bytes on disk: only the labels differ
     write_shards(tmp_path, changed, num_shards=3)
-    out = ovs.balance(ovs.Shards(files, read), counts=counts, epoch=0)
+    return files, counts
+
+
+def test_more_samples_of_a_class_than_counted_stops_naming_the_shard(labels, tmp_path):
+    files, counts = _relabelled(labels, tmp_path)
+    out = ovs.balance(ovs.Shards(files, read), counts=counts, epoch=0, spread=None)
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=r"part-0000.*more samples"
     ):
         ids_of(out)
+
+
+def test_counts_the_held_pass_contradicts_are_refused_naming_the_shard(
+    labels, tmp_path
+):
+    files, counts = _relabelled(labels, tmp_path)
+    with pytest.raises(ValueError, match=r"shard 0 \(.*part-0000.*\) holds .* class"):
+        ovs.balance(ovs.Shards(files, read), counts=counts, epoch=0)
 
 
 @pytest.mark.parametrize(

@@ -169,12 +169,15 @@ class ShardCounts:
                 " differ); make it with ovs.plan(counts=shard_counts.counts, ...)."
             )
 
-    def outputs(self, plan: Any, epoch: int = 0) -> np.ndarray:
+    def outputs(self, plan: Any, epoch: int = 0, spread: Any = None) -> np.ndarray:
         """Elements each shard yields in `epoch` under `plan` (exact rounding).
 
         O(samples) arithmetic, no per-sample table: per class, the samples that
         get an extra copy are found by inverting the plan's rule and binned by
-        shard.
+        shard. With `spread` (the `.spread` report of the balanced pipeline),
+        the copies of held classes are counted where they are emitted: shard s
+        emits held slots floor(H * start / N) up to floor(H * end / N) of its
+        samples' range [start, end) of the N in all shards.
         """
         from oversample import rounding
 
@@ -184,22 +187,32 @@ class ShardCounts:
                 "per-shard outputs are fixed only with exact rounding; got"
                 f" rounding={plan.rounding!r}."
             )
+        held = set(() if spread is None else spread.held_classes)
+        streamed = np.array([c not in held for c in self.classes])
         rule = plan._rule_at(epoch)
-        out = self.table @ rule.base
-        for column in np.flatnonzero(rule.extra):
+        out = self.table[:, streamed] @ rule.base[streamed]
+        for column in np.flatnonzero(rule.extra * streamed):
             places = np.arange(int(rule.extra[column]), dtype=np.int64)
             owner = np.full(places.size, column)
             occurrence = rounding.window_occurrence(rule, epoch, owner, places)
             bounds = np.cumsum(self.table[:, column])
             shard = np.searchsorted(bounds, occurrence, side="right")
             out += np.bincount(shard, minlength=len(self.files))
+        if held:
+            slots = int(plan._targets_of(epoch)[~streamed].sum())
+            ends = [int(v) for v in np.cumsum(self.per_shard)]
+            cut = [0] + [slots * end // self.num_samples for end in ends]
+            out += np.diff(np.asarray(cut, np.int64))
         return out
 
-    def shares(self, plan: Any, num_workers: int, epoch: int = 0) -> list[int]:
+    def shares(
+        self, plan: Any, num_workers: int, epoch: int = 0, spread: Any = None
+    ) -> list[int]:
         """Elements each of `num_workers` yields when worker i reads shards
-        i, i + num_workers, ... (FILE auto-sharding, `Shards.shard`)."""
+        i, i + num_workers, ... (FILE auto-sharding, `Shards.shard`); give
+        the pipeline's `.spread` when it holds samples."""
         workers = check_int(num_workers, "num_workers", minimum=1)
-        per_shard = self.outputs(plan, epoch)
+        per_shard = self.outputs(plan, epoch, spread)
         return [int(per_shard[worker::workers].sum()) for worker in range(workers)]
 
     def to_json(self) -> str:

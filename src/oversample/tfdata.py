@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from oversample._tf import holding as _holding
 from oversample._tf import labels as _labels
 from oversample._tf import run as _run
 from oversample._tf import settings as _settings
 from oversample._tf import sharded as _sharded
+from oversample._tf import spreading as _spreading
 from oversample._tf.class_rules import KeyedClassRule
 from oversample._tf.duplicate import duplicate
 from oversample._tf.labels import LabelSpec
@@ -29,6 +31,7 @@ from oversample._validation import check_bool, describe
 from oversample.plan import Plan
 from oversample.planning import plan as make_plan
 from oversample.shards import ShardCounts, Shards
+from oversample.spread import check_spread
 from oversample.strategies import RepeatFactor
 
 __all__ = ["balance", "count_labels", "duplicate"]
@@ -85,6 +88,7 @@ def balance(
     provenance: bool = False,
     progress: bool = False,
     key: LabelSpec | None = None,
+    spread: int | str | None = "auto",
 ) -> Any:
     """Duplicates samples per class so that each class reaches its target.
 
@@ -128,6 +132,13 @@ def balance(
             is the source position (or, with `key=`, the rank of the key).
         progress: show a progress bar on the counting pass.
         key: a feature (or callable) holding a unique id per sample.
+        spread: the memory budget for holding the samples with the most
+            copies, whose copies are then placed over the whole epoch instead
+            of within the shuffle buffer: "auto" (default: 256 MiB), bytes as
+            an int or a size such as "1GiB", or None (copies mix in the shuffle
+            buffer only). Collecting them reads the source once when the
+            pipeline is built; that pass also counts the labels when no
+            `counts` are given. `.spread` on the result reports what is held.
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
@@ -143,6 +154,7 @@ def balance(
     """
     settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
     check_bool(progress, "progress")
+    budget = check_spread(spread)
     choice: dict[str, Any] = {
         "strategy": strategy,
         "seed": seed,
@@ -151,33 +163,75 @@ def balance(
     }
     if isinstance(ds, Shards):
         return _balance_shards(
-            ds, label, choice, settings, progress, counts=counts, plan=plan, key=key
+            ds,
+            label,
+            choice,
+            settings,
+            progress,
+            budget,
+            counts=counts,
+            plan=plan,
+            key=key,
         )
     resolved = _labels.resolve_label(ds.element_spec, label)
+    _run.check_schedule(plan if plan is not None else strategy, settings)
     if key is not None:
         return _balance_by_key(
-            ds, resolved, key, choice, settings, progress, counts=counts, plan=plan
+            ds, resolved, key, choice, settings, progress, budget, counts, plan
         )
+    chosen: Plan | None = None
     if plan is not None:
         chosen = _run.check_plan_alone(
             plan, strategy, rounding, max_factor, counts, seed
         )
-    elif resolved.multi:
-        if not isinstance(strategy, RepeatFactor):
-            raise ValueError(
-                "multi-label elements (a list of labels each) work with"
-                " strategy=ovs.RepeatFactor(threshold) only; got"
-                f" strategy={describe(strategy)}."
-            )
-        _labels.check_finite(ds, "balance")
-        rows = _labels.count(ds, resolved, progress).rows
-        chosen = make_plan(rows, **choice)
-    else:
-        if counts is None:
-            _labels.check_finite(ds, "balance")
-            counts = _labels.count(ds, resolved, progress).counts
+    elif counts is not None:
         chosen = make_plan(counts=counts, **choice)
-    return _run.run_plan(ds, chosen, resolved, settings)
+    planned = None if chosen is None else chosen.num_samples
+    _settings.check_source(ds, planned, keyed_by_position=True)
+    reason = _spread_problem(budget, ds.element_spec, chosen, resolved)
+    if reason is None:
+        _labels.check_finite(ds, "balance")
+        holding = _spreading.by_position(
+            ds,
+            resolved,
+            budget,
+            chosen,
+            lambda found: make_plan(counts=found, **choice),
+            progress,
+        )
+        return _run.run_plan(ds, holding.plan, resolved, settings, holding=holding)
+    if chosen is None:
+        chosen = _count_and_plan(ds, resolved, choice, progress)
+    holding = _spreading.Holding(chosen, None, budget, reason)
+    return _run.run_plan(ds, chosen, resolved, settings, holding=holding)
+
+
+def _count_and_plan(
+    ds: Any, label: _labels.Label, choice: dict[str, Any], progress: bool
+) -> Plan:
+    """The counting pass, then the plan (per-sample label lists for
+    multi-label elements)."""
+    _labels.check_finite(ds, "balance")
+    if not label.multi:
+        return make_plan(counts=_labels.count(ds, label, progress).counts, **choice)
+    if not isinstance(choice["strategy"], RepeatFactor):
+        raise ValueError(
+            "multi-label elements (a list of labels each) work with"
+            " strategy=ovs.RepeatFactor(threshold) only; got"
+            f" strategy={describe(choice['strategy'])}."
+        )
+    return make_plan(_labels.count(ds, label, progress).rows, **choice)
+
+
+def _spread_problem(
+    budget: int, spec: Any, plan: Plan | None, label: _labels.Label
+) -> str | None:
+    """Why this stream holds nothing for the spread, or None when it can."""
+    if not budget:
+        return "spread=None"
+    if label.multi:
+        return "multi-label elements take per-sample factors"
+    return _holding.holdable(spec, plan)
 
 
 def _balance_by_key(
@@ -187,7 +241,7 @@ def _balance_by_key(
     choice: dict[str, Any],
     settings: _settings.Settings,
     progress: bool,
-    *,
+    budget: int,
     counts: object,
     plan: object,
 ) -> Any:
@@ -203,9 +257,24 @@ def _balance_by_key(
     if resolved_key.multi:
         raise ValueError("`key` must be a scalar id per element.")
     _labels.check_finite(ds, "balance")
-    keyed = _labels.collect_keyed(ds, label, resolved_key, progress)
-    chosen = make_plan(keyed.labels, **choice)
-    rule = KeyedClassRule(chosen, label, resolved_key, keyed.keys)
+    reason = _spread_problem(budget, ds.element_spec, None, label)
+    if reason is None:
+        holding, keys = _spreading.by_key(
+            ds,
+            label,
+            resolved_key,
+            budget,
+            lambda labels: make_plan(labels, **choice),
+            progress,
+        )
+    else:
+        keyed = _labels.collect_keyed(ds, label, resolved_key, progress)
+        keys = keyed.keys
+        holding = _spreading.Holding(
+            make_plan(keyed.labels, **choice), None, budget, reason
+        )
+    chosen = holding.plan
+    rule = KeyedClassRule(chosen, label, resolved_key, keys)
     out = _run.run(
         ds,
         rule,
@@ -213,8 +282,9 @@ def _balance_by_key(
         seed=chosen.seed,
         fingerprint=chosen.fingerprint,
         plan=chosen,
+        holding=holding,
     )
-    out.keys = keyed.keys
+    out.keys = keys
     return out
 
 
@@ -224,6 +294,7 @@ def _balance_shards(
     choice: dict[str, Any],
     settings: _settings.Settings,
     progress: bool,
+    budget: int,
     *,
     counts: object,
     plan: Plan | None,
@@ -237,18 +308,18 @@ def _balance_shards(
         )
     spec = _sharded.element_spec(shards)
     resolved = _labels.resolve_label(spec, label)
-    if counts is None:
-        if plan is not None:
-            raise ValueError(
-                "with `ovs.Shards`, `plan=` needs `counts=` (the ovs.ShardCounts it"
-                " was made from): decisions use each shard's counts."
-            )
-        counts = _sharded.count(shards, resolved, progress)
-    if not isinstance(counts, ShardCounts):
+    _sharded.check_source(shards, resolved, settings)
+    if counts is None and plan is not None:
+        raise ValueError(
+            "with `ovs.Shards`, `plan=` needs `counts=` (the ovs.ShardCounts it"
+            " was made from): decisions use each shard's counts."
+        )
+    if counts is not None and not isinstance(counts, ShardCounts):
         raise TypeError(
             "with `ovs.Shards`, `counts` must be the ovs.ShardCounts of"
             f" ovs.count_labels(shards); got counts={describe(counts)}."
         )
+    chosen = None
     if plan is not None:
         chosen = _run.check_plan_alone(
             plan,
@@ -258,6 +329,26 @@ def _balance_shards(
             None,
             choice["seed"],
         )
-    else:
+    elif counts is not None:
         chosen = make_plan(counts=counts.counts, **choice)
-    return _sharded.balance(shards, resolved, chosen, counts, settings, spec)
+    if counts is not None:
+        _sharded.check_counts(shards, counts, chosen)
+    reason = _spread_problem(budget, spec, chosen, resolved)
+    if reason is None:
+        holding, counts = _spreading.by_shard(
+            shards,
+            resolved,
+            budget,
+            counts,
+            chosen,
+            lambda found: make_plan(counts=found.counts, **choice),
+            progress,
+        )
+        chosen = holding.plan
+    else:
+        if counts is None:
+            counts = _sharded.count(shards, resolved, progress)
+            chosen = make_plan(counts=counts.counts, **choice)
+        holding = _spreading.Holding(chosen, None, budget, reason)
+    assert chosen is not None
+    return _sharded.balance(shards, resolved, chosen, counts, settings, spec, holding)

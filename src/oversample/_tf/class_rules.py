@@ -108,6 +108,12 @@ class ClassRule(Rule):
         self.offset = int64(rules[0].offset)
         thresholds = np.stack([r.threshold for r in rules])
         self.threshold = tf.bitcast(tf.constant(thresholds, tf.uint64), tf.int64)
+        self.held: Any = None  # per class: True when held for the spread
+
+    def hold(self, classes: np.ndarray) -> None:
+        """Streams no copy of the samples of these classes (a bool per class):
+        their copies are placed over the epoch from memory instead."""
+        self.held = _tf().constant(classes, _tf().bool)
 
     def init_state(self) -> tuple[Any, ...]:
         tf = _tf()
@@ -117,9 +123,21 @@ class ClassRule(Rule):
         return self.index(self.label.read(element))
 
     def _copies(
+        self, index: Any, occurrence: Any, key: Any, epoch: Any, streamed: bool = True
+    ) -> tuple[Any, Any, Any]:
+        """Base copies, candidacy and payload; works on scalars and vectors.
+        A held sample streams no copy unless `streamed` is False."""
+        tf = _tf()
+        base, candidate, payload = self._plan_copies(index, occurrence, key, epoch)
+        if self.held is None or not streamed:
+            return base, candidate, payload
+        streams = tf.logical_not(tf.gather(self.held, index))
+        base = tf.where(streams, base, tf.zeros_like(base))
+        return base, tf.logical_and(candidate, streams), payload
+
+    def _plan_copies(
         self, index: Any, occurrence: Any, key: Any, epoch: Any
     ) -> tuple[Any, Any, Any]:
-        """Base copies, candidacy and payload; works on scalars and vectors."""
         tf = _tf()
         row = tf.minimum(epoch, self.last_row)
         extra = tf.gather(tf.gather(self.extra, row), index)

@@ -7,8 +7,14 @@ from typing import Any
 from oversample import _seeding
 from oversample._tf import INT64_MAX
 from oversample._tf import tf as _tf
+from oversample._tf.held import Held
 from oversample._tf.rule import Rule
-from oversample._tf.settings import Settings, auto_buffer, element_bytes
+from oversample._tf.settings import (
+    GUARD_MESSAGE,
+    Settings,
+    auto_buffer,
+    element_bytes,
+)
 
 SPREAD_CAP = 256
 BLOCK_BYTES = 256 << 10
@@ -16,17 +22,16 @@ BLOCK_FLOOR = 32
 BLOCK_CAP = 1024
 
 
-_GUARD_MESSAGE = (
-    "oversample: this iterator state was saved from a pipeline with another plan"
-    " or other settings; restore it into the same configuration."
-)
-
-
 def _block_size(size: int | None) -> int | None:
     """Source elements per block (about 256 KiB), or None for one at a time."""
     if size is None:
         return None
     return int(min(max(BLOCK_BYTES // size, BLOCK_FLOOR), BLOCK_CAP))
+
+
+def draw_seed(seed: int) -> int:
+    """The seed of the per-iteration epoch draw of the fresh-epoch mode."""
+    return _seeding.derive(seed, "epoch-draw") & INT64_MAX
 
 
 def assemble(
@@ -38,9 +43,11 @@ def assemble(
     num_samples: int | None,
     total: int | None,
     fingerprint: str,
+    held: Held | None = None,
 ) -> Any:
-    """source -> decide copies -> lay copies out -> shuffle; `total` is the
-    number of elements one iteration yields, when known."""
+    """source -> decide copies -> lay copies out -> shuffle, and the held
+    copies placed among them; `total` is the number of elements one iteration
+    yields, when known."""
     tf = _tf()
     epochs = settings.epochs
     if epochs.streaming and num_samples is None:
@@ -48,27 +55,35 @@ def assemble(
             "`epochs=` needs the number of source samples; the cardinality of `ds`"
             " is unknown and no plan gives it."
         )
-    config = (
-        _seeding.derive(
-            0, "pipeline", fingerprint, epochs, num_samples, settings.shuffle_buffer
-        )
-        & INT64_MAX
+    parts: tuple[object, ...] = (
+        fingerprint,
+        epochs,
+        num_samples,
+        settings.shuffle_buffer,
     )
-    size = element_bytes(ds.element_spec)
-    buffer = (
-        auto_buffer(total, size)
-        if settings.shuffle_buffer is None
-        else settings.shuffle_buffer
-    )
-    block = _block_size(size) if rule.batched else None
-    layout = _Layout(rule, settings, seed, config, num_samples or 1, mix=buffer > 0)
-    out = layout.elements(ds) if block is None else layout.blocks(ds, block)
-    if buffer:
-        out = out.shuffle(
-            buffer,
-            seed=_seeding.derive(seed, "shuffle", epochs.fixed) & INT64_MAX,
-            reshuffle_each_iteration=epochs.fixed is None,
+    if held is not None:
+        parts = (*parts, held.identity)
+    config = _seeding.derive(0, "pipeline", *parts) & INT64_MAX
+    out = None
+    if held is None or held.streams_rest:
+        size = element_bytes(ds.element_spec)
+        streamed = total if held is None or total is None else total - held.expected
+        buffer = (
+            auto_buffer(streamed, size)
+            if settings.shuffle_buffer is None
+            else settings.shuffle_buffer
         )
+        block = _block_size(size) if rule.batched else None
+        layout = _Layout(rule, settings, seed, config, num_samples or 1, buffer > 0)
+        out = layout.elements(ds) if block is None else layout.blocks(ds, block)
+        if buffer:
+            out = out.shuffle(
+                buffer,
+                seed=_seeding.derive(seed, "shuffle", epochs.fixed) & INT64_MAX,
+                reshuffle_each_iteration=epochs.fixed is None,
+            )
+    if held is not None:
+        out = held.merge(out, epochs, draw_seed(seed), config)
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)
     if total is not None:
@@ -97,8 +112,7 @@ class _Layout:
         # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
         # deterministic for the seed and part of the iterator's checkpoint.
         return _tf().data.Dataset.random(
-            seed=_seeding.derive(self.seed, "epoch-draw") & INT64_MAX,
-            rerandomize_each_iteration=True,
+            seed=draw_seed(self.seed), rerandomize_each_iteration=True
         )
 
     def _initial(self) -> tuple[Any, ...]:
@@ -119,7 +133,7 @@ class _Layout:
         tf = _tf()
         rule, epochs = self.rule, self.epochs
         saved, started, drawn, counter, inner = state
-        same = tf.debugging.Assert(tf.equal(saved, self.config), [_GUARD_MESSAGE])
+        same = tf.debugging.Assert(tf.equal(saved, self.config), [GUARD_MESSAGE])
         with tf.control_dependencies([same]):
             epoch = tf.constant(epochs.fixed or 0, tf.int64)
         keys = positions

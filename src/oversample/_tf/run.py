@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from oversample import spread as _spread
 from oversample._tf import pipeline as _pipeline
 from oversample._tf import rules as _rules
 from oversample._tf import settings as _settings
+from oversample._tf.class_rules import ClassRule
 from oversample._tf.labels import Label
 from oversample._tf.rule import Rule
+from oversample._tf.spreading import Holding
 from oversample._validation import check_bool, describe
 from oversample.plan import Plan
+from oversample.schedules import Progressive
 
 
 def checked_settings(
@@ -39,6 +43,23 @@ def stream_total(
     return None if epochs.stream is None else per_epoch * epochs.stream
 
 
+def check_schedule(plan_or_strategy: object, settings: _settings.Settings) -> None:
+    """Refuses an epoch-dependent strategy in the fresh-epoch mode, before any
+    data flows."""
+    epoch_dependent = (
+        plan_or_strategy.epoch_dependent
+        if isinstance(plan_or_strategy, Plan)
+        else isinstance(plan_or_strategy, Progressive)
+    )
+    if epoch_dependent and settings.epochs.fresh:
+        strategy = getattr(plan_or_strategy, "strategy", plan_or_strategy)
+        raise ValueError(
+            f"strategy {strategy} changes the targets from epoch to epoch;"
+            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
+            " without them every iteration draws a random epoch."
+        )
+
+
 def run(
     ds: Any,
     rule: Rule,
@@ -48,19 +69,20 @@ def run(
     fingerprint: str,
     plan: Plan | None = None,
     total: int | None = None,
+    holding: Holding | None = None,
 ) -> Any:
-    """Checks the source against the plan, builds the pipeline, attaches the plan."""
-    if plan is not None and plan.epoch_dependent and settings.epochs.fresh:
-        raise ValueError(
-            f"strategy {plan.strategy} changes the targets from epoch to epoch;"
-            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
-            " without them every iteration draws a random epoch."
-        )
+    """Checks the source against the plan, builds the pipeline, attaches the
+    plan and the report of what is held for the spread."""
+    if plan is not None:
+        check_schedule(plan, settings)
     cardinality = int(ds.cardinality())
     num_samples = plan.num_samples if plan is not None else None
     _settings.check_source(ds, num_samples, keyed_by_position=rule.by_position)
     if num_samples is None and cardinality >= 0:
         num_samples = cardinality
+    held = None
+    if holding is not None and isinstance(rule, ClassRule):
+        held = holding.held(rule, ds.element_spec, seed, settings)
     out = _pipeline.assemble(
         ds,
         rule,
@@ -69,8 +91,14 @@ def run(
         num_samples=num_samples,
         total=stream_total(plan, total, settings.epochs),
         fingerprint=fingerprint,
+        held=held,
     )
     out.plan = plan
+    out.spread = (
+        holding.report()
+        if holding is not None
+        else _spread.nothing(0, "the copies do not come from per-class targets")
+    )
     return out
 
 
@@ -80,6 +108,7 @@ def run_plan(
     label: Label | None,
     settings: _settings.Settings,
     rule: Rule | None = None,
+    holding: Holding | None = None,
 ) -> Any:
     """Carries out `plan` with its own rule (or `rule`, which reads the plan)."""
     return run(
@@ -89,6 +118,7 @@ def run_plan(
         seed=plan.seed,
         fingerprint=plan.fingerprint,
         plan=plan,
+        holding=holding,
     )
 
 

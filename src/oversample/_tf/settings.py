@@ -14,6 +14,10 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
 BUFFER_FLOOR = 1024
 BUFFER_CAP = 16384
 BUFFER_BYTES = 24 << 20
+GUARD_MESSAGE = (
+    "oversample: this iterator state was saved from a pipeline with another plan"
+    " or other settings; restore it into the same configuration."
+)
 
 
 def order_problem(ds: Any) -> str | None:

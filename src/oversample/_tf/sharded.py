@@ -16,6 +16,7 @@ from oversample._tf.labels import Label
 from oversample._tf.pipeline import _block_size, _plain, lay_out
 from oversample._tf.rule import int64
 from oversample._tf.settings import Settings, auto_buffer, element_bytes
+from oversample._tf.spreading import Holding
 from oversample.plan import Plan
 from oversample.shard_counts import ShardCounts, file_sizes
 from oversample.shards import Shards
@@ -81,6 +82,27 @@ def count_dataset(shards: Shards, label: Label) -> Any:
     def per_file(place: Any, name: Any) -> Any:
         batches = _labels.label_batches(shards.read(name), label)
         return batches.map(lambda labels: (labels, place))
+
+    return _interleave(shards, root, per_file, ordered=False)
+
+
+def keyed_source(shards: Shards) -> Any:
+    """((shard place, position in the shard), element) of every file, files
+    read in parallel: what the pass that collects held samples reads. Every
+    file, also for a reader of `shards.shard(...)`: held copies are emitted by
+    whichever block owns their slots, so every reader holds all of them."""
+    tf = _tf()
+    places = list(range(len(shards.files)))
+    root = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(places, tf.int64), [shards.files[p] for p in places])
+    )
+
+    def per_file(place: Any, name: Any) -> Any:
+        return (
+            shards.read(name)
+            .enumerate()
+            .map(lambda position, element: ((place, position), element))
+        )
 
     return _interleave(shards, root, per_file, ordered=False)
 
@@ -186,6 +208,19 @@ def check_ids(ids: Any, where: list[Any], base: Any, positions: Any) -> Any:
     return [parsed, same_file, in_order]
 
 
+def check_source(shards: Shards, label: Label, settings: Settings) -> None:
+    """What a sharded pipeline needs, checked before any file is read."""
+    _check_one_label(label)
+    _epochs_of(settings)
+
+
+def check_counts(shards: Shards, counts: ShardCounts, plan: Plan | None) -> None:
+    """The counts are of these files, unchanged, and the plan of these counts."""
+    counts.check_files(shards.files, file_sizes(shards.files))
+    if plan is not None:
+        counts.check_plan(plan)
+
+
 def _epochs_of(settings: Settings) -> list[int]:
     epochs = settings.epochs
     if epochs.fixed is not None:
@@ -207,14 +242,15 @@ def balance(
     counts: ShardCounts,
     settings: Settings,
     spec: Any,
+    holding: Holding,
 ) -> Any:
-    """files -> interleave(read, enumerate, blocks, decide, lay out) -> shuffle."""
+    """files -> interleave(read, enumerate, blocks, decide, lay out, with the
+    held copies each block owns) -> shuffle."""
     tf = _tf()
-    _check_one_label(label)
-    counts.check_files(shards.files, file_sizes(shards.files))
-    counts.check_plan(plan)
     epochs = _epochs_of(settings)
     rule = ShardRule(plan, label, counts)
+    held = holding.held(rule, spec, plan.seed, settings)
+    samples = counts.num_samples
     key = None
     if shards.key is not None:
         key = _labels.resolve_label(spec, shards.key, name="key")
@@ -228,6 +264,8 @@ def balance(
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
     fingerprints = (plan.fingerprint, counts.fingerprint)
+    if held is not None:
+        fingerprints = (*fingerprints, held.identity)
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
     block = _block_size(size) or 1
     block_seed = _seeding.derive(plan.seed, "block-order") & INT64_MAX
@@ -245,6 +283,7 @@ def balance(
         initial = (tf.constant(config, tf.int64), rule.init_state()[0])
         shard, where = rule.in_shard(place), ["oversample: shard", place, name]
         base = tf.strings.regex_replace(name, ".*/", "")
+        bounds = None if held is None else held.bounds(epoch)
 
         def step(state: Any, item: Any) -> Any:
             saved, seen = state
@@ -264,9 +303,15 @@ def balance(
             order_seed = None
             if buffer:
                 order_seed = tf.stack([block_seed, epoch * 1_000_003 + keys[0]])
-            return (saved, seen), lay_out(
-                copies, elements, keys, order_seed, provenance
+            if held is None:
+                laid = lay_out(copies, elements, keys, order_seed, provenance)
+                return (saved, seen), laid
+            laid = lay_out(copies, elements, keys, None, provenance)
+            owned = held.in_range(epoch, bounds, keys[0], keys[-1] + 1, samples)
+            block = tf.nest.map_structure(
+                lambda a, b: tf.concat([a, b], 0), laid, owned
             )
+            return (saved, seen), shuffled(block, order_seed)
 
         source = shards.read(name)
         if not label.vectorised:
@@ -285,5 +330,15 @@ def balance(
             seed=_seeding.derive(plan.seed, "shard-shuffle", epochs) & INT64_MAX,
             reshuffle_each_iteration=False,
         )
-    out.plan, out.shard_counts = plan, counts
+    out.plan, out.shard_counts, out.spread = plan, counts, holding.report()
     return out
+
+
+def shuffled(block: Any, order_seed: Any) -> Any:
+    """A block's rows in a stateless seeded order (as laid out, without a seed)."""
+    tf = _tf()
+    if order_seed is None:
+        return block
+    rows = tf.shape(tf.nest.flatten(block)[0], out_type=tf.int64)[0]
+    order = tf.random.experimental.stateless_shuffle(tf.range(rows), seed=order_seed)
+    return tf.nest.map_structure(lambda x: tf.gather(x, order), block)
