@@ -338,9 +338,9 @@ def test_shard_selection_is_checked(files):
         ovs.count_labels(shards.shard(2, 0))
 
 
-def test_read_must_return_a_dataset(files):
-    with pytest.raises(TypeError, match=r"must return a tf\.data\.Dataset"):
-        ovs.count_labels(ovs.Shards(files, lambda name: [name]))
+def test_read_must_return_a_dataset_or_an_iterable(files):
+    with pytest.raises(TypeError, match=r"must return a tf\.data\.Dataset or an"):
+        ovs.count_labels(ovs.Shards(files, lambda name: 5))
 
 
 def test_counts_from_json_refuse_other_text():

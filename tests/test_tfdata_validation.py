@@ -62,14 +62,19 @@ def test_an_infinite_source_is_refused_for_counting():
 
 
 def test_a_label_missing_from_the_plan_fails_at_run_time_naming_it():
-    ds = ovs.balance(labelled([0, 0, 1, 7]), counts={0: 2, 1: 2}, seed=0)
+    ds = ovs.balance(labelled([0, 0, 1, 7]), counts={0: 2, 1: 2}, seed=0, spread=None)
     not_planned = r"not in the plan.*\b7\b"
     with pytest.raises(tf.errors.InvalidArgumentError, match=not_planned):
         list(ds)
 
 
+def test_a_label_missing_from_the_plan_is_refused_by_the_pass_that_holds_samples():
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not in the plan.*\b7\b"):
+        ovs.balance(labelled([0, 0, 1, 7]), counts={0: 2, 1: 2}, seed=0)
+
+
 def test_more_samples_of_a_class_than_counted_fail_at_run_time():
-    ds = ovs.balance(labelled([0, 0, 0, 1]), counts={0: 2, 1: 2}, seed=0)
+    ds = ovs.balance(labelled([0, 0, 0, 1]), counts={0: 2, 1: 2}, seed=0, spread=None)
     with pytest.raises(
         tf.errors.InvalidArgumentError, match=r"more samples of a class"
     ):
@@ -78,9 +83,22 @@ def test_more_samples_of_a_class_than_counted_fail_at_run_time():
 
 def test_fewer_samples_than_planned_fail_at_the_end():
     source = labelled([0, 0, 1]).filter(lambda e: True)
-    ds = ovs.balance(source, counts={0: 2, 1: 2}, seed=0)
+    ds = ovs.balance(source, counts={0: 2, 1: 2}, seed=0, spread=None)
     with pytest.raises(tf.errors.FailedPreconditionError, match=r"expected to contain"):
         list(ds)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 0, 0, 1], "holds 3 samples of class 0 but the counts"),
+        ([0, 0, 1], "holds 1 samples of class 1 but the counts"),
+    ],
+)
+def test_counts_the_data_contradict_are_refused_before_streaming(labels, message):
+    source = labelled(labels).filter(lambda e: True)
+    with pytest.raises(ValueError, match=message):
+        ovs.balance(source, counts={0: 2, 1: 2}, seed=0)
 
 
 def test_a_reshuffling_source_is_refused():

@@ -1,14 +1,12 @@
 """oversample: exact, reproducible duplication of training samples.
 
-The core (`plan`, `Plan`, `Sampler`, strategies) needs only NumPy; the tf.data
-functions import TensorFlow when first called.
+The core (`plan`, `Plan`, `Sampler`, strategies, the entry points) needs only
+NumPy; an executor imports TensorFlow when it is handed a tf.data source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
+from oversample.api import balance, count_labels, duplicate
 from oversample.batch_sampler import BatchSampler
 from oversample.plan import Plan
 from oversample.planning import plan
@@ -16,20 +14,6 @@ from oversample.sampler import Sampler
 from oversample.schedules import Progressive
 from oversample.shards import ShardCounts, Shards
 from oversample.strategies import Power, RepeatFactor
-
-_LAZY = {"balance", "count_labels", "duplicate"}
-
-
-def __getattr__(name: str) -> Callable[..., Any]:
-    # NOTE: the tf.data functions live in oversample.tfdata, which imports
-    # TensorFlow; they load on first use so `import oversample` stays light.
-    if name in _LAZY:
-        from oversample import tfdata
-
-        function: Callable[..., Any] = getattr(tfdata, name)
-        return function
-    raise AttributeError(f"module 'oversample' has no attribute {name!r}")
-
 
 __version__ = "0.1.0"
 

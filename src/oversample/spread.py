@@ -72,12 +72,17 @@ def choose_classes(
     factors: np.ndarray, class_bytes: np.ndarray, budget: int
 ) -> np.ndarray:
     """Which classes to hold: most copies per sample first, every class with a
-    factor above 1 whose bytes still fit in `budget`.
+    factor above 1 whose bytes still fit in `budget`; every class when all fit
+    (then nothing is read twice: the whole epoch comes from memory).
 
     Example:
         >>> choose_classes(np.array([1.0, 4.0, 2.0]), np.array([5, 5, 5]), 12)
         array([False,  True,  True])
+        >>> choose_classes(np.array([1.0, 4.0, 2.0]), np.array([5, 5, 5]), 15)
+        array([ True,  True,  True])
     """
+    if int(class_bytes.sum()) <= budget:
+        return np.ones(factors.size, bool)
     held = np.zeros(factors.size, bool)
     left = budget
     for column in np.argsort(-factors, kind="stable"):

@@ -1,113 +1,63 @@
-"""`duplicate`: every sample, chosen samples, or samples per class, k times."""
+"""`duplicate` on a tf.data stream: every sample, chosen samples, or samples
+per class, k times."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from oversample import _seeding
+from oversample._choice import Choice
+from oversample._copies import Copies
+from oversample._settings import Settings
+from oversample._tf import checks as _checks
+from oversample._tf import holding as _holding
 from oversample._tf import labels as _labels
 from oversample._tf import rules as _rules
 from oversample._tf import run as _run
-from oversample._tf import settings as _settings
+from oversample._tf import spreading as _spreading
 from oversample._tf import tf as _tf
 from oversample._tf.labels import LabelSpec
 from oversample._tf.rule import FixedRule, fixed_from_weight
-from oversample._validation import check_factor, describe, is_int
+from oversample._validation import describe, is_int
 from oversample.plan import Plan
 from oversample.planning import plan as make_plan
 
 
 def duplicate(
     ds: Any,
-    copies: float | Mapping[Any, float] | Callable[[Any], Any] = 2,
+    form: Copies,
     *,
-    where: Callable[[Any], Any] | None = None,
-    indices: Iterable[int] | None = None,
-    label: LabelSpec | None = None,
-    seed: int | None = None,
-    rounding: str = "exact",
-    plan: Plan | None = None,
-    epoch: int | None = None,
-    epochs: int | None = _settings.UNSET,
-    shuffle_buffer: int | str | None = "auto",
-    provenance: bool = False,
+    label: LabelSpec | None,
+    choice: Choice,
+    settings: Settings,
 ) -> Any:
-    """Duplicates every sample, chosen samples, or samples per class.
-
-    Forms:
-        duplicate(ds, copies=2): every sample twice.
-        duplicate(ds, copies=3, where=lambda ex: ex["label"] == 7): samples for
-            which the graph-safe predicate holds get 3 copies, the others 1.
-        duplicate(ds, copies=2, indices=range(100)): chosen source positions.
-        duplicate(ds, copies=lambda ex: ex["weight"]): a real factor >= 1 per
-            sample, read from the element; one pre-pass validates every factor
-            and fixes the epoch total at round(sum); each sample gets floor or
-            ceil of its factor.
-        duplicate(ds, copies={3: 4, 7: 2}, label="label"): per-class factors;
-            classes not named keep one copy.
-        duplicate(ds, plan=ovs.plan(weights=w)): a ready per-sample plan.
-
-    The other arguments are those of `balance`.
-
-    Example:
-        >>> import tensorflow as tf, oversample as ovs
-        >>> ds = tf.data.Dataset.range(3)
-        >>> sorted(int(x) for x in ovs.duplicate(ds, copies=2, seed=0))
-        [0, 0, 1, 1, 2, 2]
-    """
-    settings = _run.checked_settings(epoch, epochs, shuffle_buffer, provenance)
-    if not hasattr(ds, "element_spec"):
-        raise TypeError(
-            f"`ds` must be a tf.data.Dataset; got {type(ds).__name__} (for"
-            " ovs.Shards use ovs.balance with per-class targets)."
-        )
-    if where is not None and indices is not None:
-        raise ValueError("give `where` or `indices`, not both.")
+    """`ovs.duplicate` on a tf.data stream, for each form of `copies`."""
     resolved = None if label is None else _labels.resolve_label(ds.element_spec, label)
+    plan = choice.given_plan()
     if plan is not None:
-        chosen = _run.check_plan_alone(plan, "not majority", rounding, None, None, seed)
-        return _run.run_plan(ds, chosen, resolved, settings)
-    if isinstance(copies, Mapping):
-        if resolved is None:
-            raise ValueError(
-                "per-class `copies` (a dict) needs `label=` to read each element's"
-                " class."
-            )
-        if where is not None or indices is not None:
-            raise ValueError(
-                "per-class `copies` does not combine with `where` or `indices`."
-            )
-        return _duplicate_by_class(ds, copies, resolved, seed, rounding, settings)
-    if resolved is not None:
-        raise ValueError("`label` goes with per-class `copies` (a dict) only.")
-    if callable(copies):
-        if where is not None or indices is not None:
-            raise ValueError(
-                "a callable `copies` gives every sample its own factor; it does not"
-                " combine with `where` or `indices`."
-            )
-        return _duplicate_by_weight(ds, copies, seed, rounding, settings)
-    factor = check_factor(copies, "copies")
-    if factor.is_integer():
-        return _duplicate_whole(ds, int(factor), where, indices, seed, settings)
-    if where is not None or indices is not None:
-        raise ValueError(
-            "`copies` must be a whole number with `where` or `indices`; got"
-            f" copies={copies}."
-        )
+        return _run.run_plan(ds, plan, resolved, settings)
+    seed, rounding = choice.seed, choice.rounding
+    if form.per_class is not None:
+        assert resolved is not None
+        return _duplicate_by_class(ds, form.per_class, resolved, choice, settings)
+    if form.weight is not None:
+        return _duplicate_by_weight(ds, form.weight, seed, rounding, settings)
+    if form.kind == "whole":
+        factor = int(form.factor)
+        return _duplicate_whole(ds, factor, form.where, form.indices, seed, settings)
     cardinality = int(ds.cardinality())
     if cardinality < 0:
         raise ValueError(
-            f"a fractional `copies`={copies} needs the number of samples, but the"
-            " cardinality of `ds` is unknown; pass"
+            f"a fractional `copies`={form.factor} needs the number of samples, but"
+            " the cardinality of `ds` is unknown; pass"
             " `ds.apply(tf.data.experimental.assert_cardinality(n))`."
         )
     chosen = make_plan(
-        weights=np.full(cardinality, factor), seed=seed, rounding=rounding
+        weights=np.full(cardinality, form.factor), seed=seed, rounding=rounding
     )
     return _run.run_plan(ds, chosen, None, settings)
 
@@ -118,7 +68,7 @@ def _duplicate_whole(
     where: Callable[[Any], Any] | None,
     indices: Iterable[int] | None,
     seed: int | None,
-    settings: _settings.Settings,
+    settings: Settings,
 ) -> Any:
     """Whole-number copies for all, for `where`, or for chosen positions."""
     tf = _tf()
@@ -208,7 +158,7 @@ def _duplicate_by_weight(
     copies: Callable[[Any], Any],
     seed: int | None,
     rounding: str,
-    settings: _settings.Settings,
+    settings: Settings,
 ) -> Any:
     """A real factor per sample from the element: one pre-pass, then a plan."""
     tf = _tf()
@@ -239,42 +189,45 @@ def _duplicate_by_weight(
 
 def _duplicate_by_class(
     ds: Any,
-    copies: Mapping[Any, float],
+    factors: dict[int | str, float],
     label: _labels.Label,
-    seed: int | None,
-    rounding: str,
-    settings: _settings.Settings,
+    choice: Choice,
+    settings: Settings,
 ) -> Any:
-    """Per-class factors: whole numbers directly, real ones through a plan."""
+    """Per-class factors: through a plan of targets count x factor (with the
+    spread, or when a factor is not whole), else a table of whole copies."""
     tf = _tf()
-    if not copies:
-        raise ValueError("per-class `copies` must name at least one class.")
-    factors = {
-        _class_key(key): check_factor(value, f"copies[{key!r}]")
-        for key, value in copies.items()
-    }
-    if any(not f.is_integer() for f in factors.values()):
-        _labels.check_finite(ds, "fractional per-class `copies`")
-        counts = _labels.count(ds, label, progress=False).counts
+
+    def targets_plan(counts: dict[int | str, int]) -> Plan:
         missing = [k for k in factors if k not in counts]
         if missing:
             raise ValueError(
                 f"`copies` names classes that are not in the data: {describe(missing)}."
             )
         targets = {k: math.floor(counts[k] * f + 0.5) for k, f in factors.items()}
-        chosen = make_plan(
-            counts=counts, strategy=targets, seed=seed, rounding=rounding
+        return make_plan(
+            counts=counts, strategy=targets, seed=choice.seed, rounding=choice.rounding
         )
-        return _run.run_plan(ds, chosen, label, settings)
-    keys = list(factors)
-    strings = isinstance(keys[0], str)
-    if any(isinstance(k, str) != strings for k in keys):
-        raise TypeError(f"`copies` keys must be all ints or all str; got {keys}.")
+
+    strings = isinstance(next(iter(factors)), str)
     if strings != (label.dtype == tf.string):
         raise TypeError(
             f"`copies` keys are {'strings' if strings else 'ints'} but the label has"
             f" dtype {label.dtype.name}."
         )
+    whole = all(f.is_integer() for f in factors.values())
+    if settings.spread or not whole:
+        _checks.check_source(ds, None, keyed_by_position=True)
+        _labels.check_finite(ds, "per-class `copies`")
+        if settings.spread and _holding.holdable(ds.element_spec, None) is None:
+            holding = _spreading.by_position(
+                ds, label, settings.spread, None, targets_plan, False
+            )
+            return _run.run_plan(ds, holding.plan, label, settings, holding=holding)
+        if not whole:
+            counts = _labels.count(ds, label, progress=False).counts
+            return _run.run_plan(ds, targets_plan(counts), label, settings)
+    keys = list(factors)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(keys, tf.string if strings else tf.int64),
@@ -292,16 +245,6 @@ def _duplicate_by_class(
         ds,
         FixedRule(rule, vectorised=label.vectorised),
         settings,
-        seed=_seeding.resolve_seed(seed),
+        seed=_seeding.resolve_seed(choice.seed),
         fingerprint=f"duplicate:classes:{description}",
     )
-
-
-def _class_key(key: object) -> int | str:
-    if is_int(key):
-        return int(key)
-    if isinstance(key, bytes):
-        return key.decode("utf-8")
-    if isinstance(key, str):
-        return key
-    raise TypeError(f"`copies` keys must be class labels (int or str); got {key!r}.")

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from oversample import _seeding
+from oversample._settings import Epochs
 from oversample._tf import INT64_MAX
 from oversample._tf import tf as _tf
+from oversample._tf.checks import GUARD_MESSAGE
 from oversample._tf.class_rules import ClassRule
 from oversample._tf.holding import Table
 from oversample._tf.rule import int64
-from oversample._tf.settings import GUARD_MESSAGE, Epochs
 
 HELD_BLOCK = 1024
 PICK_BLOCK = 4096
@@ -131,13 +132,13 @@ class Held:
         if epochs.streaming:
             return tf.data.Dataset.range(epochs.stream or INT64_MAX)
         draws = tf.data.Dataset.random(seed=draw_seed, rerandomize_each_iteration=True)
-        return draws.take(1).map(lambda draw: draw % (2**31))
+        return draws.take(1).map(_plain(lambda draw: draw % (2**31)))
 
     def _held_epoch(self, epoch: Any) -> Any:
         tf = _tf()
         bounds = self.bounds(epoch)
         slots = tf.data.Dataset.range(bounds[2]).batch(HELD_BLOCK)
-        return slots.map(lambda block: self.take(block, epoch, bounds))
+        return slots.map(_plain(lambda block: self.take(block, epoch, bounds)))
 
     def _picks_epoch(self, epoch: Any) -> Any:
         """1 where the epoch's output takes a held copy, 0 a streamed element:
@@ -152,7 +153,7 @@ class Held:
                 positions, total, length
             )
 
-        return tf.data.Dataset.range(length).batch(PICK_BLOCK).map(picks)
+        return tf.data.Dataset.range(length).batch(PICK_BLOCK).map(_plain(picks))
 
     def merge(self, stream: Any, epochs: Epochs, draw_seed: int, config: int) -> Any:
         """The stream with the held copies placed among its elements; the held
@@ -164,19 +165,29 @@ class Held:
             with tf.control_dependencies([same]):
                 return saved, tf.nest.map_structure(tf.identity, block)
 
-        held = self._epochs(epochs, draw_seed).flat_map(self._held_epoch)
-        held = held.scan(tf.constant(config, tf.int64), guard).unbatch()
+        held = self._epochs(epochs, draw_seed).flat_map(_plain(self._held_epoch))
+        # NOTE: whole blocks are prefetched, so that gathering held copies runs
+        # beside reading the stream rather than in the consumer's thread; the
+        # guard comes after, so that a restored state is checked at once.
+        held = held.prefetch(2).scan(tf.constant(config, tf.int64), _plain(guard))
+        held = held.unbatch()
         if stream is None:
             return held
         # NOTE: after the last epoch, alternating picks drain whatever is left
         # (a stochastic epoch streams more or fewer elements than expected);
         # an exhausted branch is skipped, so nothing is lost or repeated.
         drain = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1], tf.int64))
-        picks = self._epochs(epochs, draw_seed).flat_map(self._picks_epoch).unbatch()
+        picks = self._epochs(epochs, draw_seed).flat_map(_plain(self._picks_epoch))
+        picks = picks.unbatch()
         picks = picks.concatenate(drain.repeat())
         return tf.data.Dataset.choose_from_datasets(
             [stream, held], picks, stop_on_empty_dataset=False
         )
+
+
+def _plain(fn: Any) -> Any:
+    """No autograph conversion: these functions have no Python control flow."""
+    return _tf().autograph.experimental.do_not_convert(fn)
 
 
 def _scaled(k: Any, total: Any, samples: Any) -> Any:

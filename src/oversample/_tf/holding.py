@@ -12,9 +12,9 @@ import numpy as np
 from oversample import spread as _spread
 from oversample._tf import labels as _labels
 from oversample._tf import tf as _tf
+from oversample._tf.checks import element_bytes
 from oversample._tf.class_rules import ClassIndex
 from oversample._tf.labels import Label
-from oversample._tf.settings import element_bytes
 from oversample.plan import Plan
 
 PASS_BYTES = 1 << 20
@@ -63,16 +63,22 @@ def collect(
     plan: Plan | None,
     progress: bool,
     keep_all: bool = False,
+    positional: bool = False,
 ) -> Pass:
-    """Reads `source`, a dataset of (ident, element), once.
+    """Reads `source`, a dataset of (ident, element), or of elements when
+    `positional` (the ident is then the position, counted here), once.
 
     With a plan, only the classes `spread.choose_classes` picks are collected
     (labels are read as the plan's class indices, unknown labels refused);
     without one, the smallest classes are, and the pass also counts labels.
     """
     tf = _tf()
-    ident_spec, spec = source.element_spec
-    ident_specs = list(ident_spec)
+    if positional:
+        ident_specs, spec = [tf.TensorSpec([], tf.int64)], source.element_spec
+        source = source.map(_plain(lambda *e: ((), e[0] if len(e) == 1 else e)))
+    else:
+        ident_spec, spec = source.element_spec
+        ident_specs = list(ident_spec)
     flat_specs = tf.nest.flatten(spec)
     priority = None
     read: Callable[[Any], Any] = label.read
@@ -91,25 +97,38 @@ def collect(
     collector = _spread.Collector(_leaves(ident_specs + flat_specs), budget, priority)
     size = element_bytes(spec) or 1
     batch = int(min(_labels.COUNT_BATCH, max(32, PASS_BYTES // size)))
+
+    def with_label(ident: Any, element: Any) -> Any:
+        return ident, read(element), element
+
     if label.vectorised:
-        batches = source.batch(batch).map(lambda ident, e: (ident, read(e), e))
+        batches = source.batch(batch).map(_plain(with_label))
     else:
-        batches = source.map(lambda ident, e: (ident, read(e), e)).batch(batch)
+        batches = source.map(_plain(with_label)).batch(batch)
     idents: list[np.ndarray] | None = [] if keep_all else None
     all_labels: list[np.ndarray] | None = [] if keep_all else None
     seen = 0
     for ident, labels, elements in _labels._batches(
         source, batches, "reading the samples to hold", progress
     ):
-        ident_arrays = [x.numpy() for x in ident]
         label_array = labels.numpy()
+        rows = label_array.shape[0]
+        ident_arrays = (
+            [np.arange(seen, seen + rows, dtype=np.int64)]
+            if positional
+            else [x.numpy() for x in ident]
+        )
         leaves = ident_arrays + [x.numpy() for x in tf.nest.flatten(elements)]
         collector.add(label_array, leaves)
-        seen += label_array.shape[0]
+        seen += rows
         if idents is not None and all_labels is not None:
             idents.append(ident_arrays[0])
             all_labels.append(label_array)
     return Pass(collector, seen, idents, all_labels)
+
+
+def _plain(fn: Callable[..., Any]) -> Any:
+    return _tf().autograph.experimental.do_not_convert(fn)
 
 
 def counts_of(found: Pass, cardinality: int) -> dict[int | str, int]:
@@ -171,7 +190,9 @@ def table(
     class is held."""
     collector = found.collector
     by_index = collector.priority is not None
-    if not by_index:
+    if not by_index and collector.dropped.any():
+        # NOTE: when every class fitted, all stay held and nothing is read
+        # again; otherwise only the oversampled ones are worth their memory.
         factors = _spread.class_factors(plan)
         for value, code in list(collector.labels.items()):
             column = class_indices(plan, np.asarray([value]), False)[0]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from oversample._tf import tf as _tf
-from oversample._tf.settings import element_bytes
+from oversample._tf.checks import element_bytes
 from oversample._validation import describe, is_int
 
 COUNT_BATCH = 4096

@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from oversample import _seeding
+from oversample._settings import Settings, auto_buffer
 from oversample._tf import INT64_MAX
 from oversample._tf import tf as _tf
+from oversample._tf.checks import GUARD_MESSAGE, element_bytes
 from oversample._tf.held import Held
 from oversample._tf.rule import Rule
-from oversample._tf.settings import (
-    GUARD_MESSAGE,
-    Settings,
-    auto_buffer,
-    element_bytes,
-)
 
 SPREAD_CAP = 256
 BLOCK_BYTES = 256 << 10
@@ -84,6 +80,7 @@ def assemble(
             )
     if held is not None:
         out = held.merge(out, epochs, draw_seed(seed), config)
+    assert out is not None
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)
     if total is not None:
@@ -224,7 +221,7 @@ class _Layout:
                 order_seed = tf.stack([block_seed, epoch * 1_000_003 + positions[0]])
             return state, lay_out(copies, elements, samples, order_seed, provenance)
 
-        return self._scan(ds.enumerate().batch(block), step).unbatch()
+        return self._scan(ds.enumerate().batch(block), step).prefetch(2).unbatch()
 
 
 def lay_out(

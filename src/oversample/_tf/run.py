@@ -5,27 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from oversample import _settings
 from oversample import spread as _spread
+from oversample._tf import checks as _checks
 from oversample._tf import pipeline as _pipeline
 from oversample._tf import rules as _rules
-from oversample._tf import settings as _settings
 from oversample._tf.class_rules import ClassRule
 from oversample._tf.labels import Label
 from oversample._tf.rule import Rule
 from oversample._tf.spreading import Holding
-from oversample._validation import check_bool, describe
 from oversample.plan import Plan
 from oversample.schedules import Progressive
-
-
-def checked_settings(
-    epoch: object, epochs: object, shuffle_buffer: object, provenance: object
-) -> _settings.Settings:
-    return _settings.Settings(
-        epochs=_settings.check_epochs(epoch, epochs),
-        shuffle_buffer=_settings.check_buffer(shuffle_buffer),
-        provenance=check_bool(provenance, "provenance"),
-    )
 
 
 def stream_total(
@@ -77,7 +67,7 @@ def run(
         check_schedule(plan, settings)
     cardinality = int(ds.cardinality())
     num_samples = plan.num_samples if plan is not None else None
-    _settings.check_source(ds, num_samples, keyed_by_position=rule.by_position)
+    _checks.check_source(ds, num_samples, keyed_by_position=rule.by_position)
     if num_samples is None and cardinality >= 0:
         num_samples = cardinality
     held = None
@@ -120,32 +110,3 @@ def run_plan(
         plan=plan,
         holding=holding,
     )
-
-
-def check_plan_alone(
-    plan: object,
-    strategy: object,
-    rounding: str,
-    max_factor: object,
-    counts: object,
-    seed: object,
-) -> Plan:
-    if not isinstance(plan, Plan):
-        raise TypeError(f"`plan` must be an ovs.Plan; got plan={describe(plan)}.")
-    given = [
-        name
-        for name, value, default in (
-            ("strategy", strategy, "not majority"),
-            ("rounding", rounding, "exact"),
-            ("max_factor", max_factor, None),
-            ("counts", counts, None),
-            ("seed", seed, None),
-        )
-        if not (value is default or (isinstance(value, str) and value == default))
-    ]
-    if given:
-        raise ValueError(
-            f"`plan` already fixes {', '.join(given)}; pass either a plan or"
-            " those arguments."
-        )
-    return plan

@@ -1,5 +1,5 @@
-"""The tf.data executor over shards: counting per shard, and copies decided
-inside each file's own pipeline from (shard, position within the shard)."""
+"""The sharded tf.data pipeline: copies decided inside each file's own
+pipeline from (shard, position within the shard) and the per-shard counts."""
 
 from __future__ import annotations
 
@@ -8,116 +8,25 @@ from typing import Any
 import numpy as np
 
 from oversample import _seeding
+from oversample._settings import Settings, auto_buffer
 from oversample._tf import INT64_MAX
 from oversample._tf import labels as _labels
 from oversample._tf import tf as _tf
+from oversample._tf.checks import element_bytes
 from oversample._tf.class_rules import ClassRule, _rank_among_equals, counted
 from oversample._tf.labels import Label
 from oversample._tf.pipeline import _block_size, _plain, lay_out
 from oversample._tf.rule import int64
-from oversample._tf.settings import Settings, auto_buffer, element_bytes
+from oversample._tf.shard_source import epochs_of, interleave
 from oversample._tf.spreading import Holding
 from oversample.plan import Plan
-from oversample.shard_counts import ShardCounts, file_sizes
+from oversample.shard_counts import ShardCounts
 from oversample.shards import Shards
 
 _GUARD = (
     "oversample: this iterator state was saved from a sharded pipeline with"
     " another plan or other settings; restore it into the same configuration."
 )
-
-
-def element_spec(shards: Shards) -> Any:
-    """The spec of what `read` yields, from the first file (nothing is read)."""
-    tf = _tf()
-    probe = shards.read(tf.constant(shards.files[shards.places[0]]))
-    if not isinstance(probe, tf.data.Dataset):
-        raise TypeError(
-            "`read` must return a tf.data.Dataset for a file name; it returned a"
-            f" {type(probe).__name__}."
-        )
-    return probe.element_spec
-
-
-def _interleave(shards: Shards, root: Any, per_file: Any, ordered: bool) -> Any:
-    tf = _tf()
-    return root.interleave(
-        _plain(per_file),
-        cycle_length=shards.cycle_length or tf.data.AUTOTUNE,
-        num_parallel_calls=shards.num_parallel_calls or tf.data.AUTOTUNE,
-        deterministic=shards.deterministic if ordered else False,
-    )
-
-
-def _check_one_label(label: Label) -> None:
-    if label.multi:
-        raise ValueError(
-            "sharded sources take one label per element; multi-label data needs"
-            " one source (ovs.balance(ds, strategy=ovs.RepeatFactor(t)))."
-        )
-
-
-def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
-    """Labels per shard: files read in parallel, one label-only pass."""
-    labels = count_dataset(shards, label)
-    batches = _labels._batches(labels, labels, "counting", progress)
-    return tally(shards, batches)
-
-
-def count_dataset(shards: Shards, label: Label) -> Any:
-    """Batches of (labels, shard place), files read in parallel: the counting
-    pass as a dataset (the tf.data service can run it)."""
-    tf = _tf()
-    _check_one_label(label)
-    if shards.selected is not None:
-        raise ValueError(
-            "count the whole file list (not `shards.shard(...)`): every worker's"
-            " decisions use the counts of all shards."
-        )
-    places = list(shards.places)
-    root = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(places, tf.int64), [shards.files[p] for p in places])
-    )
-
-    def per_file(place: Any, name: Any) -> Any:
-        batches = _labels.label_batches(shards.read(name), label)
-        return batches.map(lambda labels: (labels, place))
-
-    return _interleave(shards, root, per_file, ordered=False)
-
-
-def keyed_source(shards: Shards) -> Any:
-    """((shard place, position in the shard), element) of every file, files
-    read in parallel: what the pass that collects held samples reads. Every
-    file, also for a reader of `shards.shard(...)`: held copies are emitted by
-    whichever block owns their slots, so every reader holds all of them."""
-    tf = _tf()
-    places = list(range(len(shards.files)))
-    root = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(places, tf.int64), [shards.files[p] for p in places])
-    )
-
-    def per_file(place: Any, name: Any) -> Any:
-        return (
-            shards.read(name)
-            .enumerate()
-            .map(lambda position, element: ((place, position), element))
-        )
-
-    return _interleave(shards, root, per_file, ordered=False)
-
-
-def tally(shards: Shards, batches: Any) -> ShardCounts:
-    """Adds up batches of (labels, shard place) into `ShardCounts`."""
-    pairs: dict[tuple[int, int | str], int] = {}
-    for labels, place in batches:
-        values, numbers = np.unique(labels.numpy(), return_counts=True)
-        for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
-            key = (int(place), _labels._python_label(value))
-            pairs[key] = pairs.get(key, 0) + int(number)
-    if not pairs:
-        raise ValueError("the shards hold no element; there is nothing to count.")
-    return ShardCounts.from_pairs(shards.files, pairs, file_sizes(shards.files))
 
 
 class ShardRule(ClassRule):
@@ -208,33 +117,6 @@ def check_ids(ids: Any, where: list[Any], base: Any, positions: Any) -> Any:
     return [parsed, same_file, in_order]
 
 
-def check_source(shards: Shards, label: Label, settings: Settings) -> None:
-    """What a sharded pipeline needs, checked before any file is read."""
-    _check_one_label(label)
-    _epochs_of(settings)
-
-
-def check_counts(shards: Shards, counts: ShardCounts, plan: Plan | None) -> None:
-    """The counts are of these files, unchanged, and the plan of these counts."""
-    counts.check_files(shards.files, file_sizes(shards.files))
-    if plan is not None:
-        counts.check_plan(plan)
-
-
-def _epochs_of(settings: Settings) -> list[int]:
-    epochs = settings.epochs
-    if epochs.fixed is not None:
-        return [epochs.fixed]
-    if epochs.stream is not None:
-        return list(range(epochs.stream))
-    raise ValueError(
-        "with shards every worker must decide the same epoch: give `epoch=k` (the"
-        " same k on every worker, e.g. one per fit) or `epochs=E`; without them"
-        " each worker would draw its own random epoch, and endless epochs are"
-        " not supported."
-    )
-
-
 def balance(
     shards: Shards,
     label: Label,
@@ -247,7 +129,7 @@ def balance(
     """files -> interleave(read, enumerate, blocks, decide, lay out, with the
     held copies each block owns) -> shuffle."""
     tf = _tf()
-    epochs = _epochs_of(settings)
+    epochs = epochs_of(settings)
     rule = ShardRule(plan, label, counts)
     held = holding.held(rule, spec, plan.seed, settings)
     samples = counts.num_samples
@@ -263,7 +145,7 @@ def balance(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
-    fingerprints = (plan.fingerprint, counts.fingerprint)
+    fingerprints: tuple[object, ...] = (plan.fingerprint, counts.fingerprint)
     if held is not None:
         fingerprints = (*fingerprints, held.identity)
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
@@ -306,6 +188,7 @@ def balance(
             if held is None:
                 laid = lay_out(copies, elements, keys, order_seed, provenance)
                 return (saved, seen), laid
+            assert bounds is not None
             laid = lay_out(copies, elements, keys, None, provenance)
             owned = held.in_range(epoch, bounds, keys[0], keys[-1] + 1, samples)
             block = tf.nest.map_structure(
@@ -323,7 +206,7 @@ def balance(
 
     # NOTE: the interleave moves whole blocks of laid-out copies, and unbatching
     # after it costs one step per element once instead of once per stage.
-    out = _interleave(shards, root, per_file, ordered=True).unbatch()
+    out = interleave(shards, root, per_file, ordered=True).unbatch()
     if buffer:
         out = out.shuffle(
             buffer,

@@ -10,12 +10,11 @@ from typing import Any
 import numpy as np
 
 from oversample import spread as _spread
+from oversample._settings import Settings
 from oversample._tf import holding as _holding
-from oversample._tf import tf as _tf
 from oversample._tf.class_rules import ClassRule
 from oversample._tf.held import Held
 from oversample._tf.labels import Label
-from oversample._tf.settings import Settings
 from oversample.plan import Plan
 
 MakePlan = Callable[[dict[int | str, int]], Plan]
@@ -64,7 +63,7 @@ class Holding:
         )
 
 
-def _none_fits(plan: Plan, budget: int) -> str:
+def none_fits(budget: int) -> str:
     return (
         f"no oversampled class fits in the budget of {budget / 2**20:,.1f} MiB;"
         " raise `spread` to hold the tail"
@@ -81,9 +80,7 @@ def by_position(
 ) -> Holding:
     """One stream keyed by position: one pass collects the held samples (and
     counts the labels when no plan is given)."""
-    tf = _tf()
-    source = tf.data.Dataset.zip(((tf.data.Dataset.counter(),), ds))
-    found = _holding.collect(source, label, budget, plan, progress)
+    found = _holding.collect(ds, label, budget, plan, progress, positional=True)
     if plan is None:
         plan = make_plan(_holding.counts_of(found, int(ds.cardinality())))
     else:
@@ -96,7 +93,7 @@ def by_position(
         return _holding.in_order(positions, index), positions
 
     table = _holding.table(plan, found, 1, place)
-    return Holding(plan, table, budget, None if table else _none_fits(plan, budget))
+    return Holding(plan, table, budget, None if table else none_fits(budget))
 
 
 def by_key(
@@ -128,7 +125,7 @@ def by_key(
         table = _holding.table(plan, found, 1, place)
     else:
         table = None
-    reason = None if table else _none_fits(plan, budget)
+    reason = None if table else none_fits(budget)
     return Holding(plan, table, budget, reason), sorted_keys
 
 
@@ -170,79 +167,3 @@ def _occurrences(plan: Plan) -> np.ndarray:
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     occurrence[plan._order] = np.arange(plan.num_samples) - starts
     return occurrence
-
-
-def by_shard(
-    shards: Any,
-    label: Label,
-    budget: int,
-    counts: Any,
-    plan: Plan | None,
-    make_plan: Callable[[Any], Plan],
-    progress: bool,
-) -> tuple[Holding, Any]:
-    """Sharded sources: one pass over every file collects the held samples
-    (and counts per shard when no counts are given). Returns the counts too."""
-    from oversample._tf import sharded as _sharded
-    from oversample.shard_counts import ShardCounts, file_sizes
-
-    source = _sharded.keyed_source(shards)
-    found = _holding.collect(source, label, budget, plan, progress, keep_all=True)
-    assert found.idents is not None and found.labels is not None
-    pairs: dict[tuple[int, int | str], int] = {}
-    for places, labels in zip(found.idents, found.labels, strict=True):
-        values, inverse = np.unique(labels, return_inverse=True)
-        width = values.size
-        cells, numbers = np.unique(
-            places.astype(np.int64) * width + inverse.reshape(-1), return_counts=True
-        )
-        for cell, number in zip(cells.tolist(), numbers.tolist(), strict=True):
-            value = values[cell % width].item()
-            pair = (cell // width, value if plan is not None else _python_label(value))
-            pairs[pair] = pairs.get(pair, 0) + number
-    if not pairs:
-        raise ValueError("the shards hold no element; there is nothing to count.")
-    if counts is None:
-        counts = ShardCounts.from_pairs(shards.files, pairs, file_sizes(shards.files))
-        plan = make_plan(counts)
-    else:
-        assert plan is not None
-        _check_shard_counts(shards, counts, pairs)
-
-    def place(
-        idents: list[np.ndarray], index: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        places, positions = (x.astype(np.int64) for x in idents)
-        order = np.lexsort((positions, places, index))
-        group = index[order] * len(shards.files) + places[order]
-        first = np.searchsorted(group, group, side="left")
-        within = np.empty(index.size, np.int64)
-        within[order] = np.arange(index.size) - first
-        occurrence = counts.offsets[places, index] + within
-        return occurrence, counts.starts[places] + positions
-
-    table = _holding.table(plan, found, 2, place)
-    reason = None if table else _none_fits(plan, budget)
-    return Holding(plan, table, budget, reason), counts
-
-
-def _python_label(value: Any) -> int | str:
-    return value.decode("utf-8") if isinstance(value, bytes) else int(value)
-
-
-def _check_shard_counts(
-    shards: Any, counts: Any, pairs: dict[tuple[int, int | str], int]
-) -> None:
-    """Refuses counts that the pass, which read every label, contradicts,
-    naming the first shard and class that differ (`pairs` holds class indices)."""
-    seen = np.zeros_like(counts.table)
-    for (place, column), number in pairs.items():
-        seen[place, int(column)] = number
-    wrong = np.argwhere(seen != counts.table)
-    if wrong.size:
-        place, column = (int(v) for v in wrong[0])
-        raise ValueError(
-            f"shard {place} ({shards.files[place]!r}) holds {int(seen[place, column])}"
-            f" samples of class {counts.classes[column]!r} but"
-            f" {int(counts.table[place, column])} were counted; count it again."
-        )

@@ -1,0 +1,182 @@
+"""The entry points: `count_labels`, `balance` and `duplicate` check what they
+are given and hand the source to its executor (see `oversample.sources`).
+
+NumPy only: an executor imports TensorFlow when the source is a tf.data one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from oversample import _copies, _settings, sources
+from oversample._choice import Choice
+from oversample._validation import check_bool
+from oversample.plan import Plan
+
+Label = str | int | Callable[[Any], Any]  # what `label=` and `key=` take
+
+__all__ = ["balance", "count_labels", "duplicate"]
+
+
+def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> Any:
+    """Counts elements per class in one pass that reads only the label.
+
+    The pass is batched and vectorised, checks that the class counts add up to
+    the elements seen (and to the declared cardinality, when known) and refuses
+    an infinite dataset at once. For TFDS, load with
+    `decoders={"image": tfds.decode.SkipDecoding()}` to skip decoding images.
+    A multi-label element counts once for each distinct class it holds.
+
+    Args:
+        ds: a finite `tf.data.Dataset`, or `ovs.Shards` to count each shard
+            (files read in parallel).
+        label: a feature key (nested as "a/b"), a tuple position (1 for
+            `as_supervised=True`) or a callable element -> label tensor.
+        progress: show a progress bar (total from the cardinality when known).
+
+    Returns:
+        dict label -> count, sorted by label; string labels as `str`. For
+        `Shards`, an `ovs.ShardCounts` (per shard; `.counts` is the dict).
+
+    Example:
+        >>> import tensorflow as tf, oversample as ovs
+        >>> ds = tf.data.Dataset.from_tensor_slices({"label": [3, 1, 3, 3]})
+        >>> ovs.count_labels(ds)
+        {1: 1, 3: 3}
+    """
+    check_bool(progress, "progress")
+    return sources.executor(ds).count_labels(ds, label, progress)
+
+
+def balance(
+    ds: Any,
+    label: Label = "label",
+    strategy: object = "not majority",
+    *,
+    seed: int | None = None,
+    rounding: str = "exact",
+    max_factor: float | None = None,
+    counts: Mapping[Any, int] | None = None,
+    plan: Plan | None = None,
+    epoch: int | None = None,
+    epochs: int | None = _settings.UNSET,
+    shuffle_buffer: int | str | None = "auto",
+    provenance: bool = False,
+    progress: bool = False,
+    key: Label | None = None,
+    spread: int | str | None = "auto",
+) -> Any:
+    """Duplicates samples per class so that each class reaches its target.
+
+    One streaming pass with O(classes) state: per element, a running count per
+    class gives the sample's occurrence index and the plan's rule gives its
+    copies. Without `counts` or `plan`, a label-only pass counts the classes
+    first. Decisions are keyed by source position, so the source order must be
+    deterministic (TFDS: `shuffle_files=False`; shuffle after oversampling); a
+    source that reshuffles on every iteration is refused. With `key=` (e.g.
+    "tfds_id" from `tfds.ReadConfig(add_tfds_id=True)`), decisions are keyed by
+    a stable id instead and any order works, at the cost of a table of every
+    key (a few dozen bytes per sample).
+
+    With `ovs.Shards` instead of a dataset, each file's copies are decided in
+    that file's own pipeline from (shard, position in the shard) and the
+    per-shard counts, so any split of the files over workers (tf.distribute
+    FILE auto-sharding, the tf.data service) yields exactly the plan's epoch
+    in union. Give `epoch=k` or `epochs=E` there (every worker must agree);
+    the output's cardinality is unknown (each worker holds a share).
+
+    Args:
+        ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples, or
+            `ovs.Shards`.
+        label: a feature key (nested "a/b"), a tuple position or a callable.
+        strategy: see `ovs.plan`; multi-label elements take `ovs.RepeatFactor`.
+        seed: an int in [0, 2**64), or None to draw one (kept in `.plan.seed`).
+        rounding: "exact" (class totals equal targets in every epoch) or
+            "stochastic".
+        max_factor: caps every class's factor.
+        counts: class counts, to skip the counting pass (for `ovs.Shards`, the
+            `ovs.ShardCounts` of `ovs.count_labels(shards)`).
+        plan: a ready plan, made from these labels in this order.
+        epoch: None (default) makes every iteration a fresh epoch: a new order
+            and a new choice of extra copies, with exact class totals. An int k
+            streams exactly epoch k of the plan on every iteration.
+        epochs: E streams epochs 0..E-1 back to back, each exactly the plan's;
+            None streams them without end.
+        shuffle_buffer: "auto" (default: total / 16 within [1024, 16384]), a
+            size, or 0 / None for no shuffle (copies then stay close together).
+        provenance: emit (element, {"key": sample, "copy": index}); the sample
+            is the source position (or, with `key=`, the rank of the key).
+        progress: show a progress bar on the counting pass.
+        key: a feature (or callable) holding a unique id per sample.
+        spread: the memory budget for holding the samples with the most
+            copies, whose copies are then placed over the whole epoch instead
+            of within the shuffle buffer: "auto" (default: 256 MiB), bytes as
+            an int or a size such as "1GiB", or None (copies mix in the shuffle
+            buffer only). Collecting them reads the source once when the
+            pipeline is built; that pass also counts the labels when no
+            `counts` are given. `.spread` on the result reports what is held.
+
+    Returns:
+        A `tf.data.Dataset` with the same element structure (unless
+        `provenance`), a known cardinality with exact rounding, and the plan
+        it carries out as its `.plan` attribute.
+
+    Example:
+        >>> import tensorflow as tf, oversample as ovs
+        >>> ds = tf.data.Dataset.from_tensor_slices({"label": [0, 0, 0, 1]})
+        >>> out = ovs.balance(ds, seed=0)
+        >>> int(out.cardinality()), sorted(int(e["label"]) for e in out)
+        (6, [0, 0, 0, 1, 1, 1])
+    """
+    settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
+    check_bool(progress, "progress")
+    choice = Choice(strategy, seed, rounding, max_factor, counts, plan)
+    executor = sources.executor(ds)
+    return executor.balance(ds, label, choice, settings, progress=progress, key=key)
+
+
+def duplicate(
+    ds: Any,
+    copies: float | Mapping[Any, float] | Callable[[Any], Any] = 2,
+    *,
+    where: Callable[[Any], Any] | None = None,
+    indices: Iterable[int] | None = None,
+    label: Label | None = None,
+    seed: int | None = None,
+    rounding: str = "exact",
+    plan: Plan | None = None,
+    epoch: int | None = None,
+    epochs: int | None = _settings.UNSET,
+    shuffle_buffer: int | str | None = "auto",
+    provenance: bool = False,
+    spread: int | str | None = "auto",
+) -> Any:
+    """Duplicates every sample, chosen samples, or samples per class.
+
+    Forms:
+        duplicate(ds, copies=2): every sample twice.
+        duplicate(ds, copies=3, where=lambda ex: ex["label"] == 7): samples for
+            which the graph-safe predicate holds get 3 copies, the others 1.
+        duplicate(ds, copies=2, indices=range(100)): chosen source positions.
+        duplicate(ds, copies=lambda ex: ex["weight"]): a real factor >= 1 per
+            sample, read from the element; one pre-pass validates every factor
+            and fixes the epoch total at round(sum); each sample gets floor or
+            ceil of its factor.
+        duplicate(ds, copies={3: 4, 7: 2}, label="label"): per-class factors;
+            classes not named keep one copy.
+        duplicate(ds, plan=ovs.plan(weights=w)): a ready per-sample plan.
+
+    The other arguments are those of `balance`.
+
+    Example:
+        >>> import tensorflow as tf, oversample as ovs
+        >>> ds = tf.data.Dataset.range(3)
+        >>> sorted(int(x) for x in ovs.duplicate(ds, copies=2, seed=0))
+        [0, 0, 1, 1, 2, 2]
+    """
+    settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
+    form = _copies.parse(copies, where, indices, label, plan is not None)
+    choice = Choice(seed=seed, rounding=rounding, plan=plan)
+    executor = sources.executor(ds)
+    return executor.duplicate(ds, form, label=label, choice=choice, settings=settings)

@@ -1,0 +1,58 @@
+"""The kind of source, told apart in this one place: a tf.data stream, shards
+(files read by many workers, into tf.data or into Python iterables), or a
+Python iterable of examples. Each kind has its executor; the entry points
+(`ovs.balance`, `ovs.duplicate`, `ovs.count_labels`) hand it the source.
+
+A kind decides only how samples are keyed and read: by position in one
+stream (or a stable id), or by (shard, position in the shard).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+
+from oversample._validation import describe
+from oversample.shards import Shards
+
+TF_STREAM = "oversample.tfdata"
+TF_SHARDS = "oversample._tf.shards"
+PYTHON = "oversample.iterables"
+
+
+def is_dataset(source: object) -> bool:
+    """True for a `tf.data.Dataset` (without importing TensorFlow: a dataset
+    exists only once TensorFlow is loaded)."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(source, tf.data.Dataset)
+
+
+def kind(source: object) -> str:
+    """The module of the executor that reads `source`."""
+    if isinstance(source, Shards):
+        probe = source.read(source.files[source.places[0]])
+        if is_dataset(probe):
+            return TF_SHARDS
+        if isinstance(probe, Iterable) and not isinstance(probe, str | bytes):
+            return PYTHON
+        raise TypeError(
+            "`read` must return a tf.data.Dataset or an iterable of examples for a"
+            f" file name; it returned a {type(probe).__name__}."
+        )
+    if is_dataset(source):
+        return TF_STREAM
+    if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
+        return PYTHON
+    raise TypeError(
+        "the source must be a tf.data.Dataset, ovs.Shards or an iterable of"
+        " examples (a list, a generator function's result is one-shot: see"
+        f" ovs.iterables); got {type(source).__name__} {describe(source)}."
+    )
+
+
+def executor(source: object) -> ModuleType:
+    """The executor module for `source` (TensorFlow is imported only for a
+    tf.data kind)."""
+    return importlib.import_module(kind(source))
