@@ -11,6 +11,7 @@ import numpy as np
 import oversample as ovs
 
 EPOCH_MODES = {"fresh": {}, "epoch=3": {"epoch": 3}, "epochs=2": {"epochs": 2}}
+SPREADS = ["auto", "some", None]  # all held, the two smallest classes, none
 LAYOUTS = [  # (per-element path, provenance)
     (False, False),
     (True, True),
@@ -21,11 +22,16 @@ LAYOUTS = [  # (per-element path, provenance)
 
 def tf_configs() -> list[dict[str, Any]]:
     """Every epoch mode x rounding x keying, with the layout and provenance
-    cycling so that each of their four pairs appears in every epoch mode."""
+    cycling so that each of their four pairs appears in every epoch mode, and
+    the spread cycling through all held, some held and none, apart for each
+    keying of the pipelines that can hold (the per-element ones hold nothing)."""
     configs = []
+    turns: dict[tuple[bool, bool], int] = {}
     modes = itertools.product(EPOCH_MODES, ["exact", "stochastic"], [False, True])
     for i, (mode, rounding, keyed) in enumerate(modes):
-        per_element, provenance = LAYOUTS[i % len(LAYOUTS)]
+        per_element, provenance = LAYOUTS[(i + i // 4) % len(LAYOUTS)]
+        turn = turns.get((keyed, per_element), 0)
+        turns[(keyed, per_element)] = turn + 1
         configs.append(
             {
                 "mode": mode,
@@ -33,6 +39,7 @@ def tf_configs() -> list[dict[str, Any]]:
                 "keyed": keyed,
                 "per_element": per_element,
                 "provenance": provenance,
+                "spread": SPREADS[turn % len(SPREADS)],
                 "seed": 5,
                 "strategy": "not majority",
                 "labels": 0,
@@ -63,8 +70,15 @@ def pipeline(config: dict[str, Any]) -> Any:
         key="id" if config["keyed"] else None,
         provenance=config["provenance"],
         shuffle_buffer=config.get("buffer", "auto"),
+        spread=_budget(config.get("spread", "auto"), config.get("tile", 1)),
         **EPOCH_MODES[config["mode"]],
     )
+
+
+def _budget(spread: object, tile: int) -> object:
+    """ "some": the bytes the two smallest classes take while collected (8
+    samples per tile, 24 bytes each: position, label and id)."""
+    return 8 * tile * 24 if spread == "some" else spread
 
 
 def identify(element: Any) -> list[int]:

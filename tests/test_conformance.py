@@ -76,9 +76,13 @@ class SamplerNumpy(SamplerExecutor):
 
 
 class TfDataExecutor:
+    """The default spread: these small data are held whole, so every element
+    comes from memory in a global order."""
+
     name = "tf.data"
     resumable = True
     key: str | None = None
+    spread: object = "auto"
 
     def _dataset(self, labels):
         import tensorflow as tf
@@ -93,6 +97,7 @@ class TfDataExecutor:
             rounding=rounding,
             seed=seed,
             key=self.key,
+            spread=self.spread,
             **kwargs,
         )
 
@@ -114,8 +119,26 @@ class TfDataExecutor:
         return head, rest, [int(e["id"]) // 3 for e in again]
 
 
+class TfDataPartlyHeld(TfDataExecutor):
+    """The three smallest classes held (11 samples, 24 bytes each while
+    collected), the others streamed through the shuffle buffer."""
+
+    name = "tf.data partly held"
+    spread = 11 * 24
+
+
+class TfDataNoSpread(TfDataExecutor):
+    name = "tf.data no spread"
+    spread = None
+
+
 class TfDataByKey(TfDataExecutor):
     name = "tf.data keyed"
+    key = "id"
+
+
+class TfDataByKeyPartlyHeld(TfDataPartlyHeld):
+    name = "tf.data keyed partly held"
     key = "id"
 
 
@@ -139,6 +162,7 @@ class TfDataShards:
 
     name = "tf.data shards"
     resumable = True
+    spread: object = "auto"
 
     def __init__(self) -> None:
         self.folder = tempfile.TemporaryDirectory()
@@ -161,6 +185,7 @@ class TfDataShards:
             rounding=rounding,
             seed=seed,
             epoch=epoch,
+            spread=self.spread,
         )
 
     def order(self, labels, strategy, rounding, seed, epoch):
@@ -179,12 +204,27 @@ class TfDataShards:
         return head, rest, [int(e["id"]) for e in again]
 
 
+class TfDataShardsPartlyHeld(TfDataShards):
+    """Two classes held (4 samples, 40 bytes each while collected: place,
+    position, label and id), emitted by the blocks that own their slots."""
+
+    name = "tf.data shards partly held"
+    spread = 4 * 40
+
+
 def _executors():
     executors = [NumpyPlan(), SamplerExecutor(), SamplerNumpy()]
     if importlib.util.find_spec("tensorflow") is None:
         return executors
-    tf_executors = [TfDataExecutor(), TfDataByKey(), TfDataPerElement()]
-    return [*executors, *tf_executors, TfDataShards()]
+    tf_executors = [
+        TfDataExecutor(),
+        TfDataPartlyHeld(),
+        TfDataNoSpread(),
+        TfDataByKey(),
+        TfDataByKeyPartlyHeld(),
+        TfDataPerElement(),
+    ]
+    return [*executors, *tf_executors, TfDataShards(), TfDataShardsPartlyHeld()]
 
 
 EXECUTORS = _executors()

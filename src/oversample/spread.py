@@ -255,13 +255,31 @@ class Spread:
     def __str__(self) -> str:
         if self.reason is not None:
             return f"spread: nothing held ({self.reason})"
-        mib = self.held_bytes / 2**20
-        return (
+        held = (
             f"spread: {self.held_samples:,} samples of {len(self.held_classes)}"
-            f" classes held ({mib:,.1f} MiB of {self.budget / 2**20:,.0f} MiB);"
-            f" {self.held_share:.0%} of the epoch's elements placed over the whole"
-            " epoch, the rest mixed in the shuffle buffer"
+            f" classes held ({size(self.held_bytes)} of {size(self.budget)})"
         )
+        if self.held_share >= 1:
+            return held + "; every element comes from memory in a global order"
+        return (
+            f"{held}; {self.held_share:.0%} of the epoch's elements placed over the"
+            " whole epoch, the rest mixed in the shuffle buffer"
+        )
+
+
+def size(count: int) -> str:
+    """Bytes for people: 512 B, 3.1 KiB, 122.8 MiB, 2.0 GiB.
+
+    Example:
+        >>> size(512), size(3200), size(256 << 20)
+        ('512 B', '3.1 KiB', '256.0 MiB')
+    """
+    value = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def nothing(budget: int, reason: str) -> Spread:
