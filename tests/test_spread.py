@@ -154,7 +154,7 @@ def test_held_copies_spread_over_the_epoch_and_buffered_ones_do_not():
 
 
 def test_the_held_bytes_stay_within_the_budget_and_are_reported():
-    ds, labels = _long_tail()
+    ds, _ = _long_tail()
     row = 8 + 8 + 8 + 8192  # position, label, id and image while collected
     out = ovs.balance(ds, seed=1, epoch=0, spread=25 * row)
     report = out.spread

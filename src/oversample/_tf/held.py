@@ -91,7 +91,10 @@ class Held:
         tf = _tf()
         starts, ends, total = bounds
         seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
-        copy = tf.random.experimental.index_shuffle(slots, seed, total - 1)
+        # NOTE: index_shuffle refuses an empty vector (a block of a shard may
+        # own no slot), so one slot is added and its result dropped.
+        padded = tf.concat([slots, tf.zeros([1], tf.int64)], 0)
+        copy = tf.random.experimental.index_shuffle(padded, seed, total - 1)[:-1]
         row = tf.searchsorted(ends, copy, side="right", out_type=tf.int64)
         stored = tf.gather(self.rows, row)
         out = tf.nest.map_structure(lambda x: tf.gather(x, stored), self.elements)
