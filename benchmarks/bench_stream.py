@@ -31,8 +31,13 @@ METHODS = [
     "oversample.balance exact, counts given",
     "oversample.balance exact, counting pass",
     "oversample.balance stochastic, counts given",
+    "oversample.balance exact, counts given, spread=None",
+    "oversample.balance exact, counts given, spread=64MiB",
+    "oversample.balance exact, counts given, spread=32MiB",
+    "oversample.balance exact, counts given, spread=16MiB",
 ]
 SLOW = {METHODS[5], METHODS[6]}
+BUDGETS = {"None": None, "64MiB": "64MiB", "32MiB": "32MiB", "16MiB": "16MiB"}
 
 
 def _handwritten(ds: Any, counts: dict[int, int]) -> Any:
@@ -108,6 +113,9 @@ def _pipeline(method: str, paths: list[str], counts: dict[int, int]) -> Any:
             lambda e: tf.cast(e["label"], tf.int32), target, initial, seed=0
         )
         return resampled.map(lambda _, e: e).take(total)
+    if method.startswith("oversample.balance exact, counts given, spread="):
+        budget = BUDGETS[method.rpartition("=")[2]]
+        return ovs.balance(ds, counts=counts, seed=0, spread=budget)
     if method == "oversample.balance exact, counts given":
         return ovs.balance(ds, counts=counts, seed=0)
     if method == "oversample.balance exact, counting pass":
@@ -148,6 +156,7 @@ def measure(
                 break
         seconds = time.perf_counter() - started
         batches = max(batches, 1)
+        report = getattr(pipeline, "spread", None)
         runs.append(
             (
                 seconds,
@@ -173,6 +182,8 @@ def measure(
         "dup_batches": shared,
         "repeats_per_batch": repeated,
         "complete": bool(complete),
+        "held_mib": report.held_bytes / 2**20 if report else None,
+        "held_share": report.held_share if report else None,
     }
 
 
@@ -251,6 +262,13 @@ def main() -> None:
                 "overshoot": r["overshoot"],
                 "dup_batches": r["dup_batches"],
                 "repeats_per_batch": r["repeats_per_batch"],
+                "held_mib": r["held_mib"],
+                "held_share": r["held_share"],
+                "peak_over_plain_and_held_mib": (
+                    r["peak_rss_mib"] - plain["peak_rss_mib"] - (r["held_mib"] or 0)
+                    if plain
+                    else None
+                ),
             }
         )
     share, repeats = global_shuffle_reference(args.classes, args.largest)

@@ -123,6 +123,28 @@ def window_occurrence(
     return rule.inverse[owner] * ((j + start) % size) % size
 
 
+def copies_at(
+    rule: ClassRule,
+    rounding: str,
+    seed: int,
+    index: np.ndarray,
+    occurrence: np.ndarray,
+    keys: np.ndarray,
+    epoch: int,
+) -> np.ndarray:
+    """Copies in `epoch` of samples given one by one: class index, occurrence
+    in the class and sample key (the rule a streaming executor applies; it
+    agrees with `exact_class_copies` and `stochastic_class_copies`)."""
+    base = rule.base[index]
+    if rounding == "stochastic":
+        draw = _seeding.sample_hash(_seeding.epoch_key(seed, epoch), keys)
+        return base + (draw < rule.threshold[index])
+    size = rule.size[index]
+    rank = (rule.mult[index] * occurrence + rule.offset[index]) % size
+    shift = epoch_shift(rule, epoch)[index]
+    return base + ((rank - shift) % size < rule.extra[index])
+
+
 def stochastic_class_copies(
     rule: ClassRule, seed: int, codes: np.ndarray, keys: np.ndarray, epoch: int
 ) -> np.ndarray:

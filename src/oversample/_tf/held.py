@@ -188,6 +188,16 @@ class Held:
         )
 
 
+def keep_one_copy(ds: Any) -> Any:
+    """Turns off tf.data's default static optimizations, which rewrite the
+    graph and so copy every captured tensor: the held samples would take twice
+    their bytes (measured: 941 against 815 MiB peak for 129 MiB held, and no
+    slower without them). Autotuning stays on."""
+    options = _tf().data.Options()
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options)
+
+
 def _plain(fn: Any) -> Any:
     """No autograph conversion: these functions have no Python control flow."""
     return _tf().autograph.experimental.do_not_convert(fn)

@@ -9,7 +9,7 @@ from oversample._settings import Settings, auto_buffer
 from oversample._tf import INT64_MAX
 from oversample._tf import tf as _tf
 from oversample._tf.checks import GUARD_MESSAGE, element_bytes
-from oversample._tf.held import Held
+from oversample._tf.held import Held, keep_one_copy
 from oversample._tf.rule import Rule
 
 SPREAD_CAP = 256
@@ -79,7 +79,7 @@ def assemble(
                 reshuffle_each_iteration=epochs.fixed is None,
             )
     if held is not None:
-        out = held.merge(out, epochs, draw_seed(seed), config)
+        out = keep_one_copy(held.merge(out, epochs, draw_seed(seed), config))
     assert out is not None
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)

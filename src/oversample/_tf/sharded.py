@@ -14,6 +14,7 @@ from oversample._tf import labels as _labels
 from oversample._tf import tf as _tf
 from oversample._tf.checks import element_bytes
 from oversample._tf.class_rules import ClassRule, _rank_among_equals, counted
+from oversample._tf.held import keep_one_copy
 from oversample._tf.labels import Label
 from oversample._tf.pipeline import _block_size, _plain, lay_out
 from oversample._tf.rule import int64
@@ -213,6 +214,8 @@ def balance(
             seed=_seeding.derive(plan.seed, "shard-shuffle", epochs) & INT64_MAX,
             reshuffle_each_iteration=False,
         )
+    if held is not None:
+        out = keep_one_copy(out)
     out.plan, out.shard_counts, out.spread = plan, counts, holding.report()
     return out
 

@@ -37,11 +37,11 @@ SIZE = 20
 _SEED = 20261125
 
 
-def profile() -> dict[int, int]:
+def profile(imbalance: float = IMBALANCE) -> dict[int, int]:
     """Train images per class: an exponential long tail over a seeded order."""
     order = np.random.default_rng(_SEED).permutation(NUM_CLASSES)
     return {
-        int(label): round(N_MAX * IMBALANCE ** (-rank / (NUM_CLASSES - 1)))
+        int(label): round(N_MAX * imbalance ** (-rank / (NUM_CLASSES - 1)))
         for rank, label in enumerate(order)
     }
 
@@ -61,6 +61,13 @@ def _render(base: np.ndarray, quarter: bool, rng: np.random.Generator) -> np.nda
 
 
 def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
+    return splits(profile())
+
+
+def splits(train: dict[int, int]) -> dict[str, list[tuple[np.ndarray, int]]]:
+    """The rows of both splits for `train` images per class (a longer or
+    shorter tail than the builder's); test holds 100 images of every class, of
+    base images disjoint from train's."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -75,7 +82,7 @@ def _splits() -> dict[str, list[tuple[np.ndarray, int]]]:
         mine = rng.permutation(np.flatnonzero(digits.target == digit))
         cut = int(len(mine) * 0.7)
         pools["train"][digit], pools["test"][digit] = mine[:cut], mine[cut:]
-    wanted = {"train": profile(), "test": dict.fromkeys(range(20), TEST_PER_CLASS)}
+    wanted = {"train": train, "test": dict.fromkeys(range(20), TEST_PER_CLASS)}
     splits: dict[str, list[tuple[np.ndarray, int]]] = {}
     for split, counts in wanted.items():
         rows: list[tuple[np.ndarray, int]] = []
