@@ -1,11 +1,13 @@
 """One battery, every executor: for the same labels, strategy, seed and epoch,
-the NumPy plan, the Sampler and the tf.data executor (by position, by key and
-over shards) give every sample the same copies, deterministically, and resume
-exactly."""
+the NumPy plan, the Sampler, the Python-stream executor (by position, over
+shards it reads, over tagged shards) and the tf.data executor (by position, by
+key and over shards) give every sample the same copies, deterministically, and
+resume exactly."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import tempfile
 
@@ -212,8 +214,99 @@ class TfDataShardsPartlyHeld(TfDataShards):
     spread = 4 * 40
 
 
+class PythonStream:
+    """The Python-stream executor over a list of dicts, keyed by position."""
+
+    name = "python stream"
+    resumable = True
+    spread: object = "auto"
+
+    def _source(self, labels):
+        return [{"label": int(y), "id": i} for i, y in enumerate(labels)]
+
+    def _balanced(self, labels, strategy, rounding, seed, **kwargs):
+        return ovs.balance(
+            self._source(labels),
+            strategy=strategy,
+            rounding=rounding,
+            seed=seed,
+            spread=self.spread,
+            **kwargs,
+        )
+
+    def order(self, labels, strategy, rounding, seed, epoch):
+        out = self._balanced(labels, strategy, rounding, seed, epoch=epoch)
+        return [e["id"] for e in out]
+
+    def resume(self, labels, seed, consumed, tmp_path):
+        out = self._balanced(labels, "not majority", "exact", seed, epoch=0)
+        iterator = iter(out)
+        head = [next(iterator)["id"] for _ in range(consumed)]
+        state = json.loads(json.dumps(iterator.state_dict()))
+        rest = [e["id"] for e in iterator]
+        again = iter(self._balanced(labels, "not majority", "exact", seed, epoch=0))
+        again.load_state_dict(state)
+        return head, rest, [e["id"] for e in again]
+
+
+class PythonStreamPartlyHeld(PythonStream):
+    """The three smallest classes held (11 dicts of about 200 bytes)."""
+
+    name = "python stream partly held"
+    spread = 11 * 200
+
+
+class PythonStreamNoSpread(PythonStream):
+    name = "python stream no spread"
+    spread = None
+
+
+class PythonShards(PythonStream):
+    """The labels over 5 uneven shards read by a Python function."""
+
+    name = "python shards"
+    bounds = (0, 17, 40, 41, 70)
+
+    def _source(self, labels):
+        cuts = [*self.bounds, labels.size]
+        files = [f"part-{i}" for i in range(len(cuts) - 1)]
+        rows = super()._source(labels)
+
+        def read(name):
+            place = files.index(name)
+            return rows[cuts[place] : cuts[place + 1]]
+
+        return ovs.Shards(files, read)
+
+
+class PythonShardsPartlyHeld(PythonShards):
+    name = "python shards partly held"
+    spread = 11 * 200
+
+
+class PythonTagged(PythonShards):
+    """A stream whose examples name their shard, as WebDataset's do."""
+
+    name = "python tagged shards"
+
+    def _source(self, labels):
+        shards = super()._source(labels)
+        stream = [dict(e, shard=f) for f in shards.files for e in shards.read(f)]
+        return ovs.Shards.tagged(stream, shards.files, tag="shard")
+
+
 def _executors():
-    executors = [NumpyPlan(), SamplerExecutor(), SamplerNumpy()]
+    executors = [
+        NumpyPlan(),
+        SamplerExecutor(),
+        SamplerNumpy(),
+        PythonStream(),
+        PythonStreamPartlyHeld(),
+        PythonStreamNoSpread(),
+        PythonShards(),
+        PythonShardsPartlyHeld(),
+        PythonTagged(),
+    ]
     if importlib.util.find_spec("tensorflow") is None:
         return executors
     tf_executors = [

@@ -46,13 +46,20 @@ class Shards:
     deterministic: bool | None = None
     selected: tuple[int, ...] | None = None  # places of the files this reader reads
     key: str | None = None  # a feature holding each record's tfds_id
+    stream: Any = None  # a stream of examples that name their shard (see `tagged`)
+    tag: Any = None  # what names the shard in an example of `stream`
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", _check_files(self.files))
-        if not callable(self.read):
+        if self.stream is not None:
+            if self.tag is None:
+                raise TypeError(
+                    "a tagged stream needs `tag`, the field naming a shard."
+                )
+        elif not callable(self.read):
             raise TypeError(
-                "`read` must be a callable file name -> tf.data.Dataset; got"
-                f" read={describe(self.read)}."
+                "`read` must be a callable file name -> tf.data.Dataset or iterable"
+                f" of examples; got read={describe(self.read)}."
             )
         for name in ("cycle_length", "num_parallel_calls"):
             value = getattr(self, name)
@@ -83,6 +90,26 @@ class Shards:
         files, read = tfds_reader(builder, split, decoders, add_tfds_id)
         key = "tfds_id" if add_tfds_id else None
         return cls(files, read, key=key, **options)
+
+    @classmethod
+    def tagged(cls, stream: Any, files: Sequence[str], tag: Any = "__url__") -> Shards:
+        """Shards read by another library that splits them over ranks and
+        workers (WebDataset's `split_by_node` / `split_by_worker`): `stream`
+        yields examples that name their shard in `tag` (WebDataset's
+        "__url__"), each shard whole and in order. `files` lists every shard
+        as the examples name it, in the order the counts use."""
+        return cls(files, read=_unread, stream=stream, tag=tag)
+
+    @classmethod
+    def from_hf(cls, dataset: Any) -> Shards:
+        """The shards of a Hugging Face `IterableDataset` (`streaming=True`, or
+        `Dataset.to_iterable_dataset(num_shards=...)`), one per file name
+        "shard-<i>-of-<n>"; this executor splits them over ranks and workers."""
+        count = check_int(
+            getattr(dataset, "num_shards", None), "dataset.num_shards", minimum=1
+        )
+        names = [f"shard-{i:05d}-of-{count:05d}" for i in range(count)]
+        return cls(names, read=_HfShard(dataset, count, names))
 
     def shard(self, num_shards: int, index: int) -> Shards:
         """The files reader `index` of `num_shards` reads: its files' places
@@ -144,3 +171,26 @@ def tfds_reader(
         )
 
     return files, read
+
+
+def _unread(name: Any) -> Any:
+    raise TypeError("a tagged Shards is read through its stream, not by file.")
+
+
+@dataclass(frozen=True)
+class _HfShard:
+    """Reads one shard of a Hugging Face IterableDataset, example by example.
+
+    NOTE: through `IterableDataset.iter` (batches), which does not split the
+    shard again over DataLoader workers as iterating the dataset would."""
+
+    dataset: Any
+    count: int
+    names: list[str]
+
+    def __call__(self, name: str) -> Any:
+        one = self.dataset.shard(num_shards=self.count, index=self.names.index(name))
+        for batch in one.iter(batch_size=256):
+            columns = list(batch)
+            for row in zip(*(batch[c] for c in columns), strict=True):
+                yield dict(zip(columns, row, strict=True))

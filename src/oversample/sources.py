@@ -32,6 +32,8 @@ def is_dataset(source: object) -> bool:
 def kind(source: object) -> str:
     """The module of the executor that reads `source`."""
     if isinstance(source, Shards):
+        if source.stream is not None:
+            return PYTHON
         probe = source.read(source.files[source.places[0]])
         if is_dataset(probe):
             return TF_SHARDS
@@ -47,8 +49,7 @@ def kind(source: object) -> str:
         return PYTHON
     raise TypeError(
         "the source must be a tf.data.Dataset, ovs.Shards or an iterable of"
-        " examples (a list, a generator function's result is one-shot: see"
-        f" ovs.iterables); got {type(source).__name__} {describe(source)}."
+        f" examples; got {type(source).__name__} {describe(source)}."
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,9 +79,31 @@ class Field:
         field.value(first, name)
         return field
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # NOTE: DataLoader workers may receive the stream by pickle; a key path
+        # or position is read again from its spec (nested functions do not
+        # pickle), a callable goes as it is.
+        return _rebuild, (self.spec,)
+
     def value(self, example: Any, name: str = "label") -> int | str:
         """The field of one example as a Python int or str, or a clear error."""
         return scalar(self.read(example), name)
+
+
+def _rebuild(spec: object) -> Field:
+    if isinstance(spec, str):
+        parts = spec.split("/")
+
+        def read(example: Any) -> Any:
+            for part in parts:
+                example = example[part]
+            return example
+
+        return Field(read, spec)
+    if is_int(spec):
+        position = int(spec)
+        return Field(lambda example: example[position], spec)
+    return Field(cast(Callable[[Any], Any], spec), spec)
 
 
 def scalar(value: object, name: str = "label") -> int | str:
@@ -125,8 +147,7 @@ def labels_of(field: Field, examples: list[Any], strings: bool | None) -> np.nda
     if values.size and strings is not None and is_strings != strings:
         want = "strings" if strings else "ints"
         raise TypeError(
-            f"the labels must be {want}, as the plan's classes are; got"
-            f" {values[0]!r}."
+            f"the labels must be {want}, as the plan's classes are; got {values[0]!r}."
         )
     if is_strings and any(not isinstance(v, str) for v in values.tolist()):
         odd = next(v for v in values.tolist() if not isinstance(v, str))

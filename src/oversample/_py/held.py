@@ -73,7 +73,9 @@ class Held:
         held_bytes: int,
         provenance: bool,
     ) -> None:
-        order = np.argsort(keys, kind="stable")  # NOTE: the same table for any read order
+        order = np.argsort(
+            keys, kind="stable"
+        )  # NOTE: the same table for any read order
         self.decider = decider
         self.examples = np.empty(len(examples), dtype=object)
         self.examples[:] = [examples[i] for i in order.tolist()]
@@ -120,7 +122,9 @@ class Held:
         if not self.provenance:
             return list(found)
         marks = zip(self.keys[row].tolist(), (copy - starts[row]).tolist(), strict=True)
-        return [(e, {"key": k, "copy": c}) for e, (k, c) in zip(found, marks, strict=True)]
+        return [
+            (e, {"key": k, "copy": c}) for e, (k, c) in zip(found, marks, strict=True)
+        ]
 
 
 def report(plan: Any, held: Held | None, budget: int, reason: str | None) -> Any:

@@ -166,7 +166,7 @@ class ByTag:
         return {"open": {}, "done": []}  # place -> [position, seen...]
 
     def places(self, examples: list[Any]) -> np.ndarray:
-        names = [self.tag.value(e, "tag") for e in examples]
+        names = [str(self.tag.value(e, "tag")) for e in examples]
         unknown = [n for n in names if n not in self.place]
         if unknown:
             raise ValueError(
@@ -219,3 +219,24 @@ class ByTag:
                 " samples, not shards (use a shard splitter, e.g. WebDataset's"
                 " split_by_node and split_by_worker)."
             )
+
+
+@dataclass(frozen=True)
+class Keying:
+    """Which keying a stream uses, made for one reader in its process (a
+    plain value, so that DataLoader workers receive it by pickle)."""
+
+    kind: str  # "position", "shard" or "tag"
+    source: Any
+    counts: Any
+    samples: int | None = None
+    tag: Field | None = None
+
+    def __call__(self, reader: int, readers: int) -> Any:
+        if self.kind == "position":
+            return ByPosition(self.source, self.samples, self.counts, reader, readers)
+        if self.kind == "shard":
+            files = list(self.source.files)
+            return ByShard(files, self.source.read, self.counts, reader, readers)
+        assert self.tag is not None
+        return ByTag(self.source, self.tag, self.counts)

@@ -53,6 +53,7 @@ class Held:
         provenance: bool,
         totals: list[int],
         held_totals: list[int],
+        drain: int = 0,
     ) -> None:
         tf = _tf()
         self.rule, self.table, self.provenance = rule, table, provenance
@@ -65,6 +66,7 @@ class Held:
         self.seed = _seeding.derive(seed, "held") & INT64_MAX
         self.totals = int64(totals)  # elements per schedule row (expected, if random)
         self.expected = int(held_totals[0])  # held copies in epoch 0 (expected)
+        self.drain = drain  # streamed elements one iteration yields, at most
         self.streams_rest = not bool(table.classes.all())
         self.identity = _seeding.derive(
             0, "held", table.classes.tobytes(), table.keys.tobytes(), table.bytes
@@ -178,11 +180,13 @@ class Held:
             return held
         # NOTE: after the last epoch, alternating picks drain whatever is left
         # (a stochastic epoch streams more or fewer elements than expected);
-        # an exhausted branch is skipped, so nothing is lost or repeated.
+        # an exhausted branch is skipped, so nothing is lost or repeated. The
+        # drain is finite: restored from a checkpoint, choose_from_datasets can
+        # miscount its exhausted inputs and would otherwise never end.
         drain = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1], tf.int64))
         picks = self._epochs(epochs, draw_seed).flat_map(_plain(self._picks_epoch))
         picks = picks.unbatch()
-        picks = picks.concatenate(drain.repeat())
+        picks = picks.concatenate(drain.repeat(self.drain + 1))
         return tf.data.Dataset.choose_from_datasets(
             [stream, held], picks, stop_on_empty_dataset=False
         )

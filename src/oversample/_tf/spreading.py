@@ -43,8 +43,24 @@ class Holding:
             int(self.plan._targets_of(row)[self.table.classes].sum())
             for row in range(rows)
         ]
+        # NOTE: no epoch streams more than target + count of a class (b + 1
+        # copies per sample at most), which bounds what is left to drain.
+        streamed = ~self.table.classes
+        bound = max(
+            int((self.plan._targets_of(row) + self.plan._counts)[streamed].sum())
+            for row in range(rows)
+        )
+        epochs = settings.epochs
+        drain = bound * (epochs.stream if epochs.streaming and epochs.stream else 1)
         return Held(
-            rule, self.table, spec, seed, settings.provenance, totals, held_totals
+            rule,
+            self.table,
+            spec,
+            seed,
+            settings.provenance,
+            totals,
+            held_totals,
+            drain,
         )
 
     def report(self) -> _spread.Spread:
