@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,10 @@ from oversample.planning import plan as make_plan
 from oversample.shard_counts import ShardCounts
 from oversample.shards import Shards
 
-AUTO_BLOCK = 4096
+TAGGED = (
+    "a tagged stream is split by its own library, so no reader sees the samples"
+    " to hold; use ovs.Shards(files, read) for the spread"
+)
 
 
 def count_labels(source: Any, label: Any, progress: bool) -> Any:
@@ -89,6 +93,13 @@ def balance(
         assert plan is not None
         counts.check_files(list(source.files), _source.sizes(source))
         counts.check_plan(plan)
+    if sharded and source.stream is not None and settings.spread:
+        # NOTE: each reader of a tagged stream sees only the shards its library
+        # gives it, so no reader can hold the samples of the others.
+        settings = replace(settings, spread=0)
+        untagged = TAGGED
+    else:
+        untagged = None
     found = None
     if plan is None or settings.spread:
         found = _passes.read(
@@ -103,7 +114,10 @@ def balance(
     assert plan is not None
     if plan.kind != "classes":
         raise ValueError("`plan` must be a per-class plan for ovs.balance.")
-    return _build.class_stream(source, field, plan, counts, found, settings)
+    shard_counts = counts if sharded else None
+    return _build.class_stream(
+        source, field, plan, shard_counts, found, settings, reason=untagged
+    )
 
 
 def duplicate(

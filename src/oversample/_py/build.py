@@ -32,13 +32,15 @@ def class_stream(
     counts: ShardCounts | None,
     found: _passes.Found | None,
     settings: Settings,
+    reason: str | None = None,
 ) -> Balanced:
     decider = ClassDecider(plan)
     offsets = starts = None
     if counts is not None:
         offsets, starts = counts.offsets, counts.starts
     held = None
-    reason = "spread=None" if not settings.spread else None
+    if reason is None and not settings.spread:
+        reason = "spread=None"
     if found is not None and settings.spread:
         held = _passes.hold(plan, found, decider, offsets, starts, settings.provenance)
         if held is None:
