@@ -157,7 +157,9 @@ def train(method: str, data: dict, seed: int, steps: int) -> dict[str, float]:
         views = _views(batch, number, seed)
         with tf.GradientTape() as tape:
             loss = _nt_xent(head(encoder(views, training=True), training=True))
-        optimiser.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimiser.apply_gradients(
+            zip(tape.gradient(loss, variables), variables, strict=True)
+        )
         return loss
 
     repeats = []
@@ -166,7 +168,10 @@ def train(method: str, data: dict, seed: int, steps: int) -> dict[str, float]:
             break
         step(batch, tf.constant(number, tf.int64))
         repeats.append(BATCH - np.unique(ids.numpy()).size)
-    return {**probe(encoder, data, labels, seed), "repeats_per_batch": float(np.mean(repeats))}
+    return {
+        **probe(encoder, data, labels, seed),
+        "repeats_per_batch": float(np.mean(repeats)),
+    }
 
 
 def probe(encoder: Any, data: dict, train_labels: np.ndarray, seed: int) -> dict:
@@ -183,12 +188,17 @@ def probe(encoder: Any, data: dict, train_labels: np.ndarray, seed: int) -> dict
         mine = rng.permutation(np.flatnonzero(labels == c))
         fit[mine[: mine.size // 2]] = True
     scaler = StandardScaler().fit(features[fit])
-    model = LogisticRegression(max_iter=3000).fit(scaler.transform(features[fit]), labels[fit])
+    model = LogisticRegression(max_iter=3000).fit(
+        scaler.transform(features[fit]), labels[fit]
+    )
     predicted = model.predict(scaler.transform(features[~fit]))
     truth = labels[~fit]
     recall = np.array([(predicted[truth == c] == c).mean() for c in range(20)])
     few = np.bincount(train_labels, minlength=20) < FEW
-    return {"balanced_accuracy": float(recall.mean()), "few_shot": float(recall[few].mean())}
+    return {
+        "balanced_accuracy": float(recall.mean()),
+        "few_shot": float(recall[few].mean()),
+    }
 
 
 def _summary(values: list[float]) -> str:
@@ -223,7 +233,8 @@ def plot(raw: dict[str, list[dict]], path: Path) -> None:
         axis.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
         axis.set_title(title, fontsize=10)
     figure.suptitle(
-        f"digits20, imbalance {IMBALANCE:.0f}, SimCLR loss: one dot per seed", fontsize=10
+        f"digits20, imbalance {IMBALANCE:.0f}, SimCLR loss: one dot per seed",
+        fontsize=10,
     )
     figure.tight_layout()
     figure.savefig(path, dpi=110)

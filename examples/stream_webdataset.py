@@ -62,9 +62,8 @@ def main() -> None:
         parts.append(ids_of(loader))
     union = np.bincount(np.concatenate(parts), minlength=labels.size).tolist()
     assert union == expected
-    print(
-        f"oversample splits the shards: ranks got {[len(p) for p in parts]}; {balanced.spread}"
-    )
+    shares = [len(p) for p in parts]
+    print(f"oversample splits the shards: ranks got {shares}; {balanced.spread}")
 
     # 2. WebDataset splits the shards itself; every example names its shard.
     def pipeline():

@@ -196,7 +196,7 @@ def test_a_stateful_dataloader_resumes_exactly_in_a_fresh_process(
 
 
 def test_a_state_restored_into_another_plan_is_refused(tmp_path):
-    head, rest, done = _resume_case(tmp_path, 0, 9, 3, epoch=0)
+    _, _, done = _resume_case(tmp_path, 0, 9, 3, epoch=0)
     assert done.returncode != 0
     assert "another plan, settings or reader" in done.stderr
 
@@ -211,13 +211,15 @@ def test_a_label_key_the_first_example_lacks_is_refused_listing_its_keys():
 
 @pytest.mark.parametrize("source", [5, "text", {"label": 1}])
 def test_a_non_iterable_is_refused(source):
-    with pytest.raises(TypeError, match="must be a tf.data.Dataset, ovs.Shards or an"):
+    with pytest.raises(
+        TypeError, match=r"must be a tf\.data\.Dataset, ovs\.Shards or an"
+    ):
         ovs.balance(source, seed=0)
 
 
 def test_a_one_shot_iterator_is_refused():
     generator = (e for e in stream_cases.examples())
-    with pytest.raises(TypeError, match="one-shot iterator .* starts over"):
+    with pytest.raises(TypeError, match=r"one-shot iterator .* starts over"):
         ovs.balance(generator, seed=0)
 
 
