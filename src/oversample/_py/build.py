@@ -116,6 +116,8 @@ def stream(
         identity=f"{identity:016x}",
         strings=getattr(decider, "strings", None),
         extra={"streaming": epochs.streaming},
+        all_held=held is not None
+        and bool(getattr(decider, "held", None) is not None and decider.held.all()),
     )
     if spread is None:
         spread = _spread.nothing(

@@ -37,6 +37,13 @@ class ClassDecider:
             self.column = {label: place for place, label in enumerate(plan.classes)}
         else:
             self.sorted = np.asarray(plan.classes, dtype=np.int64)
+            self.low = int(self.sorted[0]) if self.sorted.size else 0
+            span = int(self.sorted[-1]) - self.low + 1 if self.sorted.size else 0
+            # NOTE: labels in a small range are looked up in one gather.
+            self.table: np.ndarray | None = None
+            if 0 < span <= 1 << 20:
+                self.table = np.full(span, -1, np.int64)
+                self.table[self.sorted - self.low] = np.arange(self.sorted.size)
         self.held: np.ndarray | None = None  # per class: streamed from memory
         self.counts = plan._counts
 
@@ -45,6 +52,10 @@ class ClassDecider:
         if self.strings:
             found = [self.column.get(v, -1) for v in labels.tolist()]
             index = np.asarray(found, np.int64)
+        elif self.table is not None:
+            inside = labels - self.low
+            fits = (inside >= 0) & (inside < self.table.size)
+            index = np.where(fits, self.table[np.where(fits, inside, 0)], -1)
         else:
             index = np.searchsorted(self.sorted, labels)
             index = np.minimum(index, self.sorted.size - 1)

@@ -3,6 +3,7 @@ tuples or anything a callable understands, checked on the first example."""
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Field:
     @classmethod
     def of(cls, spec: object, first: object, name: str = "label") -> Field:
         """Checks `spec` against the first example, before any data flows."""
+        read: Callable[[Any], Any]
         if isinstance(spec, str):
             parts = spec.split("/")
             value = first
@@ -43,17 +45,9 @@ class Field:
                     )
                 value = value[part]
             if len(parts) == 1:
-                key = parts[0]
-
-                def read(example: Any) -> Any:
-                    return example[key]
-
+                read = operator.itemgetter(parts[0])  # C-level: read per example
             else:
-
-                def read(example: Any) -> Any:
-                    for part in parts:
-                        example = example[part]
-                    return example
+                read = _path_reader(parts)
 
         elif is_int(spec):
             position = int(spec)
@@ -65,8 +59,7 @@ class Field:
                     f" examples are {shape}."
                 )
 
-            def read(example: Any) -> Any:
-                return example[position]
+            read = operator.itemgetter(position)
 
         elif callable(spec) and not isinstance(spec, bool):
             read = spec
@@ -93,6 +86,8 @@ class Field:
 def _rebuild(spec: object) -> Field:
     if isinstance(spec, str):
         parts = spec.split("/")
+        if len(parts) == 1:
+            return Field(operator.itemgetter(parts[0]), spec)
 
         def read(example: Any) -> Any:
             for part in parts:
@@ -101,8 +96,7 @@ def _rebuild(spec: object) -> Field:
 
         return Field(read, spec)
     if is_int(spec):
-        position = int(spec)
-        return Field(lambda example: example[position], spec)
+        return Field(operator.itemgetter(int(spec)), spec)
     return Field(cast(Callable[[Any], Any], spec), spec)
 
 
@@ -131,7 +125,7 @@ def scalar(value: object, name: str = "label") -> int | str:
 def labels_of(field: Field, examples: list[Any], strings: bool | None) -> np.ndarray:
     """The field of every example of a block: int64, or an object array of
     str; `strings` says which the plan holds (None: either)."""
-    raw = [field.read(e) for e in examples]
+    raw = list(map(field.read, examples))
     # NOTE: the common cases (Python or NumPy ints, str) convert in one call;
     # anything else (0-d tensors, bytes, mixes) goes value by value.
     array = np.asarray(raw) if raw else np.zeros(0, np.int64)
@@ -173,3 +167,14 @@ def nbytes(example: object, depth: int = 0) -> int:
     if isinstance(example, list | tuple):
         return sum(nbytes(v, depth + 1) for v in example) + 16
     return sys.getsizeof(example)
+
+
+def _path_reader(parts: list[str]) -> Callable[[Any], Any]:
+    """A reader of a nested key, 'a/b' as ['a', 'b']."""
+
+    def read(example: Any) -> Any:
+        for part in parts:
+            example = example[part]
+        return example
+
+    return read

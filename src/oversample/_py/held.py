@@ -11,6 +11,7 @@ slots, so readers of disjoint samples emit every copy once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,16 @@ class Collector:
     """Examples of whole classes, gathered until the budget is spent: with
     `priority` (per class index) only classes of positive priority, dropping
     the lowest first; without it every class, dropping the one counted most
-    so far (the counting pass folded into this one)."""
+    so far (the counting pass folded into this one).
+
+    NOTE: an example's bytes are estimated from a few examples of each block
+    (walking every example's structure cost more than reading it).
+    """
 
     def __init__(self, budget: int, priority: np.ndarray | None = None) -> None:
         self.budget, self.priority = budget, priority
-        self.rows: dict[Any, list[tuple[int, Any]]] = {}  # label -> (ident, example)
+        # label -> pieces of (idents, examples)
+        self.rows: dict[Any, list[tuple[np.ndarray, list[Any]]]] = {}
         self.bytes: dict[Any, int] = {}
         self.dropped: set[Any] = set()
         self.counts: dict[Any, int] = {}
@@ -40,19 +46,29 @@ class Collector:
             return -float(self.counts[label])
         return float(self.priority[label])
 
-    def add(self, labels: list[Any], idents: list[int], examples: list[Any]) -> None:
-        for label, ident, example in zip(labels, idents, examples, strict=True):
-            self.counts[label] = self.counts.get(label, 0) + 1
-            if label in self.dropped or (
-                self.priority is not None and self.priority[label] <= 0
+    def add(self, labels: np.ndarray, idents: np.ndarray, examples: list[Any]) -> None:
+        """One block: the examples' labels (class indices with `priority`),
+        idents and examples."""
+        values, inverse = np.unique(labels, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        probes = np.linspace(0, len(examples) - 1, min(len(examples), 8)).astype(int)
+        size = sum(nbytes(examples[i]) for i in probes.tolist()) / probes.size
+        order = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(np.bincount(inverse, minlength=values.size))
+        for column, value in enumerate(values.tolist()):
+            rows = order[(ends[column - 1] if column else 0) : ends[column]]
+            self.counts[value] = self.counts.get(value, 0) + rows.size
+            if value in self.dropped or (
+                self.priority is not None and self.priority[value] <= 0
             ):
                 continue
-            size = nbytes(example)
-            self.rows.setdefault(label, []).append((ident, example))
-            self.bytes[label] = self.bytes.get(label, 0) + size
-            self.total += size
-            while self.total > self.budget and self.rows:
-                self.drop(min(self.rows, key=self._rank))
+            piece = (idents[rows], [examples[i] for i in rows.tolist()])
+            self.rows.setdefault(value, []).append(piece)
+            added = round(size * rows.size)
+            self.bytes[value] = self.bytes.get(value, 0) + added
+            self.total += added
+        while self.total > self.budget and self.rows:
+            self.drop(min(self.rows, key=self._rank))
 
     def drop(self, label: Any) -> None:
         self.dropped.add(label)
@@ -61,7 +77,14 @@ class Collector:
 
 
 class Held:
-    """The held examples of one plan and their copies, epoch by epoch."""
+    """The held examples of one plan and their copies, epoch by epoch.
+
+    The held rows are ordered by (class, occurrence), whatever the order the
+    pass met them in. An epoch's multiset lays each class out as its base
+    copies (b x n slots: slot u is row u mod n) and then its extra copies (one
+    slot per sample that gets one), so a slot finds its row with a search
+    over the classes, not over the rows.
+    """
 
     def __init__(
         self,
@@ -73,58 +96,87 @@ class Held:
         held_bytes: int,
         provenance: bool,
     ) -> None:
-        order = np.argsort(
-            keys, kind="stable"
-        )  # NOTE: the same table for any read order
+        order = np.lexsort((occurrence, index))
         self.decider = decider
-        self.examples = np.empty(len(examples), dtype=object)
-        self.examples[:] = [examples[i] for i in order.tolist()]
+        ordered: Iterator[Any] = iter(examples)  # NOTE: the pass's order, mostly
+        if not np.array_equal(order, np.arange(order.size)):
+            ordered = (examples[i] for i in order.tolist())
+        self.examples = np.fromiter(ordered, dtype=object, count=order.size)
         self.index, self.occurrence = index[order], occurrence[order]
         self.keys, self.bytes = keys[order], held_bytes
         self.provenance = provenance
-        self.samples = int(decider.plan.num_samples)
-        self.seed = decider.plan.seed
+        plan = decider.plan
+        self.samples = int(plan.num_samples)
+        self.seed = plan.seed
+        classes = len(plan.classes)
+        self.sizes = np.bincount(self.index, minlength=classes)
+        self.first = np.cumsum(self.sizes) - self.sizes  # first row of each class
         self._epoch: int | None = None
-        self._bounds: tuple[np.ndarray, np.ndarray, _order.Feistel] | None = None
+        self._layout: tuple[Any, ...] | None = None
 
     @property
     def size(self) -> int:
         return int(self.keys.size)
 
-    def _of(self, epoch: int) -> tuple[np.ndarray, np.ndarray, _order.Feistel]:
-        if self._epoch != epoch or self._bounds is None:
+    def _of(self, epoch: int) -> tuple[Any, ...]:
+        """The epoch's layout: per class its slots' start, base copies and
+        first extra; the rows that get an extra copy; the permutation."""
+        if self._epoch != epoch or self._layout is None:
             copies = self.decider.copies(
                 self.index, self.occurrence, self.keys, epoch, streamed=False
             )
-            ends = np.cumsum(copies)
-            total = int(ends[-1])
+            base = self.decider.plan._rule_at(epoch).base * (self.sizes > 0)
+            extra = copies - base[self.index]
+            extra_rows = np.flatnonzero(extra)  # by class, then occurrence
+            extras = np.bincount(self.index[extra_rows], minlength=base.size)
+            slots = base * self.sizes + extras
+            starts = np.cumsum(slots) - slots
+            extra_starts = np.cumsum(extras) - extras
+            total = int(slots.sum())
             bits = max(2, (total - 1).bit_length())
             words = _seeding.raw_words(self.seed, _order.ROUNDS, "held", epoch)
             permutation = _order.Feistel(total, bits // 2, bits, words)
-            self._bounds, self._epoch = (ends - copies, ends, permutation), epoch
-        return self._bounds
+            ends = starts + slots
+            self._layout = (ends, starts, base, extra_rows, extra_starts, permutation)
+            self._epoch = epoch
+        return self._layout
 
-    def owned(self, keys: np.ndarray, epoch: int) -> list[Any]:
-        """The held copies that the samples with these keys own in `epoch`."""
-        starts, ends, permutation = self._of(epoch)
+    def owned(self, keys: np.ndarray, epoch: int) -> Any:
+        """The held copies that the samples with these keys own in `epoch`:
+        an object array (of (example, marks) pairs with provenance)."""
+        ends, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
         total = permutation.total
         low = keys * total // self.samples
-        high = (keys + 1) * total // self.samples
-        width = high - low
-        if not width.any():
-            return []
-        slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(
-            int(width.sum())
-        )
-        copy = permutation(slots)
-        row = np.searchsorted(ends, copy, side="right")
-        found = self.examples[row].tolist()
+        width = (keys + 1) * total // self.samples - low
+        count = int(width.sum())
+        if not count:
+            return np.empty(0, dtype=object)
+        slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(count)
+        slot = permutation(slots)
+        column = np.searchsorted(ends, slot, side="right")
+        inside = slot - starts[column]
+        size = self.sizes[column]
+        bulk = base[column] * size
+        in_base = inside < bulk
+        row = self.first[column] + inside % np.maximum(size, 1)
+        if extra_rows.size:
+            # NOTE: both branches are computed; the extra one only where it holds.
+            place = np.clip(
+                extra_starts[column] + inside - bulk, 0, extra_rows.size - 1
+            )
+            row = np.where(in_base, row, extra_rows[place])
         if not self.provenance:
-            return list(found)
-        marks = zip(self.keys[row].tolist(), (copy - starts[row]).tolist(), strict=True)
-        return [
+            return self.examples[row]
+        found = self.examples[row].tolist()
+        copy = np.where(in_base, inside // np.maximum(size, 1), base[column])
+        marks = zip(self.keys[row].tolist(), copy.tolist(), strict=True)
+        pairs = [
             (e, {"key": k, "copy": c}) for e, (k, c) in zip(found, marks, strict=True)
         ]
+        out = np.empty(len(pairs), dtype=object)
+        for place, pair in enumerate(pairs):
+            out[place] = pair
+        return out
 
 
 def report(plan: Any, held: Held | None, budget: int, reason: str | None) -> Any:

@@ -79,9 +79,12 @@ class ByPosition:
             seen = np.asarray(state["seen"], np.int64)
             occurrence = seen[index] + within(index)
             _checked(occurrence, self.counts[index], "the stream", index)
-            state["seen"] = (seen + np.bincount(index, minlength=seen.size)).tolist()
+            state["seen"] = seen + np.bincount(index, minlength=seen.size)
         mine = None if self.readers == 1 else keys % self.readers == self.reader
         return Block(keys, occurrence, mine)
+
+    def length(self, unit: Unit) -> int | None:
+        return self.samples
 
     def finish(self, unit: Unit, state: dict[str, Any]) -> None:
         if self.samples is not None and state["position"] != self.samples:
@@ -137,9 +140,12 @@ class ByShard:
             inside = seen[index] + within(index)
             _checked(inside, self.counts.table[place, index], unit.name, index)
             occurrence = self.counts.offsets[place, index] + inside
-            state["seen"] = (seen + np.bincount(index, minlength=seen.size)).tolist()
+            state["seen"] = seen + np.bincount(index, minlength=seen.size)
         keys = int(self.counts.starts[place]) + positions
         return Block(keys, occurrence, None)
+
+    def length(self, unit: Unit) -> int | None:
+        return int(self.counts.per_shard[unit.place])
 
     def finish(self, unit: Unit, state: dict[str, Any]) -> None:
         expected = int(self.counts.per_shard[unit.place])
@@ -209,6 +215,9 @@ class ByTag:
                 state["done"].append(place)
         keys = self.counts.starts[places] + positions
         return Block(keys, occurrence, None)
+
+    def length(self, unit: Unit) -> int | None:
+        return None
 
     def finish(self, unit: Unit, state: dict[str, Any]) -> None:
         for place, opened in state["open"].items():

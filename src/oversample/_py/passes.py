@@ -86,7 +86,7 @@ def read(
                 keyed = labels if decider is None else decider.index(labels)
                 _tally(pairs, places, labels)
                 if collector is not None:
-                    collector.add(keyed.tolist(), idents.tolist(), examples)
+                    collector.add(keyed, idents, examples)
                 seen += len(examples)
                 if bar is not None:
                     bar.advance(task, len(examples))
@@ -125,8 +125,12 @@ def _idents(places: np.ndarray, positions: dict[int, int]) -> np.ndarray:
 def _tally(
     pairs: dict[tuple[int, int | str], int], places: np.ndarray, labels: np.ndarray
 ) -> None:
-    for place, value in zip(places.tolist(), labels.tolist(), strict=True):
-        pairs[(place, value)] = pairs.get((place, value), 0) + 1
+    values, inverse = np.unique(labels, return_inverse=True)
+    cells = places * values.size + inverse.reshape(-1)
+    found, numbers = np.unique(cells, return_counts=True)
+    for cell, number in zip(found.tolist(), numbers.tolist(), strict=True):
+        pair = (cell // values.size, values[cell % values.size].item())
+        pairs[pair] = pairs.get(pair, 0) + number
 
 
 def hold(
@@ -144,41 +148,41 @@ def hold(
         return None
     factors = _spread.class_factors(plan)
     by_index = collector.priority is not None
-    rows: list[tuple[int, int, Any]] = []  # (class index, ident, example)
-    size = 0
-    for label, held in collector.rows.items():
+    kept: dict[int, Any] = {}
+    for label in collector.rows:
         column = int(label) if by_index else int(decider.index(_one(label))[0])
-        if collector.dropped and factors[column] <= 1:
-            continue
-        rows.extend((column, ident, example) for ident, example in held)
-        size += collector.bytes[label]
-    if not rows:
+        if not (collector.dropped and factors[column] <= 1):
+            kept[column] = label
+    if not kept:
         return None
-    index = np.asarray([r[0] for r in rows], np.int64)
-    idents = np.asarray([r[1] for r in rows], np.int64)
+    # NOTE: a class is held whole and the pass read it in key order (position,
+    # or shard then position), so its k-th row has occurrence k: the rows are
+    # laid out by class index and need no sort.
+    columns, pieces, examples = [], [], []
+    size = 0
+    for column in sorted(kept):
+        label = kept[column]
+        rows = sum(idents_of.size for idents_of, _ in collector.rows[label])
+        if rows != int(plan._counts[column]):
+            raise ValueError(
+                f"the stream holds {rows} samples of class {plan.classes[column]!r}"
+                f" but the plan counted {int(plan._counts[column])}; plan on the same"
+                " data you stream."
+            )
+        columns.append(np.full(rows, column, np.int64))
+        for idents_of, examples_of in collector.rows[label]:
+            pieces.append(idents_of)
+            examples.extend(examples_of)
+        size += collector.bytes[label]
+    index = np.concatenate(columns)
+    idents = np.concatenate(pieces).astype(np.int64)
     places, positions = idents >> PLACE, idents & ((1 << PLACE) - 1)
-    counted = np.bincount(index, minlength=len(plan.classes))
-    classes = np.unique(index)
-    wrong = classes[counted[classes] != plan._counts[classes]]
-    if wrong.size:
-        raise ValueError(
-            f"the stream holds {int(counted[wrong[0]])} samples of class"
-            f" {plan.classes[int(wrong[0])]!r} but the plan counted"
-            f" {int(plan._counts[int(wrong[0])])}; plan on the same data you stream."
-        )
-    order = np.lexsort((positions, places, index))
-    group = index[order] * (int(places.max()) + 1) + places[order]
-    first = np.searchsorted(group, group, side="left")
-    inside = np.empty(index.size, np.int64)
-    inside[order] = np.arange(index.size) - first
-    if offsets is None or starts is None:
-        occurrence, keys = inside, positions
-    else:
-        occurrence = offsets[places, index] + inside
-        keys = starts[places] + positions
-    return Held(
-        decider, [r[2] for r in rows], index, occurrence, keys, size, provenance
+    first = np.repeat(
+        np.cumsum(np.bincount(index)) - np.bincount(index), np.bincount(index)
     )
+    occurrence = np.arange(index.size) - first[: index.size]
+    keys = positions if starts is None else starts[places] + positions
+    return Held(decider, examples, index, occurrence, keys, size, provenance)
 
 
 def _one(label: Any) -> np.ndarray:

@@ -46,6 +46,7 @@ class Config:
     identity: str  # fingerprint of the plan or rule, and the settings
     strings: bool | None = None
     split: tuple[int, int] | None = None  # (num_replicas, rank) given
+    all_held: bool = False  # every class held: the source needs no second read
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -187,26 +188,42 @@ class _Windows:
         self, epoch: int, place: int, unit: Any, keying: Any, resume: Any
     ) -> Iterator[Iterator[Any]]:
         config = self.config
-        source = iter(unit.open())
         state = keying.start(unit)
         skip = 0
         if resume is not None and resume.get("epoch") == epoch:
             state = copy.deepcopy(resume["keying"])
-            collections.deque(itertools.islice(source, resume["position"]), maxlen=0)
             skip = resume.get("emitted", 0)
         size = config.block or 1024
+        length = keying.length(unit) if config.all_held else None
+        # NOTE: with every class held, the pass before streaming read every
+        # example; the keys alone say which held copies a block owns.
+        source = None if length is not None else iter(unit.open())
+        if source is not None and state.get("position"):
+            collections.deque(itertools.islice(source, state["position"]), maxlen=0)
         while True:
-            examples = list(itertools.islice(source, size))
-            if not examples:
+            if source is None:
+                assert length is not None
+                count = min(size, length - state["position"])
+                examples: list[Any] | None = None if count > 0 else []
+            else:
+                examples = list(itertools.islice(source, size))
+                count = len(examples)
+            if not count:
                 break
             self.where = {
                 "epoch": epoch,
                 "unit": place,
                 "position": state.get("position", 0),
-                "keying": copy.deepcopy(state),
+                "keying": _snapshot(state),
                 "done": False,
             }
-            out = _lay_out(config, keying, unit, state, examples, epoch)
+            if examples is None:
+                assert config.held is not None
+                block = keying.block(unit, state, count, None)
+                owners = block.keys if block.mine is None else block.keys[block.mine]
+                out = config.held.owned(owners, epoch).tolist()
+            else:
+                out = _lay_out(config, keying, unit, state, examples, epoch)
             self.length = len(out)
             self.current = iter(out)
             if skip:
@@ -245,27 +262,54 @@ def _lay_out(
     mine = block.mine
     if mine is not None:
         copies = np.where(mine, copies, 0)
-    objects = np.fromiter(examples, dtype=object, count=count)
     rows = np.repeat(np.arange(count), copies)
+    held: np.ndarray | list[Any] = []
+    if config.held is not None:
+        owners = block.keys if mine is None else block.keys[mine]
+        held = config.held.owned(owners, epoch)
     if config.provenance:
         first = np.repeat(np.cumsum(copies) - copies, copies)
         numbers = (np.arange(rows.size) - first).tolist()
         keys = block.keys[rows].tolist()
+        streamed = [examples[r] for r in rows.tolist()]
         out = [
             (e, {"key": k, "copy": c})
-            for e, k, c in zip(objects[rows].tolist(), keys, numbers, strict=True)
+            for e, k, c in zip(streamed, keys, numbers, strict=True)
         ]
-    else:
-        out = objects[rows].tolist()
-    if config.held is not None:
-        owners = block.keys if mine is None else block.keys[mine]
-        out += config.held.owned(owners, epoch)
-    if config.block and len(out) > 1:
-        words = _seeding.raw_words(config.seed, 2, "py-block", epoch)
-        rng = np.random.Generator(
-            np.random.Philox(key=int(words[0]) ^ int(block.keys[0]))
-        )
-        order = rng.permutation(len(out))
-        laid = np.fromiter(out, dtype=object, count=len(out))
-        return laid[order].tolist()
+        out += list(held)
+        if config.block and len(out) > 1:
+            order = _order_of(config, block.keys, epoch, len(out))
+            laid = np.fromiter(out, dtype=object, count=len(out))
+            return laid[order].tolist()
+        return out
+    # NOTE: one gather of object references builds the whole block: the
+    # streamed copies' rows and the held copies, in the block's seeded order.
+    pool = np.fromiter(
+        itertools.chain(examples, held), dtype=object, count=count + len(held)
+    )
+    rows = np.concatenate([rows, np.arange(count, pool.size)])
+    if config.block and rows.size > 1:
+        rows = rows[_order_of(config, block.keys, epoch, rows.size)]
+    return pool[rows].tolist()
+
+
+def _order_of(config: Config, keys: np.ndarray, epoch: int, size: int) -> np.ndarray:
+    """The seeded order of a block, from its first key."""
+    words = _seeding.raw_words(config.seed, 2, "py-block", epoch)
+    rng = np.random.Generator(np.random.Philox(key=int(words[0]) ^ int(keys[0])))
+    return rng.permutation(size)
+
+
+def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a keying state (ints, lists of ints, dicts of such lists)."""
+    out: dict[str, Any] = {}
+    for name, value in state.items():
+        if isinstance(value, np.ndarray):
+            out[name] = value.tolist()
+        elif isinstance(value, list):
+            out[name] = list(value)
+        elif isinstance(value, dict):
+            out[name] = {k: list(v) for k, v in value.items()}
+        else:
+            out[name] = value
     return out
