@@ -137,14 +137,15 @@ class Held:
             words = _seeding.raw_words(self.seed, _order.ROUNDS, "held", epoch)
             permutation = _order.Feistel(total, bits // 2, bits, words)
             ends = starts + slots
-            self._layout = (ends, starts, base, extra_rows, extra_starts, permutation)
+            columns = _Columns.of(ends)
+            self._layout = (columns, starts, base, extra_rows, extra_starts, permutation)
             self._epoch = epoch
         return self._layout
 
     def owned(self, keys: np.ndarray, epoch: int) -> Any:
         """The held copies that the samples with these keys own in `epoch`:
         an object array (of (example, marks) pairs with provenance)."""
-        ends, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
+        columns, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
         total = permutation.total
         low = keys * total // self.samples
         width = (keys + 1) * total // self.samples - low
@@ -153,7 +154,7 @@ class Held:
             return np.empty(0, dtype=object)
         slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(count)
         slot = permutation(slots)
-        column = np.searchsorted(ends, slot, side="right")
+        column = columns(slot)
         inside = slot - starts[column]
         size = self.sizes[column]
         bulk = base[column] * size
@@ -177,6 +178,31 @@ class Held:
         for place, pair in enumerate(pairs):
             out[place] = pair
         return out
+
+
+class _Columns:
+    """The class of each slot, from a table of the class at every 2**shift-th
+    slot and a fix-up for the few slots behind a class boundary (a search over
+    the classes per slot costs several times more)."""
+
+    def __init__(self, ends: np.ndarray, shift: int, bucket: np.ndarray) -> None:
+        self.ends, self.shift, self.bucket = ends, shift, bucket
+
+    @classmethod
+    def of(cls, ends: np.ndarray) -> _Columns:
+        total = int(ends[-1]) if ends.size else 0
+        shift = max(0, total.bit_length() - 16)
+        marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
+        bucket = np.minimum(np.searchsorted(ends, marks, side="right"), ends.size - 1)
+        return cls(ends, shift, bucket)
+
+    def __call__(self, slot: np.ndarray) -> np.ndarray:
+        column = self.bucket[slot >> self.shift]
+        behind = np.flatnonzero(self.ends[column] <= slot)
+        while behind.size:
+            column[behind] += 1
+            behind = behind[self.ends[column[behind]] <= slot[behind]]
+        return column
 
 
 def report(plan: Any, held: Held | None, budget: int, reason: str | None) -> Any:
