@@ -44,6 +44,19 @@ def test_a_list_gives_every_sample_the_plans_copies(spread):
     assert _union([[e["id"] for e in out]]) == _copies(2, 3)
 
 
+@pytest.mark.parametrize("spread", ["auto", 2_000, None])
+@pytest.mark.parametrize("counted", [False, True])
+def test_string_labels_give_the_plans_copies(spread, counted):
+    names = np.array(["cat", "dog", "emu", "yak"])
+    labels = names[stream_cases.labels() % names.size]
+    examples = [{"label": str(n), "id": i} for i, n in enumerate(labels)]
+    counts = ovs.count_labels(examples) if counted else None
+    assert counts is None or sum(counts.values()) == labels.size
+    out = ovs.balance(examples, seed=4, epoch=1, spread=spread, counts=counts)
+    expected = ovs.plan(labels, seed=4).copies(1).tolist()
+    assert _union([[e["id"] for e in out]]) == expected
+
+
 def test_epochs_back_to_back_and_set_epoch():
     out = ovs.balance(stream_cases.examples(), seed=3, epochs=3)
     ids = [e["id"] for e in out]

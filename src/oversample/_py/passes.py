@@ -128,8 +128,9 @@ def _tally(
     values, inverse = np.unique(labels, return_inverse=True)
     cells = places * values.size + inverse.reshape(-1)
     found, numbers = np.unique(cells, return_counts=True)
+    named = values.tolist()  # Python ints or strings
     for cell, number in zip(found.tolist(), numbers.tolist(), strict=True):
-        pair = (cell // values.size, values[cell % values.size].item())
+        pair = (cell // values.size, named[cell % values.size])
         pairs[pair] = pairs.get(pair, 0) + number
 
 

@@ -8,8 +8,9 @@ import sys
 
 
 def replicas() -> tuple[int, int]:
-    """(num_replicas, rank): torch.distributed when initialised, else the
-    RANK and WORLD_SIZE variables (as WebDataset reads them), else (1, 0)."""
+    """(num_replicas, rank): the RANK and WORLD_SIZE variables when set (as
+    WebDataset reads them), else torch.distributed when initialised, else
+    (1, 0)."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         return int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
     torch = sys.modules.get("torch")
