@@ -284,6 +284,12 @@ class Plan:
 
         return report.summary(self, max_rows=max_rows)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: counts before and after per class, and the plot."""
+        from oversample import report
+
+        return report.plan_html(self)
+
     def plot(self, path: str) -> str:
         """Draws counts before and after per class to `path` (PNG); needs matplotlib."""
         from oversample import report

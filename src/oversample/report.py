@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import html as _html
+import importlib.util
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 Label = int | str
@@ -83,40 +86,102 @@ def counts_table(
     return _render(table, title)
 
 
+def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
+    """(class, count, target, factor, added) per class and a total row; long
+    tails keep their largest and smallest classes around a '... more' row."""
+    counts, targets = plan.counts, plan.targets
+    labels = list(plan.classes)
+    rows: list[tuple[str, ...]] = []
+    for label in _shown(labels, counts, max_rows):
+        if label is None:
+            rows.append((f"... {len(labels) - max_rows // 2 * 2} more", "", "", "", ""))
+            continue
+        count, target = counts[label], targets[label]
+        rows.append(
+            (
+                str(label),
+                f"{count:,}",
+                f"{target:,}",
+                f"{target / count:.2f}",
+                f"{target - count:,}",
+            )
+        )
+    rows.append(
+        (
+            "total",
+            f"{plan.num_samples:,}",
+            f"{plan.total:,}",
+            f"{plan.total / max(plan.num_samples, 1):.2f}",
+            f"{plan.total - plan.num_samples:,}",
+        )
+    )
+    return rows
+
+
+PLAN_COLUMNS = ("class", "count", "target", "factor", "added")
+
+
+def _header(plan: Planned) -> str:
+    return (
+        f"oversample plan: strategy={plan.strategy}, rounding={plan.rounding},"
+        f" seed={plan.seed}"
+    )
+
+
 def summary(plan: Planned, max_rows: int = 40) -> str:
     """Counts, targets and factors per class; long tails are shortened."""
     from rich.table import Table
 
     table = Table()
-    for name in ("class", "count", "target", "factor", "added"):
+    for name in PLAN_COLUMNS:
         table.add_column(name, justify="left" if name == "class" else "right")
-    counts, targets = plan.counts, plan.targets
-    labels = list(plan.classes)
-    for label in _shown(labels, counts, max_rows):
-        if label is None:
-            table.add_row(f"... {len(labels) - max_rows // 2 * 2} more", "", "", "", "")
-            continue
-        count, target = counts[label], targets[label]
-        table.add_row(
-            str(label),
-            f"{count:,}",
-            f"{target:,}",
-            f"{target / count:.2f}",
-            f"{target - count:,}",
-        )
+    rows = plan_rows(plan, max_rows)
+    for row in rows[:-1]:
+        table.add_row(*row)
     table.add_section()
-    table.add_row(
-        "total",
-        f"{plan.num_samples:,}",
-        f"{plan.total:,}",
-        f"{plan.total / max(plan.num_samples, 1):.2f}",
-        f"{plan.total - plan.num_samples:,}",
+    table.add_row(*rows[-1])
+    return _render(table, _header(plan))
+
+
+def html(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    figure: Callable[[Any], object] | None = None,
+) -> str:
+    """A compact HTML table for Jupyter (`_repr_html_`), the last row the
+    total, with the figure drawn inline where matplotlib is installed."""
+    escape = _html.escape
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for place, row in enumerate(rows):
+        cells = "".join(
+            f"<td style='text-align:{'left' if i == 0 else 'right'}'>{escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        style = " style='border-top:1px solid'" if place == len(rows) - 1 else ""
+        body.append(f"<tr{style}>{cells}</tr>")
+    out = (
+        f"<div><p><b>{escape(title)}</b></p><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
-    header = (
-        f"oversample plan: strategy={plan.strategy}, rounding={plan.rounding},"
-        f" seed={plan.seed}"
+    if figure is not None and importlib.util.find_spec("matplotlib") is not None:
+        buffer = io.BytesIO()
+        figure(buffer)
+        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        source = f"data:image/png;base64,{encoded}"
+        out += f"<img alt='counts before and after' src='{source}'/>"
+    return out + "</div>"
+
+
+def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
+    """A plan's `_repr_html_`: the counts before and after, and its plot."""
+    return html(
+        title or _header(plan),
+        PLAN_COLUMNS,
+        plan_rows(plan, max_rows),
+        lambda buffer: plot(plan, buffer),
     )
-    return _render(table, header)
 
 
 def _pyplot() -> Any:
@@ -136,8 +201,8 @@ def _bars(
     before: Mapping[Label, int],
     after: Mapping[Label, int] | None,
     title: str,
-    path: str,
-) -> str:
+    path: Any,
+) -> Any:
     """Per-class bars on a log axis, largest class first; steps for long tails."""
     plt = _pyplot()
     order = sorted(before, key=before.__getitem__, reverse=True)
@@ -187,12 +252,13 @@ def _bars(
     return path
 
 
-def plot(plan: Planned, path: str) -> str:
-    """Counts before and after per class, log axis; writes a PNG to `path`."""
+def plot(plan: Planned, path: Any) -> Any:
+    """Counts before and after per class, log axis; writes a PNG to `path` (a
+    file name or a binary file object)."""
     title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
     return _bars(plan.counts, plan.targets, title, path)
 
 
-def plot_counts(counts: Mapping[Label, int], path: str, title: str = "") -> str:
+def plot_counts(counts: Mapping[Label, int], path: Any, title: str = "") -> Any:
     """Counts per class, log axis; writes a PNG to `path`."""
     return _bars(counts, None, title or "class counts", path)

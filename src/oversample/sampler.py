@@ -120,6 +120,22 @@ class Sampler:
         self._order_now()
         return max(-self._change, 0)
 
+    def __repr__(self) -> str:
+        return (
+            f"Sampler({self.plan!r}, epoch={self._epoch}, rank={self.rank} of"
+            f" {self.num_replicas}, len={len(self)}, shuffle={self.shuffle})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: this rank's epoch, then its plan's counts."""
+        from oversample import report
+
+        title = (
+            f"oversample Sampler: epoch {self._epoch}, rank {self.rank} of"
+            f" {self.num_replicas}, {len(self):,} indices; {report._header(self.plan)}"
+        )
+        return report.plan_html(self.plan, title)
+
     def __len__(self) -> int:
         if self._layout is None:
             self._order_now()

@@ -113,6 +113,27 @@ class ShardCounts:
         totals = self.table.sum(axis=0).tolist()
         return dict(zip(self.classes, totals, strict=True))
 
+    def __repr__(self) -> str:
+        return (
+            f"ShardCounts(shards={len(self.files)}, classes={len(self.classes)},"
+            f" samples={self.num_samples})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: samples per class over all shards, and the plot."""
+        from oversample import report
+
+        counts, total = self.counts, max(self.num_samples, 1)
+        rows = [(str(c), f"{n:,}", f"{n / total:.1%}") for c, n in counts.items()]
+        rows.append(("total", f"{self.num_samples:,}", "100.0%"))
+        title = f"oversample ShardCounts: {len(self.files):,} shards"
+        return report.html(
+            title,
+            ("class", "count", "share"),
+            rows if len(rows) <= 41 else [*rows[:20], ("...", "", ""), *rows[-20:]],
+            lambda buffer: report.plot_counts(counts, buffer, title),
+        )
+
     @property
     def num_samples(self) -> int:
         return int(self.table.sum())

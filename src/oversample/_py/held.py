@@ -138,7 +138,14 @@ class Held:
             permutation = _order.Feistel(total, bits // 2, bits, words)
             ends = starts + slots
             columns = _Columns.of(ends)
-            self._layout = (columns, starts, base, extra_rows, extra_starts, permutation)
+            self._layout = (
+                columns,
+                starts,
+                base,
+                extra_rows,
+                extra_starts,
+                permutation,
+            )
             self._epoch = epoch
         return self._layout
 

@@ -1,0 +1,109 @@
+"""MkDocs hooks: benchmark tables read from benchmarks/results/*.json, the
+result plots, and the figures of the concept pages drawn at build time."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import File
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(r"<!-- results: (?P<name>[\w-]+)(?P<args>[^>]*)-->")
+_figures = Path(tempfile.mkdtemp(prefix="oversample-docs-"))
+
+
+def table(name: str, columns: list[str] | None, rows: str | None) -> str:
+    """A markdown table of a benchmark's JSON rows (columns and a method
+    filter optional)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import _cell
+
+    found = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
+    if rows:
+        found = [row for row in found if re.search(rows, str(row.get("method", "")))]
+    if not found:
+        raise ValueError(f"benchmarks/results/{name}.json has no rows matching {rows!r}")
+    columns = columns or list(found[0])
+    lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    for row in found:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _replace(match: re.Match[str]) -> str:
+    name, args = match["name"], match["args"].split()
+    options = dict(arg.split("=", 1) for arg in args)
+    columns = options["columns"].split(",") if "columns" in options else None
+    return table(options.get("file", name), columns, options.get("rows"))
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    return MARKER.sub(_replace, markdown)
+
+
+def on_pre_build(config: Any) -> None:
+    _draw_plan(_figures / "figures" / "plan.png")
+    _draw_spread(_figures / "figures" / "spread.png")
+
+
+def on_files(files: Any, config: Any) -> Any:
+    for png in sorted(RESULTS.glob("*.png")):
+        files.append(File.generated(config, f"results/{png.name}", abs_src_path=str(png)))
+    for png in sorted((_figures / "figures").glob("*.png")):
+        files.append(File.generated(config, f"figures/{png.name}", abs_src_path=str(png)))
+    return files
+
+
+def _long_tail(classes: int = 20, largest: int = 2000, imbalance: float = 50.0) -> dict:
+    return {
+        c: max(1, round(largest * imbalance ** (-c / (classes - 1))))
+        for c in range(classes)
+    }
+
+
+def _draw_plan(path: Path) -> None:
+    import oversample as ovs
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ovs.plan(counts=_long_tail(), strategy="sqrt", seed=0).plot(str(path))
+
+
+def _draw_spread(path: Path) -> None:
+    """Where the copies of three tail samples land in one balanced epoch of a
+    Python stream: with the shuffle buffer only, and with the spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import oversample as ovs
+
+    counts = _long_tail()
+    labels = np.random.default_rng(0).permutation(
+        np.repeat(list(counts), list(counts.values()))
+    )
+    examples = [{"label": int(label), "id": i} for i, label in enumerate(labels)]
+    tail = [int(i) for i in np.flatnonzero(labels == max(counts))[:3]]
+    figure, axes = plt.subplots(2, 1, figsize=(8, 3.2), sharex=True)
+    for axis, (title, spread) in zip(
+        axes, [("shuffle buffer only (spread=None)", None), ("spread (default)", "auto")]
+    ):
+        ids = [e["id"] for e in ovs.balance(examples, seed=0, epoch=0, spread=spread)]
+        where = [np.flatnonzero(np.asarray(ids) == t) for t in tail]
+        axis.eventplot(where, colors=["C0", "C1", "C2"], linelengths=0.8)
+        axis.set_title(title, fontsize=9, loc="left")
+        axis.set_yticks(range(3), [f"sample {t}" for t in tail], fontsize=8)
+        axis.set_xlim(0, len(ids))
+    axes[-1].set_xlabel("position in the balanced epoch")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
