@@ -39,7 +39,7 @@ def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> 
         dict label -> count, sorted by label; string labels as `str`. For
         `Shards`, an `ovs.ShardCounts` (per shard; `.counts` is the dict).
 
-    Example:
+    Examples:
         >>> import tensorflow as tf, oversample as ovs
         >>> ds = tf.data.Dataset.from_tensor_slices({"label": [3, 1, 3, 3]})
         >>> ovs.count_labels(ds)
@@ -122,7 +122,7 @@ def balance(
         `provenance`), a known cardinality with exact rounding, and the plan
         it carries out as its `.plan` attribute.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf, oversample as ovs
         >>> ds = tf.data.Dataset.from_tensor_slices({"label": [0, 0, 0, 1]})
         >>> out = ovs.balance(ds, seed=0)
@@ -169,7 +169,7 @@ def duplicate(
 
     The other arguments are those of `balance`.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf, oversample as ovs
         >>> ds = tf.data.Dataset.range(3)
         >>> sorted(int(x) for x in ovs.duplicate(ds, copies=2, seed=0))

@@ -26,7 +26,7 @@ class BatchSampler:
         drop_last: leave out the last `len(sampler) % batch_size` indices
             (`num_left_out`) instead of yielding a shorter last batch.
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> sampler = ovs.Sampler(ovs.plan([0, 0, 0, 1], seed=0))
         >>> batches = list(ovs.BatchSampler(sampler, batch_size=4))

@@ -28,7 +28,7 @@ class Plan:
     it out and none re-decides. A plan made from labels knows each sample; one
     made from class counts only knows the classes (enough for streaming).
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> p = ovs.plan([0, 0, 0, 0, 1, 2, 2], seed=7)
         >>> p.targets
@@ -160,7 +160,7 @@ class Plan:
     def copies(self, epoch: int = 0) -> np.ndarray:
         """Copies of every source sample in `epoch`, as int64 of shape (N,).
 
-        Example:
+        Examples:
             >>> import oversample as ovs
             >>> ovs.plan([5, 5, 5, 9], seed=0).copies(epoch=0).tolist()
             [1, 1, 1, 3]

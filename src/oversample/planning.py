@@ -78,7 +78,7 @@ def plan(
     Returns:
         A frozen `Plan`.
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> p = ovs.plan(["cat"] * 6 + ["dog"] * 2, seed=1)
         >>> p.counts, p.targets

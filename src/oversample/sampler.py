@@ -41,7 +41,7 @@ class Sampler:
     only with more ranks than classes), never removing a sample's only copy
     while another choice exists; `num_padded` and `num_dropped` say how many.
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> plan = ovs.plan([0, 0, 0, 1], seed=0)
         >>> sampler = ovs.Sampler(plan)
@@ -88,6 +88,7 @@ class Sampler:
 
     @property
     def epoch(self) -> int:
+        """The epoch this sampler yields (see `set_epoch`)."""
         return self._epoch
 
     def set_epoch(self, epoch: int) -> None:

@@ -27,7 +27,7 @@ class Progressive:
         epochs: the epoch from which the `end` targets hold, an int >= 1.
         end: the final strategy, any static one ("all", "sqrt", a dict, ...).
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> p = ovs.plan([0] * 8 + [1] * 2, ovs.Progressive(epochs=2), seed=0)
         >>> [p.targets_at(e) for e in range(4)]

@@ -136,6 +136,7 @@ class ShardCounts:
 
     @property
     def num_samples(self) -> int:
+        """Samples over all shards."""
         return int(self.table.sum())
 
     @cached_property
@@ -155,6 +156,7 @@ class ShardCounts:
 
     @property
     def file_fingerprint(self) -> str:
+        """A hash of the file list and sizes that a pipeline is checked against."""
         return file_fingerprint(self.files, self.sizes)
 
     def check_files(self, files: Sequence[str], sizes: Sequence[int] | None) -> None:
@@ -237,6 +239,7 @@ class ShardCounts:
         return [int(per_shard[worker::workers].sum()) for worker in range(workers)]
 
     def to_json(self) -> str:
+        """The counts as a JSON document (files, sizes, classes, table)."""
         document = {
             "format": _FORMAT,
             "version": _VERSION,
@@ -249,6 +252,7 @@ class ShardCounts:
 
     @classmethod
     def from_json(cls, text: str) -> ShardCounts:
+        """The counts back from `to_json`; a malformed document is refused."""
         what = "oversample shard counts"
         document = _packing.load_document(text, _FORMAT, _VERSION, what)
         sizes = document["sizes"]

@@ -32,7 +32,7 @@ class Shards:
     `tfds_id` ("<file>__<record>"): each record's id is then checked against
     the file being read and its place in it (records must come in order).
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> shards = ovs.Shards(["a.tfrecord", "b.tfrecord"], read=print)
         >>> shards.shard(2, 1).selected
@@ -132,6 +132,7 @@ class Shards:
 
     @property
     def places(self) -> tuple[int, ...]:
+        """Each file's place in the counted list (after `shard`, a subset)."""
         return self.selected or tuple(range(len(self.files)))
 
 

@@ -40,7 +40,7 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*", re.IGNORECASE)
 def check_spread(spread: object) -> int:
     """The memory budget in bytes for held samples; 0 turns the spread off.
 
-    Example:
+    Examples:
         >>> check_spread("64MiB"), check_spread(None), check_spread("auto") >> 20
         (67108864, 0, 256)
     """
@@ -75,7 +75,7 @@ def choose_classes(
     factor above 1 whose bytes still fit in `budget`; every class when all fit
     (then nothing is read twice: the whole epoch comes from memory).
 
-    Example:
+    Examples:
         >>> choose_classes(np.array([1.0, 4.0, 2.0]), np.array([5, 5, 5]), 12)
         array([False,  True,  True])
         >>> choose_classes(np.array([1.0, 4.0, 2.0]), np.array([5, 5, 5]), 15)
@@ -270,7 +270,7 @@ class Spread:
 def size(count: int) -> str:
     """Bytes for people: 512 B, 3.1 KiB, 122.8 MiB, 2.0 GiB.
 
-    Example:
+    Examples:
         >>> size(512), size(3200), size(256 << 20)
         ('512 B', '3.1 KiB', '256.0 MiB')
     """

@@ -20,7 +20,7 @@ Label: TypeAlias = int | str
 class Power:
     """Class factor (n_max / n_c) ** exponent: 1 is full balance, 0.5 square-root.
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> ovs.plan([0] * 16 + [1] * 4, ovs.Power(0.5), seed=0).targets
         {0: 16, 1: 8}
@@ -41,9 +41,11 @@ class Power:
             )
 
     def factors(self, counts: np.ndarray) -> np.ndarray:
+        """The real factor of each class: (n_max / n_c) ** a."""
         return (counts.max() / counts) ** float(self.exponent)
 
     def targets(self, counts: np.ndarray) -> np.ndarray:
+        """Each class's target: its count times its factor, rounded half up."""
         return round_half_up(counts * self.factors(counts))
 
 
@@ -54,7 +56,7 @@ class RepeatFactor:
     f(c) is the fraction of samples that hold class c. A multi-label sample's
     factor is the largest r(c) over its labels.
 
-    Example:
+    Examples:
         >>> import oversample as ovs
         >>> ovs.plan([0] * 90 + [1] * 10, ovs.RepeatFactor(0.4), seed=0).targets
         {0: 90, 1: 20}
@@ -76,6 +78,7 @@ class RepeatFactor:
             )
 
     def factors(self, counts: np.ndarray, num_samples: int) -> np.ndarray:
+        """r(c) = max(1, sqrt(t / f(c))), f(c) the share of samples with class c."""
         frequency = counts / num_samples
         return np.maximum(1.0, np.sqrt(float(self.threshold) / frequency))
 
