@@ -28,7 +28,9 @@ def table(name: str, columns: list[str] | None, rows: str | None) -> str:
     if rows:
         found = [row for row in found if re.search(rows, str(row.get("method", "")))]
     if not found:
-        raise ValueError(f"benchmarks/results/{name}.json has no rows matching {rows!r}")
+        raise ValueError(
+            f"benchmarks/results/{name}.json has no rows matching {rows!r}"
+        )
     columns = columns or list(found[0])
     lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |"]
     lines.append("|" + "|".join("---" for _ in columns) + "|")
@@ -55,9 +57,13 @@ def on_pre_build(config: Any) -> None:
 
 def on_files(files: Any, config: Any) -> Any:
     for png in sorted(RESULTS.glob("*.png")):
-        files.append(File.generated(config, f"results/{png.name}", abs_src_path=str(png)))
+        files.append(
+            File.generated(config, f"results/{png.name}", abs_src_path=str(png))
+        )
     for png in sorted((_figures / "figures").glob("*.png")):
-        files.append(File.generated(config, f"figures/{png.name}", abs_src_path=str(png)))
+        files.append(
+            File.generated(config, f"figures/{png.name}", abs_src_path=str(png))
+        )
     return files
 
 
@@ -94,7 +100,9 @@ def _draw_spread(path: Path) -> None:
     tail = [int(i) for i in np.flatnonzero(labels == max(counts))[:3]]
     figure, axes = plt.subplots(2, 1, figsize=(8, 3.2), sharex=True)
     for axis, (title, spread) in zip(
-        axes, [("shuffle buffer only (spread=None)", None), ("spread (default)", "auto")]
+        axes,
+        [("shuffle buffer only (spread=None)", None), ("spread (default)", "auto")],
+        strict=True,
     ):
         ids = [e["id"] for e in ovs.balance(examples, seed=0, epoch=0, spread=spread)]
         where = [np.flatnonzero(np.asarray(ids) == t) for t in tail]
