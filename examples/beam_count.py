@@ -49,8 +49,7 @@ def main() -> None:
         files, "label", output=os.path.join(folder, "counts"), options=options
     )
     path = os.path.join(folder, "shard_counts.json")
-    with open(path, "w") as file:
-        file.write(counts.to_json())
+    counts.save(path)  # atomic, with a checksum
     print(f"Beam counted {counts.num_samples} records in {len(files)} shards")
 
     def read(name: tf.Tensor) -> tf.data.Dataset:
@@ -61,8 +60,7 @@ def main() -> None:
     shards = ovs.Shards(files, read)
     assert counts == ovs.count_labels(shards)  # the same count, exactly
 
-    with open(path) as file:
-        loaded = ovs.ShardCounts.from_json(file.read())  # in the training job
+    loaded = ovs.ShardCounts.load(path)  # in the training job
     balanced = ovs.balance(shards, counts=loaded, strategy="sqrt", seed=0, epoch=0)
     got = np.bincount([int(e["label"]) for e in balanced], minlength=20)
     assert got.tolist() == [balanced.plan.targets.get(c, 0) for c in range(20)]

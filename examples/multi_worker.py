@@ -42,7 +42,7 @@ def launch() -> None:
     )
     shards = ovs.Shards.from_tfds(builder, "train")
     counts = ovs.count_labels(shards)  # once, before training; saved as JSON
-    (folder / "counts.json").write_text(counts.to_json())
+    counts.save(folder / "counts.json")  # atomic, with a checksum
 
     ports = []
     for _ in range(WORKERS):
@@ -94,7 +94,7 @@ def launch() -> None:
 def work(folder: Path) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    counts = ovs.ShardCounts.from_json((folder / "counts.json").read_text())
+    counts = ovs.ShardCounts.load(folder / "counts.json")
     builder = tfds.builder("digits_lt", data_dir=str(folder))
     shards = ovs.Shards.from_tfds(builder, "train")
     report: dict[str, object] = {}

@@ -53,7 +53,7 @@ def main() -> None:
     # 1. Shards read by oversample: count once, save the counts, balance.
     shards = ovs.Shards(urls, read)
     counts = ovs.count_labels(shards, label="cls")
-    (folder / "counts.json").write_text(counts.to_json())
+    counts.save(folder / "counts.json")  # atomic, with a checksum
     balanced = ovs.balance(shards, label="cls", counts=counts, seed=0, epoch=0)
     parts = []
     for rank in range(RANKS):
@@ -74,7 +74,7 @@ def main() -> None:
             workersplitter=wds.split_by_worker,
         ).decode()
 
-    saved = ovs.ShardCounts.from_json((folder / "counts.json").read_text())
+    saved = ovs.ShardCounts.load(folder / "counts.json")
     parts = []
     for rank in range(RANKS):
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(RANKS))

@@ -58,7 +58,7 @@ def main() -> None:
     files = write(tempfile.mkdtemp(), labels, num_files=8)
 
     shards = ovs.Shards(files, read)
-    counts = ovs.count_labels(shards)  # per shard; save with counts.to_json()
+    counts = ovs.count_labels(shards)  # per shard; save with counts.save(path)
     balanced = ovs.balance(shards, counts=counts, seed=0, epoch=0)
 
     dispatcher = service.DispatchServer(service.DispatcherConfig(port=0))

@@ -104,7 +104,7 @@ def test_plan_writes_json_that_loads_back(data_dir, tmp_path):
         str(plot),
     )
     assert done.returncode == 0, done.stderr
-    plan = ovs.Plan.from_json(path.read_text())
+    plan = ovs.Plan.load(path)  # written atomically, with its checksum
     assert plan.seed == 7 and plan.strategy == "sqrt" and plan.max_factor == 10
     assert plan.num_samples == 443 and plan.knows_samples
     assert plan.fingerprint in done.stdout

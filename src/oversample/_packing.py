@@ -1,14 +1,25 @@
 """JSON documents of plans and counts: per-sample arrays as zlib + base64
-text, and the checked reading of a document."""
+text, a checksum over the content, atomic writes and the checked reading of a
+document (truncated, corrupted, edited by hand or of another version: refused,
+never read as another plan)."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import json
+import os
+import tempfile
 import zlib
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+
+CHECKSUM = "checksum"
+T = TypeVar("T")
 
 
 def pack(array: np.ndarray | None) -> dict[str, str] | None:
@@ -21,21 +32,101 @@ def pack(array: np.ndarray | None) -> dict[str, str] | None:
 def unpack(packed: dict[str, str] | None) -> np.ndarray | None:
     if packed is None:
         return None
-    raw = zlib.decompress(base64.b64decode(packed["data"]))
+    raw = zlib.decompress(base64.b64decode(packed["data"], validate=True))
     return np.frombuffer(raw, dtype=np.dtype(packed["dtype"])).copy()
 
 
-def load_document(text: str, marker: str, version: int, what: str) -> dict[str, Any]:
-    """Parses `text` and checks its format marker and version."""
+def _digest(document: dict[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def seal(document: dict[str, Any]) -> str:
+    """The document as JSON text with a checksum of its content."""
+    return json.dumps({**document, CHECKSUM: _digest(document)}, separators=(",", ":"))
+
+
+def load_document(
+    text: str, marker: str, version: int, what: str, source: str = "`text`"
+) -> dict[str, Any]:
+    """Parses `text` and checks its format marker, version and checksum."""
+    if not isinstance(text, str):
+        raise TypeError(f"{source} must be JSON text (str); got {type(text).__name__}.")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"`text` is not JSON: {error}.") from None
+        raise ValueError(
+            f"{source} is not JSON ({error.msg} at character {error.pos} of"
+            f" {len(text)}): truncated, or not {what}."
+        ) from None
     if not isinstance(document, dict) or document.get("format") != marker:
-        raise ValueError(f"`text` is not {what} (no 'format' marker).")
+        raise ValueError(f"{source} is not {what} (no {marker!r} format marker).")
     if document.get("version") != version:
         raise ValueError(
-            f"{what}: format version {document.get('version')!r} is not supported;"
-            f" this oversample reads version {version}."
+            f"{source}: {what} of format version {document.get('version')!r}; this"
+            f" oversample reads version {version}. Write it again from its source."
+        )
+    checksum = document.pop(CHECKSUM, None)
+    if checksum is None:
+        raise ValueError(
+            f"{source}: {what} has no checksum: it was not written by `to_json` or"
+            " `save`, or was edited by hand."
+        )
+    if checksum != _digest(document):
+        raise ValueError(
+            f"{source}: the checksum does not match the content of {what}: the"
+            " file was corrupted or edited by hand. Write it again from its source."
         )
     return document
+
+
+def build(
+    make: Callable[[dict[str, Any]], T],
+    document: dict[str, Any],
+    what: str,
+    source: str,
+) -> T:
+    """`make(document)`, with a malformed field refused as a ValueError naming
+    the source (a document whose checksum matches but was made by hand)."""
+    try:
+        return make(document)
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        zlib.error,
+        binascii.Error,
+    ) as error:
+        raise ValueError(
+            f"{source}: {what} is malformed ({type(error).__name__}: {error})."
+        ) from None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Writes `text` to `path` through a temporary file in the same folder and
+    a rename: a crash leaves the old file or the new one, never half of one."""
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", dir=target.parent or "."
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """The text of a saved document, an error naming the file otherwise."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"'{path}' is not {what}: not UTF-8 text ({error.reason})."
+        ) from None

@@ -183,7 +183,7 @@ def _plan(args: argparse.Namespace) -> int:
     )
     print(plan.summary())
     if args.json:
-        Path(args.json).write_text(plan.to_json())
+        plan.save(args.json)  # atomic: a crash leaves no half-written plan
         print(f"plan written to {args.json} (fingerprint {plan.fingerprint})")
     if args.plot:
         plan.plot(args.plot)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from oversample import _packing
+
 METHODS = ("no balancing", "class_weight", "oversample")
 RAREST = 3
 BATCH = 32
@@ -173,7 +175,8 @@ def run(
     console.print(table)
     _plot(results, out / "demo.png", rare)
     elapsed = time.perf_counter() - started
-    (out / "demo.json").write_text(
+    _packing.write_atomic(
+        out / "demo.json",
         json.dumps(
             {
                 "counts": {str(k): v for k, v in counts.items()},
@@ -187,7 +190,7 @@ def run(
             },
             indent=2,
         )
-        + "\n"
+        + "\n",
     )
     console.print(f"results: {out / 'demo.json'}, {out / 'demo.png'} ({elapsed:.0f} s)")
     return 0

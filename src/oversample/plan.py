@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
-from oversample import _packing, _seeding
+from oversample import _packing, _plan_json, _seeding
 from oversample import rounding as _rounding
 from oversample._validation import check_int
 
-_FORMAT = "oversample.plan"
-_VERSION = 1
 _MAX_EPOCH = 2**63 - 1
 
 
@@ -203,60 +202,40 @@ class Plan:
             _seeding.rng(self.seed, "indices", int(epoch)).shuffle(indices)
         return indices
 
-    # Serialisation.
-
-    def _header(self) -> dict[str, Any]:
-        header = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "seed": self.seed,
-            "rounding": self.rounding,
-            "strategy": self.strategy,
-            "max_factor": self.max_factor,
-            "num_samples": self.num_samples,
-            "classes": list(self.classes),
-            "counts": self._counts.tolist(),
-            "targets": self._targets.tolist(),
-            "class_factors": (
-                None if self._class_factors is None else self._class_factors.tolist()
-            ),
-        }
-        if self._schedule is not None:  # absent otherwise: fingerprints stay
-            header["schedule"] = self._schedule.tolist()
-        return header
+    # Serialisation (oversample._plan_json).
 
     def to_json(self) -> str:
-        """The whole plan as JSON text; per-sample data is zlib + base64 packed."""
-        document = self._header()
-        document["codes"] = _packing.pack(self._codes)
-        document["fixed"] = _packing.pack(self._fixed)
-        return json.dumps(document, separators=(",", ":"))
+        """The whole plan as JSON text with a checksum; per-sample data is zlib
+        + base64 packed."""
+        return _plan_json.to_json(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the plan's JSON to `path` atomically (a temporary file and a
+        rename: a crash never leaves half a plan)."""
+        return _packing.write_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Plan:
+        """Reads a plan saved by `save`; a truncated, corrupted, hand-edited or
+        other-version file is refused with an error naming it."""
+        return _plan_json.from_json(
+            cls, _packing.read_text(path, "a plan"), f"'{path}'"
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        """Reads a plan written by `to_json`."""
-        document = _packing.load_document(text, _FORMAT, _VERSION, "an oversample plan")
-        factors, schedule = document["class_factors"], document.get("schedule")
-        return cls(
-            classes=tuple(document["classes"]),
-            seed=int(document["seed"]),
-            rounding=document["rounding"],
-            strategy=document["strategy"],
-            max_factor=document["max_factor"],
-            num_samples=int(document["num_samples"]),
-            _counts=np.asarray(document["counts"], dtype=np.int64),
-            _targets=np.asarray(document["targets"], dtype=np.int64),
-            _codes=_packing.unpack(document["codes"]),
-            _fixed=_packing.unpack(document["fixed"]),
-            _class_factors=None if factors is None else np.asarray(factors, np.float64),
-            _schedule=None if schedule is None else np.asarray(schedule, np.int64),
-        )
+        """Reads a plan written by `to_json`; a truncated, corrupted,
+        hand-edited or other-version document is refused."""
+        return _plan_json.from_json(cls, text, "`text`")
 
     @cached_property
     def fingerprint(self) -> str:
         """A stable hash of everything that decides copies (hex, 32 characters)."""
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(json.dumps(self._header(), sort_keys=True).encode())
+        # NOTE: the file format's marker and version are not part of what
+        # decides copies, so a new format keeps every plan's fingerprint.
+        header = _plan_json.header(self, with_format=False)
+        digest.update(json.dumps(header, sort_keys=True).encode())
         for array in (self._codes, self._fixed):
             digest.update(b"\x00" if array is None else array.tobytes())
         return digest.hexdigest()

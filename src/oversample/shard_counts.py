@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,8 @@ from oversample import _packing
 from oversample._validation import check_int, describe
 
 _FORMAT = "oversample.shard_counts"
-_VERSION = 1
+_VERSION = 2  # 2: a checksum over the content
+_WHAT = "oversample shard counts"
 
 
 def _check_files(files: object) -> tuple[str, ...]:
@@ -248,17 +250,36 @@ class ShardCounts:
             "classes": list(self.classes),
             "table": _packing.pack(self.table),  # zlib + base64 of int64
         }
-        return json.dumps(document, separators=(",", ":"))
+        return _packing.seal(document)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the counts' JSON to `path` atomically (a temporary file and a
+        rename: a crash never leaves half a file)."""
+        return _packing.write_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ShardCounts:
+        """Reads counts saved by `save`; a truncated, corrupted, hand-edited or
+        other-version file is refused with an error naming it."""
+        return cls._from_document(_packing.read_text(path, _WHAT), f"'{path}'")
 
     @classmethod
     def from_json(cls, text: str) -> ShardCounts:
-        """The counts back from `to_json`; a malformed document is refused."""
-        what = "oversample shard counts"
-        document = _packing.load_document(text, _FORMAT, _VERSION, what)
+        """The counts back from `to_json`; a truncated, corrupted, hand-edited
+        or other-version document is refused."""
+        return cls._from_document(text, "`text`")
+
+    @classmethod
+    def _from_document(cls, text: str, source: str) -> ShardCounts:
+        document = _packing.load_document(text, _FORMAT, _VERSION, _WHAT, source)
+        return _packing.build(cls._of_document, document, _WHAT, source)
+
+    @classmethod
+    def _of_document(cls, document: dict[str, Any]) -> ShardCounts:
         sizes = document["sizes"]
         table = _packing.unpack(document["table"])
         if table is None:
-            raise ValueError("`text` holds no table of counts.")
+            raise ValueError("it holds no table of counts")
         table = table.reshape(len(document["files"]), len(document["classes"]))
         return cls(
             files=_check_files(document["files"]),
