@@ -213,12 +213,12 @@ CORE: list[tuple[str, Callable[[], Any], type[Exception], list[str]]] = [
         "json/marker",
         lambda: ovs.Plan.from_json('{"a": 1}'),
         ValueError,
-        ["`text`", "'format'"],
+        ["`text`", "'oversample.plan' format marker"],
     ),
     (
         "json/version",
         lambda: ovs.Plan.from_json(
-            _plan().to_json().replace('"version":1', '"version":99')
+            _plan().to_json().replace('"version":2', '"version":99')
         ),
         ValueError,
         ["version", "99"],

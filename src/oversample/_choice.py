@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oversample._validation import describe
+from oversample._validation import check_choice, describe
 from oversample.plan import Plan
 from oversample.planning import plan as make_plan
+from oversample.rounding import ROUNDINGS
 
 _DEFAULTS = (
     ("strategy", "not majority"),
@@ -22,7 +23,9 @@ _DEFAULTS = (
 
 @dataclass(frozen=True)
 class Choice:
-    """The planning arguments of one call, unchecked until a plan is made."""
+    """The planning arguments of one call; the rounding is checked at once
+    (a call that needs no plan still refuses a bad one), the rest when a plan
+    is made."""
 
     strategy: object = "not majority"
     seed: int | None = None
@@ -30,6 +33,9 @@ class Choice:
     max_factor: float | None = None
     counts: Any = None
     plan: Any = None
+
+    def __post_init__(self) -> None:
+        check_choice(self.rounding, "rounding", ROUNDINGS)
 
     def given_plan(self, with_counts: bool = False) -> Plan | None:
         """The ready `plan`, checked to be a Plan given alone (or with its

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oversample._validation import check_factor, is_int
+from oversample._validation import check_factor, describe, is_int
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ def parse(
     """The form of one `duplicate` call, or a clear error."""
     if where is not None and indices is not None:
         raise ValueError("give `where` or `indices`, not both.")
+    if where is not None and not callable(where):
+        raise TypeError(
+            "`where` must be a callable example -> bool (a boolean scalar); got"
+            f" where={describe(where)}."
+        )
     if has_plan:
         return Copies("plan")
     if isinstance(copies, Mapping):

@@ -14,7 +14,7 @@ import numpy as np
 
 from oversample import _packing, _plan_json, _seeding
 from oversample import rounding as _rounding
-from oversample._validation import check_int
+from oversample._validation import check_bool, check_int
 
 _MAX_EPOCH = 2**63 - 1
 
@@ -92,6 +92,7 @@ class Plan:
 
     def total_at(self, epoch: int) -> int:
         """Elements in `epoch` (the expectation under stochastic rounding)."""
+        epoch = _check_epoch(epoch)
         return (
             self.total if self._schedule is None else int(self._targets_of(epoch).sum())
         )
@@ -196,6 +197,7 @@ class Plan:
             shuffle: a seeded permutation (per seed and epoch) when True; source
                 order, copies adjacent, when False.
         """
+        shuffle = check_bool(shuffle, "shuffle")
         copies = self.copies(epoch)
         indices = np.repeat(np.arange(copies.size, dtype=np.int64), copies)
         if shuffle:
@@ -261,6 +263,7 @@ class Plan:
         """A table of counts, targets and factors per class."""
         from oversample import report
 
+        max_rows = check_int(max_rows, "max_rows", minimum=2)
         return report.summary(self, max_rows=max_rows)
 
     def _repr_html_(self) -> str:

@@ -174,6 +174,26 @@ def html(
     return out + "</div>"
 
 
+def counts_html(counts: Mapping[Label, int], title: str, max_rows: int = 40) -> str:
+    """Counts per class and their shares as HTML, with the plot."""
+    total = max(sum(counts.values()), 1)
+    rows = [(str(c), f"{n:,}", f"{n / total:.1%}") for c, n in counts.items()]
+    if len(rows) > max_rows:
+        half = max_rows // 2
+        rows = [
+            *rows[:half],
+            (f"... {len(rows) - 2 * half} more", "", ""),
+            *rows[-half:],
+        ]
+    rows.append(("total", f"{sum(counts.values()):,}", "100.0%"))
+    return html(
+        title,
+        ("class", "count", "share"),
+        rows,
+        lambda buffer: plot_counts(counts, buffer, title),
+    )
+
+
 def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
     """A plan's `_repr_html_`: the counts before and after, and its plot."""
     return html(

@@ -4,6 +4,7 @@ epoch, resolved once into a table of targets per epoch."""
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,13 @@ class Progressive:
                 "`Progressive(epochs)` must be an int >= 1; got"
                 f" epochs={describe(self.epochs)}."
             )
-        if isinstance(self.end, Progressive | numbers.Number):
+        end = self.end
+        static = (
+            (isinstance(end, str) and end in strategies.PRESETS)
+            or isinstance(end, Mapping | strategies.Power | strategies.RepeatFactor)
+            or (callable(end) and not isinstance(end, type))
+        )
+        if not static or isinstance(end, Progressive | numbers.Number):
             raise TypeError(
                 "`Progressive(end)` must be a static strategy (a preset, a dict,"
                 f" ovs.Power(a), a callable); got end={describe(self.end)}."

@@ -125,16 +125,8 @@ class ShardCounts:
         """Jupyter's view: samples per class over all shards, and the plot."""
         from oversample import report
 
-        counts, total = self.counts, max(self.num_samples, 1)
-        rows = [(str(c), f"{n:,}", f"{n / total:.1%}") for c, n in counts.items()]
-        rows.append(("total", f"{self.num_samples:,}", "100.0%"))
         title = f"oversample ShardCounts: {len(self.files):,} shards"
-        return report.html(
-            title,
-            ("class", "count", "share"),
-            rows if len(rows) <= 41 else [*rows[:20], ("...", "", ""), *rows[-20:]],
-            lambda buffer: report.plot_counts(counts, buffer, title),
-        )
+        return report.counts_html(self.counts, title)
 
     @property
     def num_samples(self) -> int:
@@ -188,6 +180,13 @@ class ShardCounts:
 
     def check_plan(self, plan: Any) -> None:
         """Refuses a plan not made from these counts' classes."""
+        from oversample.plan import Plan
+
+        if not isinstance(plan, Plan):
+            raise TypeError(
+                "`plan` must be an ovs.Plan made with ovs.plan(counts="
+                f"shard_counts.counts, ...); got plan={describe(plan)}."
+            )
         if plan.kind != "classes" or plan.counts != self.counts:
             raise ValueError(
                 "`plan` was not made from these shard counts (its class counts"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oversample._validation import check_int, describe
+from oversample._validation import check_int, describe, is_int
 from oversample.shard_counts import ShardCounts, _check_files
 
 __all__ = ["ShardCounts", "Shards"]
@@ -60,6 +60,16 @@ class Shards:
             raise TypeError(
                 "`read` must be a callable file name -> tf.data.Dataset or iterable"
                 f" of examples; got read={describe(self.read)}."
+            )
+        if self.selected is not None and (
+            not isinstance(self.selected, tuple)
+            or not all(
+                is_int(p) and 0 <= int(p) < len(self.files) for p in self.selected
+            )
+        ):
+            raise TypeError(
+                "`selected` must be None or a tuple of file places (as `shard`"
+                f" makes it); got selected={describe(self.selected)}."
             )
         for name in ("cycle_length", "num_parallel_calls"):
             value = getattr(self, name)
