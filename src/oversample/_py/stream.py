@@ -21,10 +21,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from oversample import _seeding
 from oversample._py import readers as _readers
-from oversample._py.fields import Field, labels_of
+from oversample._py.fields import Field
 from oversample._py.held import Held
+from oversample._py.layout import lay_out
 from oversample._validation import check_int, describe
 
 STATE_VERSION = 1
@@ -223,7 +223,7 @@ class _Windows:
                 owners = block.keys if block.mine is None else block.keys[block.mine]
                 out = config.held.owned(owners, epoch).tolist()
             else:
-                out = _lay_out(config, keying, unit, state, examples, epoch)
+                out = lay_out(config, keying, unit, state, examples, epoch)
             self.length = len(out)
             self.current = iter(out)
             if skip:
@@ -231,73 +231,6 @@ class _Windows:
                 skip = 0
             yield self.current
         keying.finish(unit, state)
-
-
-def _lay_out(
-    config: Config,
-    keying: Any,
-    unit: Any,
-    state: dict[str, Any],
-    examples: list[Any],
-    epoch: int,
-) -> list[Any]:
-    """One block's output: every streamed copy and every held copy it owns, in
-    a seeded order."""
-    decider, count = config.decider, len(examples)
-    index = None
-    places = None
-    if decider.by_class:
-        assert config.label is not None
-        labels = labels_of(config.label, examples, config.strings)
-        index = decider.index(labels)
-    if hasattr(keying, "places"):
-        places = keying.places(examples)
-        block = keying.block(unit, state, count, index, places)
-    else:
-        block = keying.block(unit, state, count, index)
-    if decider.by_class:
-        copies = decider.copies(index, block.occurrence, block.keys, epoch)
-    else:
-        copies = decider.copies(examples, block.keys, epoch)
-    mine = block.mine
-    if mine is not None:
-        copies = np.where(mine, copies, 0)
-    rows = np.repeat(np.arange(count), copies)
-    held: np.ndarray | list[Any] = []
-    if config.held is not None:
-        owners = block.keys if mine is None else block.keys[mine]
-        held = config.held.owned(owners, epoch)
-    if config.provenance:
-        first = np.repeat(np.cumsum(copies) - copies, copies)
-        numbers = (np.arange(rows.size) - first).tolist()
-        keys = block.keys[rows].tolist()
-        streamed = [examples[r] for r in rows.tolist()]
-        out = [
-            (e, {"key": k, "copy": c})
-            for e, k, c in zip(streamed, keys, numbers, strict=True)
-        ]
-        out += list(held)
-        if config.block and len(out) > 1:
-            order = _order_of(config, block.keys, epoch, len(out))
-            laid = np.fromiter(out, dtype=object, count=len(out))
-            return laid[order].tolist()
-        return out
-    # NOTE: one gather of object references builds the whole block: the
-    # streamed copies' rows and the held copies, in the block's seeded order.
-    pool = np.fromiter(
-        itertools.chain(examples, held), dtype=object, count=count + len(held)
-    )
-    rows = np.concatenate([rows, np.arange(count, pool.size)])
-    if config.block and rows.size > 1:
-        rows = rows[_order_of(config, block.keys, epoch, rows.size)]
-    return pool[rows].tolist()
-
-
-def _order_of(config: Config, keys: np.ndarray, epoch: int, size: int) -> np.ndarray:
-    """The seeded order of a block, from its first key."""
-    words = _seeding.raw_words(config.seed, 2, "py-block", epoch)
-    rng = np.random.Generator(np.random.Philox(key=int(words[0]) ^ int(keys[0])))
-    return rng.permutation(size)
 
 
 def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
