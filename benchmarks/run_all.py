@@ -19,6 +19,8 @@ SCRIPTS = [
     "bench_sampler.py",
     "bench_scaling.py",
     "bench_shards.py",
+    "bench_iterables.py",
+    "bench_endurance.py",
 ]
 
 

@@ -14,6 +14,8 @@ import pytest
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 TINY = {
     "bench_counting.py": ["--config", "tiny", "--repeats", "1"],
+    "bench_endurance.py": ["--samples", "3000", "--epochs", "2"],
+    "bench_iterables.py": ["--samples", "5000", "--repeats", "1"],
     "bench_plan.py": ["--samples", "20000", "--classes", "50", "--repeats", "1"],
     "bench_sampler.py": ["--sizes", "5000", "--classes", "20", "--repeats", "1"],
     "bench_scaling.py": ["--sizes", "2000", "--class-counts", "10"],
@@ -37,7 +39,7 @@ TINY = {
 
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_script_runs_and_writes_results(script, tmp_path):
-    pytest.importorskip("tensorflow")
+    pytest.importorskip("torch" if script == "bench_endurance.py" else "tensorflow")
     done = subprocess.run(
         [sys.executable, script, *TINY[script], "--out", str(tmp_path)],
         cwd=BENCHMARKS,
@@ -74,6 +76,26 @@ def test_the_training_study_runs_and_writes_results(tmp_path):
     assert [row["method"] for row in results["rows"]] == methods
     assert all(len(runs) == 2 for runs in results["meta"]["runs"].values())
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_spread_study_runs_and_writes_results(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    methods = ["buffer only", "global order"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "study_spread.py",
+            *("--seeds", "1", "--steps", "3", "--out", str(tmp_path)),
+            *("--methods", *methods),
+        ],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "study_spread.json").read_text())
+    assert [row["method"] for row in results["rows"]] == methods
 
 
 def test_every_benchmark_script_is_smoke_tested():

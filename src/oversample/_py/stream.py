@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import collections
 import copy
+import ctypes
 import itertools
+import multiprocessing.context
+import multiprocessing.sharedctypes
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,15 +65,18 @@ class Balanced:
         self.plan = plan
         self.spread = spread
         self.shard_counts: Any = None
-        self._epoch = 0
+        self._epoch = _EpochCell(0)
 
     @property
     def epoch(self) -> int:
-        return self._epoch
+        """The epoch the next iteration yields (see `set_epoch`)."""
+        return self._epoch.get()
 
     def set_epoch(self, epoch: int) -> None:
-        """The epoch the next iteration yields (without `epoch=` or `epochs=`)."""
-        self._epoch = check_int(epoch, "epoch")
+        """The epoch the next iteration yields (without `epoch=` or `epochs=`).
+        It reaches DataLoader workers too, persistent ones included: the
+        epoch lives in memory shared with the worker processes."""
+        self._epoch.set(check_int(epoch, "epoch"))
 
     def split(self, num_replicas: int, rank: int) -> Balanced:
         """This stream as rank `rank` of `num_replicas` reads it (otherwise
@@ -84,6 +90,7 @@ class Balanced:
         out = copy.copy(self)
         out._config = copy.copy(self._config)
         out._config.split = (replicas, rank)
+        out._epoch = _EpochCell(self.epoch)
         return out
 
     def _epochs(self) -> Iterator[int]:
@@ -94,7 +101,7 @@ class Balanced:
             return (
                 iter(config.epochs) if config.epochs is not None else itertools.count()
             )
-        return iter([self._epoch])
+        return iter([self._epoch.get()])
 
     def __iter__(self) -> StreamIterator:
         windows = _Windows(self)
@@ -231,6 +238,37 @@ class _Windows:
                 skip = 0
             yield self.current
         keying.finish(unit, state)
+
+
+class _EpochCell:
+    """The epoch of `set_epoch` in shared memory: a DataLoader worker gets the
+    stream once (persistent workers keep it), so a plain attribute set in the
+    main process would never reach it. Passed to a starting process the cell
+    stays shared; pickled any other way it becomes a copy of its own."""
+
+    def __init__(self, epoch: int) -> None:
+        self._cell = _shared_int(epoch)
+
+    def get(self) -> int:
+        return int(self._cell.value)
+
+    def set(self, epoch: int) -> None:
+        self._cell.value = epoch
+
+    def __getstate__(self) -> dict[str, Any]:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            return {"cell": self._cell}
+        return {"epoch": self.get()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "cell" in state:
+            self._cell = state["cell"]
+        else:
+            self._cell = _shared_int(state["epoch"])
+
+
+def _shared_int(value: int) -> Any:
+    return multiprocessing.sharedctypes.RawValue(ctypes.c_int64, value)
 
 
 def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
