@@ -88,6 +88,8 @@ def _targets() -> list[tuple[str, Any, dict[str, Any], set[str]]]:
             {"spread"},
         ),
         ("Plan.from_json", ovs.Plan.from_json, {"text": plan.to_json()}, set()),
+        ("Marks", ovs.Marks, {"plan": plan, "epoch": 0}, set()),
+        ("Marks.keep", ovs.Marks(plan).keep, {"keys": [1], "copies": [0]}, set()),
         (
             "ShardCounts.from_json",
             ovs.ShardCounts.from_json,

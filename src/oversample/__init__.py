@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from oversample.api import balance, count_labels, duplicate
 from oversample.batch_sampler import BatchSampler
+from oversample.marks import Marks
 from oversample.plan import Plan
 from oversample.planning import plan
 from oversample.sampler import Sampler
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchSampler",
+    "Marks",
     "Plan",
     "Power",
     "Progressive",
