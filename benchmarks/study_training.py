@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from _common import out_folder, write_results
 
+from oversample.demo import FEW, MANY, cnn, scores
+
 KERAS = [
     "no balancing",
     "class_weight",
@@ -35,7 +37,6 @@ TORCH = ["torch: no balancing", "torch: oversample all", "torch: Progressive"]
 BATCH = 128
 PROGRESSIVE_EPOCHS = 5  # the schedule ends about two thirds into 1,200 steps
 REPEAT_THRESHOLD = 0.1
-MANY, FEW = 500, 100
 DATA = Path(__file__).parent / ".data" / "tfds"
 
 
@@ -66,30 +67,12 @@ def _strategy(method: str) -> Any:
 
 def keras_run(method: str, data: dict, seed: int, steps: int) -> np.ndarray:
     """Trains one Keras model; returns the test predictions."""
-    import keras
     import tensorflow as tf
 
     import oversample as ovs
 
     images, labels = data["train"]
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((20, 20, 1)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(16, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(20),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    model = cnn(seed)
     source = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
     weights = None
     if method.startswith("oversample"):
@@ -174,18 +157,6 @@ class _Batches:
 
 def _as_is(batch: Any) -> Any:
     return batch
-
-
-def scores(predicted: np.ndarray, truth: np.ndarray, counts: np.ndarray) -> dict:
-    recall = np.array([(predicted[truth == c] == c).mean() for c in range(20)])
-    groups = {
-        "many": counts >= MANY,
-        "medium": (counts >= FEW) & (counts < MANY),
-        "few": counts < FEW,
-    }
-    out = {"balanced_accuracy": float(recall.mean())}
-    out.update({f"{k}_shot": float(recall[m].mean()) for k, m in groups.items()})
-    return out
 
 
 def _summary(values: list[float]) -> str:

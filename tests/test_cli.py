@@ -144,8 +144,14 @@ def test_demo_runs_end_to_end(data_dir, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "demo.json").read_text())
-    assert set(results["results"]) == {"no balancing", "class_weight", "oversample"}
-    assert results["targets"] == {str(c): 130 for c in range(10)}
+    methods = {"no balancing", "class_weight", "balance", "balance sqrt"}
+    assert set(results["results"]) == methods
+    assert results["targets"] == {str(c): 2000 for c in range(20)}
+    assert all(
+        set(run) == {"balanced_accuracy", "many_shot", "medium_shot", "few_shot"}
+        for runs in results["results"].values()
+        for run in runs
+    )
     for name in ("plan.png", "demo.png"):
         assert png_size(out / name)[0] >= 600
     assert "every class exactly at its target" in done.stdout

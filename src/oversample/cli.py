@@ -231,18 +231,18 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="count, plan, stream and train on the embedded digits_lt dataset",
+        help="count, plan, stream and train on the embedded digits20_lt dataset",
         epilog="example:\n  oversample demo --seeds 5 --out oversample-demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--out", default="oversample-demo", help="folder for plots and JSON"
     )
-    demo.add_argument("--seeds", type=int, default=5, help="training seeds per method")
+    demo.add_argument("--seeds", type=int, default=3, help="training seeds per method")
     demo.add_argument(
-        "--steps", type=int, default=1500, help="optimisation steps per run"
+        "--steps", type=int, default=1200, help="optimisation steps per run"
     )
-    demo.add_argument("--data-dir", default=None, help="where TFDS keeps digits_lt")
+    demo.add_argument("--data-dir", default=None, help="where TFDS keeps digits20_lt")
     demo.set_defaults(run=_demo)
 
     for name, run, text in (
