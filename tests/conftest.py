@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# NOTE: TFDS builds the embedded datasets of the docs' code blocks and of the
+# tests that name no folder in a temporary one, never in the home folder.
+os.environ.setdefault("TFDS_DATA_DIR", tempfile.mkdtemp(prefix="oversample-tfds-"))
 
 
 def long_tail(

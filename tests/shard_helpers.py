@@ -54,3 +54,14 @@ def read(name):
 
 def ids_of(ds) -> list[int]:
     return [int(e["id"]) for e in ds]
+
+
+def service_data(folder) -> tuple[np.ndarray, object, object]:
+    """The tf.data service tests' data: 1,290 long-tailed labels over 8
+    shards; (labels, ovs.Shards, its ShardCounts)."""
+    import oversample as ovs
+
+    sizes = [400, 250, 130, 70, 30, 10]
+    labels = np.random.default_rng(2).permutation(np.repeat(np.arange(6), sizes))
+    shards = ovs.Shards(write_shards(folder, labels, num_shards=8), read)
+    return labels, shards, ovs.count_labels(shards)

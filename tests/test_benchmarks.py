@@ -37,20 +37,36 @@ TINY = {
 }
 
 
-@pytest.mark.parametrize("script", sorted(TINY))
-def test_benchmark_script_runs_and_writes_results(script, tmp_path):
-    pytest.importorskip("torch" if script == "bench_endurance.py" else "tensorflow")
+def _script(name: str, *args: str) -> dict:
+    """Runs benchmarks/`name` with `args`; the JSON it wrote (under --out)."""
     done = subprocess.run(
-        [sys.executable, script, *TINY[script], "--out", str(tmp_path)],
+        [sys.executable, name, *args],
         cwd=BENCHMARKS,
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    name = script.removeprefix("bench_").removesuffix(".py")
-    results = json.loads((tmp_path / f"{name}.json").read_text())
+    out = Path(args[args.index("--out") + 1])
+    return json.loads((out / RESULT_NAME.get(name, _result(name))).read_text())
+
+
+def _result(name: str) -> str:
+    return name.removeprefix("bench_").removesuffix(".py") + ".json"
+
+
+RESULT_NAME = {
+    "study_training.py": "study.json",
+    "study_spread.py": "study_spread.json",
+}
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_script_runs_and_writes_results(script, tmp_path):
+    pytest.importorskip("torch" if script == "bench_endurance.py" else "tensorflow")
+    results = _script(script, *TINY[script], "--out", str(tmp_path))
     assert results["rows"], "no rows written"
+    name = script.removeprefix("bench_").removesuffix(".py")
     assert (tmp_path / f"{name}.md").read_text().startswith("| ")
 
 
@@ -59,20 +75,11 @@ def test_the_training_study_runs_and_writes_results(tmp_path):
     methods = ["no balancing", "class_weight", "oversample Progressive"]
     if importlib.util.find_spec("torch") is not None:
         methods += ["torch: no balancing", "torch: Progressive"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "study_training.py",
-            *("--seeds", "2", "--steps", "3", "--data-dir", str(tmp_path / "tfds")),
-            *("--out", str(tmp_path), "--methods", *methods),
-        ],
-        cwd=BENCHMARKS,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    results = _script(
+        "study_training.py",
+        *("--seeds", "2", "--steps", "3", "--data-dir", str(tmp_path / "tfds")),
+        *("--out", str(tmp_path), "--methods", *methods),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((tmp_path / "study.json").read_text())
     assert [row["method"] for row in results["rows"]] == methods
     assert all(len(runs) == 2 for runs in results["meta"]["runs"].values())
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
@@ -81,20 +88,11 @@ def test_the_training_study_runs_and_writes_results(tmp_path):
 def test_the_spread_study_runs_and_writes_results(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     methods = ["buffer only", "global order"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "study_spread.py",
-            *("--seeds", "1", "--steps", "3", "--out", str(tmp_path)),
-            *("--methods", *methods),
-        ],
-        cwd=BENCHMARKS,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    results = _script(
+        "study_spread.py",
+        *("--seeds", "1", "--steps", "3", "--out", str(tmp_path)),
+        *("--methods", *methods),
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((tmp_path / "study_spread.json").read_text())
     assert [row["method"] for row in results["rows"]] == methods
 
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 import oversample as ovs
-from shard_helpers import read, tf, write_shards
+from shard_helpers import service_data, tf
 
 service = tf.data.experimental.service
-SIZES = [400, 250, 130, 70, 30, 10]
 ROUNDS = 20_000  # bound on next() calls when two consumers alternate
 
 
@@ -50,10 +49,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    labels = np.random.default_rng(2).permutation(np.repeat(np.arange(6), SIZES))
-    files = write_shards(tmp_path_factory.mktemp("service"), labels, num_shards=8)
-    shards = ovs.Shards(files, read)
-    return labels, shards, ovs.count_labels(shards)
+    return service_data(tmp_path_factory.mktemp("service"))
 
 
 def _through(cluster, ds, mode, job=None):

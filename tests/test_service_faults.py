@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 import oversample as ovs
-from shard_helpers import read, tf, write_shards
+from shard_helpers import service_data, tf
 
 service = tf.data.experimental.service
-SIZES = [400, 250, 130, 70, 30, 10]
 BEFORE_KILL = 600
 DEADLINE_S = 60
 
@@ -69,10 +68,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    labels = np.random.default_rng(2).permutation(np.repeat(np.arange(6), SIZES))
-    files = write_shards(tmp_path_factory.mktemp("faults"), labels, num_shards=8)
-    shards = ovs.Shards(files, read)
-    return labels, shards, ovs.count_labels(shards)
+    return service_data(tmp_path_factory.mktemp("faults"))
 
 
 def _receive_with_a_restart(
@@ -107,6 +103,22 @@ def _receive_with_a_restart(
         cluster.stop()
 
 
+def _measured(policy: str, data):
+    """What the consumer received around a restart, and its count (printed:
+    run with -s to see the figures)."""
+    got, plan = _receive_with_a_restart(policy, data)
+    counted = _counted(got, data[0])
+    print(f"{policy} sharding, worker 0 restarted: {counted}")
+    return got, plan, counted
+
+
+def _checked(got, plan):
+    """The received marks through `ovs.Marks`: it, the keys, the first arrivals."""
+    marks = ovs.Marks(plan, epoch=0)
+    keys, copies, classes = (np.array(column) for column in zip(*got, strict=True))
+    return marks, keys, marks.keep(keys, copies, labels=classes)
+
+
 def _counted(got, labels) -> dict[str, int]:
     copies = ovs.plan(labels, seed=5).copies(0)
     pairs = {(k, c) for k, c, _ in got}
@@ -122,13 +134,9 @@ def _counted(got, labels) -> dict[str, int]:
 @pytest.mark.timeout(180)
 def test_file_sharding_repeats_and_the_marks_recipe_restores_the_exact_epoch(data):
     labels = data[0]
-    got, plan = _receive_with_a_restart("FILE", data)
-    counted = _counted(got, labels)
-    print("FILE sharding, worker 0 restarted:", counted)
+    got, plan, counted = _measured("FILE", data)
     assert counted["lost"] == 0, counted  # the restarted worker reads its files again
-    marks = ovs.Marks(plan, epoch=0)
-    keys, copies, classes = (np.array(column) for column in zip(*got, strict=True))
-    kept = marks.keep(keys, copies, labels=classes)
+    marks, keys, kept = _checked(got, plan)
     assert marks.repeated == counted["repeated"]
     assert marks.complete
     expected = ovs.plan(labels, seed=5).copies(0)
@@ -137,13 +145,8 @@ def test_file_sharding_repeats_and_the_marks_recipe_restores_the_exact_epoch(dat
 
 @pytest.mark.timeout(180)
 def test_dynamic_sharding_loses_and_the_marks_count_what(data):
-    labels = data[0]
-    got, plan = _receive_with_a_restart("DYNAMIC", data)
-    counted = _counted(got, labels)
-    print("DYNAMIC sharding, worker 0 restarted:", counted)
-    marks = ovs.Marks(plan, epoch=0)
-    keys, copies, classes = (np.array(column) for column in zip(*got, strict=True))
-    marks.keep(keys, copies, labels=classes)
+    got, plan, counted = _measured("DYNAMIC", data)
+    marks, _, _ = _checked(got, plan)
     missing = sum(marks.missing().values())
     assert missing == counted["lost"] and marks.complete == (counted["lost"] == 0)
     assert all(value >= 0 for value in marks.missing().values())

@@ -14,7 +14,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -101,6 +101,31 @@ def build(
         raise ValueError(
             f"{source}: {what} is malformed ({type(error).__name__}: {error})."
         ) from None
+
+
+class Saved:
+    """`save` and `load` for a document class: it gives `to_json`, a
+    `_from_text(text, source)` classmethod and the `_document` it is."""
+
+    _document: ClassVar[str]
+
+    def to_json(self) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_text(cls, text: str, source: str) -> Any:
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the JSON document to `path` atomically (a temporary file and
+        a rename: a crash never leaves half a file)."""
+        return write_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Reads a document written by `save`; a truncated, corrupted,
+        hand-edited or other-version file is refused with an error naming it."""
+        return cls._from_text(read_text(path, cls._document), f"'{path}'")
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:

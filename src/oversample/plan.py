@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +18,7 @@ _MAX_EPOCH = 2**63 - 1
 
 
 @dataclass(frozen=True, eq=False)
-class Plan:
+class Plan(_packing.Saved):
     """How many copies each source sample gets in each epoch.
 
     Make one with `ovs.plan(...)`; every executor (tf.data, `Sampler`) carries
@@ -38,6 +36,7 @@ class Plan:
         True
     """
 
+    _document = "an oversample plan"
     classes: tuple[int | str, ...]
     seed: int
     rounding: str
@@ -211,24 +210,15 @@ class Plan:
         + base64 packed."""
         return _plan_json.to_json(self)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the plan's JSON to `path` atomically (a temporary file and a
-        rename: a crash never leaves half a plan)."""
-        return _packing.write_atomic(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Plan:
-        """Reads a plan saved by `save`; a truncated, corrupted, hand-edited or
-        other-version file is refused with an error naming it."""
-        return _plan_json.from_json(
-            cls, _packing.read_text(path, "a plan"), f"'{path}'"
-        )
-
     @classmethod
     def from_json(cls, text: str) -> Plan:
         """Reads a plan written by `to_json`; a truncated, corrupted,
         hand-edited or other-version document is refused."""
-        return _plan_json.from_json(cls, text, "`text`")
+        return cls._from_text(text, "`text`")
+
+    @classmethod
+    def _from_text(cls, text: str, source: str) -> Plan:
+        return _plan_json.from_json(cls, text, source)
 
     @cached_property
     def fingerprint(self) -> str:

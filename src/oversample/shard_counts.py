@@ -16,7 +16,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,7 @@ def file_sizes(files: Sequence[str]) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, eq=False)
-class ShardCounts:
+class ShardCounts(_packing.Saved):
     """Samples of each class in each shard: what `ovs.count_labels(shards)` and
     `oversample.beam.count_shards` return.
 
@@ -72,6 +71,7 @@ class ShardCounts:
     Save it with `to_json` next to the plan.
     """
 
+    _document = _WHAT
     files: tuple[str, ...]
     classes: tuple[int | str, ...]
     table: np.ndarray = field(repr=False)  # (shards, classes) int64
@@ -251,25 +251,14 @@ class ShardCounts:
         }
         return _packing.seal(document)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes the counts' JSON to `path` atomically (a temporary file and a
-        rename: a crash never leaves half a file)."""
-        return _packing.write_atomic(path, self.to_json())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ShardCounts:
-        """Reads counts saved by `save`; a truncated, corrupted, hand-edited or
-        other-version file is refused with an error naming it."""
-        return cls._from_document(_packing.read_text(path, _WHAT), f"'{path}'")
-
     @classmethod
     def from_json(cls, text: str) -> ShardCounts:
         """The counts back from `to_json`; a truncated, corrupted, hand-edited
         or other-version document is refused."""
-        return cls._from_document(text, "`text`")
+        return cls._from_text(text, "`text`")
 
     @classmethod
-    def _from_document(cls, text: str, source: str) -> ShardCounts:
+    def _from_text(cls, text: str, source: str) -> ShardCounts:
         document = _packing.load_document(text, _FORMAT, _VERSION, _WHAT, source)
         return _packing.build(cls._of_document, document, _WHAT, source)
 
