@@ -10,6 +10,10 @@ import pytest
 # tests that name no folder in a temporary one, never in the home folder.
 os.environ.setdefault("TFDS_DATA_DIR", tempfile.mkdtemp(prefix="oversample-tfds-"))
 
+# Child scripts the tests start as processes, not test modules: they import
+# torch or torchdata at the top, which a checkout without them lacks.
+collect_ignore = ["stream_child.py", "kill_child.py"]
+
 
 def long_tail(
     num_classes: int, largest: int, ratio: float, seed: int = 0
