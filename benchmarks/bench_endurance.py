@@ -3,7 +3,7 @@ DataLoader with 4 persistent workers over 20 epochs, and a stream of
 `epochs=20`. Per epoch: is it exactly the plan's epoch; the resident memory
 of the main process and of the workers after each epoch (from /proc, Linux).
 
-Run: python benchmarks/bench_endurance.py [--samples 200000] [--epochs 20]
+Run: python benchmarks/bench_endurance.py [--samples 50000] [--epochs 20]
 Writes benchmarks/results/endurance.{json,md}.
 """
 
@@ -105,7 +105,7 @@ def measure(method: str, samples: int, epochs: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=200_000)
+    parser.add_argument("--samples", type=int, default=50_000)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument("--out", default=None, help="results folder")
