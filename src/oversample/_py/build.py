@@ -35,14 +35,12 @@ def class_stream(
     reason: str | None = None,
 ) -> Balanced:
     decider = ClassDecider(plan)
-    offsets = starts = None
-    if counts is not None:
-        offsets, starts = counts.offsets, counts.starts
+    starts = None if counts is None else counts.starts
     held = None
     if reason is None and not settings.spread:
         reason = "spread=None"
     if found is not None and settings.spread:
-        held = _passes.hold(plan, found, decider, offsets, starts, settings.provenance)
+        held = _passes.hold(plan, found, decider, starts, settings.provenance)
         if held is None:
             reason = "no oversampled class fits in the budget"
     if held is not None:

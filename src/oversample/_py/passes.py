@@ -138,7 +138,6 @@ def hold(
     plan: Plan,
     found: Found,
     decider: ClassDecider,
-    offsets: np.ndarray | None,
     starts: np.ndarray | None,
     provenance: bool,
 ) -> Held | None:
