@@ -10,11 +10,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from markdown import Extension, Markdown
+from markdown.preprocessors import Preprocessor
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 MARKER = re.compile(r"<!-- results: (?P<name>[\w-]+)(?P<args>[^>]*)-->")
+# A fence's test words (`python notest`) are for pytest-markdown-docs, and
+# superfences refuses a fence with a bare word after the language.
+TEST_WORDS = re.compile(r"^(?P<fence>\s*(?:`{3,}|~{3,})\s*python)(?:\s+notest)+\s*$")
 _figures = Path(tempfile.mkdtemp(prefix="oversample-docs-"))
 
 
@@ -69,6 +74,24 @@ def _replace(match: re.Match[str]) -> str:
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
     return MARKER.sub(_replace, markdown)
+
+
+class _TestWords(Preprocessor):
+    """Drops the test words from fence lines, after the snippets are included
+    (priority 32) and before superfences reads the fences (25)."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        return [TEST_WORDS.sub(r"\g<fence>", line) for line in lines]
+
+
+class _TestWordsExtension(Extension):
+    def extendMarkdown(self, md: Markdown) -> None:
+        md.preprocessors.register(_TestWords(md), "oversample_test_words", 31.5)
+
+
+def on_config(config: Any) -> Any:
+    config.markdown_extensions.append(_TestWordsExtension())
+    return config
 
 
 def on_pre_build(config: Any) -> None:

@@ -72,3 +72,49 @@ def test_links_between_pages_point_at_pages():
         for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", page.read_text()):
             if "://" not in target:
                 assert (page.parent / target).resolve().is_file(), (page, target)
+
+
+# What a page shows when a block fails to render: a literal fence, a fence's
+# words (the language and `notest`) as text, or a snippet marker not replaced.
+BROKEN = re.compile(r"```|~~~|python notest|--8\s*(?:<|&lt;)\s*--")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built strictly as `.ci/run` builds it."""
+    mkdocs = pytest.importorskip("mkdocs.commands.build")
+    from mkdocs.config import load_config
+
+    out = tmp_path_factory.mktemp("site")
+    config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(out), strict=True)
+    mkdocs.build(config)
+    return out
+
+
+def _visible(html: str) -> str:
+    """The page's text outside its scripts, styles and the search index."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def test_no_page_shows_a_literal_fence_or_snippet_marker(site):
+    pages = sorted(site.rglob("index.html"))
+    assert len(pages) >= len(list(DOCS.rglob("*.md")))
+    broken = {}
+    for page in pages:
+        found = BROKEN.findall(_visible(page.read_text()))
+        if found:
+            broken[str(page.relative_to(site))] = found[:3]
+    assert broken == {}
+
+
+def test_every_included_example_renders_as_code(site):
+    page = (site / "guide" / "streams" / "index.html").read_text()
+    for name in ("stream_pytorch.py", "stream_webdataset.py", "stream_hf.py"):
+        first = next(
+            line
+            for line in (ROOT / "examples" / name).read_text().splitlines()
+            if line.startswith("import ")
+        )
+        assert first.split()[1] in _visible(page)
+    assert page.count('<div class="highlight">') >= 3
