@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -155,3 +156,57 @@ def test_demo_runs_end_to_end(data_dir, tmp_path):
     for name in ("plan.png", "demo.png"):
         assert png_size(out / name)[0] >= 600
     assert "every class exactly at its target" in done.stdout
+    # Piped, as into a log file: the table is not squeezed to 80 columns.
+    header = next(line for line in done.stdout.splitlines() if "method" in line)
+    assert "balanced accuracy" in header and "few shot" in header
+    assert max(len(line) for line in done.stdout.splitlines()) > 80
+    assert not [w for w in START_UP if w in done.stderr], done.stderr[-3000:]
+
+
+def _env_without(name: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != name}
+
+
+START_UP = ("cpu_feature_guard", "oneDNN", "absl::InitializeLog")
+
+
+def test_tensorflows_start_up_lines_stay_out_unless_asked_for():
+    script = (
+        "import os; from oversample._tf import tf; tf().constant(1).numpy();"
+        " print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    unset = _env_without("TF_CPP_MIN_LOG_LEVEL")
+    for env, level in ((unset, "1"), ({**unset, "TF_CPP_MIN_LOG_LEVEL": "0"}, "0")):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [level]
+        if level == "1":
+            assert not [w for w in START_UP if w in done.stderr], done.stderr
+
+
+def test_a_piped_console_draws_tables_at_their_own_width(monkeypatch):
+    import io
+
+    from rich.table import Table
+
+    from oversample import report
+
+    monkeypatch.setenv("COLUMNS", "80")
+    table = Table()
+    for name in ("method", "balanced accuracy", "many", "medium", "few shot"):
+        table.add_column(name)
+    table.add_row("class_weight", *["0.660 ± 0.010"] * 4)
+    buffer = io.StringIO()
+    console = report.console(buffer)
+    console.print(table)
+    report.rule(console, "4. train four ways")
+    lines = buffer.getvalue().splitlines()
+    assert "balanced accuracy" in lines[1]
+    assert len(lines[0]) > 80
+    assert len(lines[-1]) == report.RULE_WIDTH

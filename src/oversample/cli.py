@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import importlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +30,9 @@ class UsageError(Exception):
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from oversample._tf import quiet_start
+
+    quiet_start("2")
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from oversample import _packing
+from oversample import _packing, report
 
 METHODS = ("no balancing", "class_weight", "balance", "balance sqrt")
 METRICS = ("balanced_accuracy", "many_shot", "medium_shot", "few_shot")
@@ -97,7 +97,6 @@ def run(
     """Runs the demo; writes plan.png, demo.png and demo.json under `out`."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
-    from rich.console import Console
     from rich.table import Table
 
     import oversample as ovs
@@ -107,11 +106,13 @@ def run(
         raise ValueError(f"--seeds and --steps must be >= 1; got {seeds} and {steps}.")
     tf.get_logger().setLevel("ERROR")
     warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
-    console = Console()
+    console = report.console()
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
 
-    console.rule("1. prepare digits20_lt (scikit-learn's digits, long-tailed; offline)")
+    report.rule(
+        console, "1. prepare digits20_lt (scikit-learn's digits, long-tailed; offline)"
+    )
     builder = tfds.builder("digits20_lt", data_dir=data_dir)
     builder.download_and_prepare()
     arrays = tfds.as_numpy(builder.as_dataset(split="train", batch_size=-1))
@@ -119,14 +120,14 @@ def run(
         {"image": arrays["image"], "label": arrays["label"]}
     )
 
-    console.rule("2. count the labels and plan")
+    report.rule(console, "2. count the labels and plan")
     found = ovs.count_labels(train)
     plan = ovs.plan(counts=found, strategy="all", seed=0)
     console.print(plan.summary(max_rows=20))
     plan.plot(str(out / "plan.png"))
     console.print(f"before/after plot: {out / 'plan.png'}")
 
-    console.rule("3. stream one balanced epoch and check its totals")
+    report.rule(console, "3. stream one balanced epoch and check its totals")
     balanced = ovs.balance(train, plan=plan, epoch=0)
     streamed = np.bincount(
         np.concatenate([b["label"].numpy() for b in balanced.batch(4096)]),
@@ -140,7 +141,7 @@ def run(
         f" {balanced.spread}"
     )
 
-    console.rule(f"4. train four ways, {steps} steps of {BATCH}, {seeds} seeds")
+    report.rule(console, f"4. train four ways, {steps} steps of {BATCH}, {seeds} seeds")
     test = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1))
     counts = np.array([found[c] for c in sorted(found)])
     results: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}

@@ -7,9 +7,11 @@ import html as _html
 import importlib.util
 import io
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 Label = int | str
+PIPE_WIDTH = 240  # a table's room off a terminal: wide enough for any we draw
+RULE_WIDTH = 100
 
 
 class Planned(Protocol):
@@ -50,8 +52,31 @@ def _render(table: object, header: str = "") -> str:
     buffer = io.StringIO()
     if header:
         buffer.write(header + "\n")
-    Console(file=buffer, width=100, color_system=None).print(table)
+    Console(file=buffer, width=PIPE_WIDTH, color_system=None).print(table)
     return buffer.getvalue()
+
+
+def console(file: IO[str] | None = None) -> Any:
+    """A rich console for the CLI and the demo. On a terminal, its width; in a
+    pipe or a log file, as wide as a table needs, so that no header wraps, with
+    text left unwrapped.
+
+    NOTE: off a terminal rich takes 80 columns, or `COLUMNS`, which test
+    runners and CI shells export as 80 whatever the log's reader has.
+    """
+    from rich.console import Console
+
+    found = Console(file=file)
+    if found.is_terminal:
+        return found
+    return Console(file=file, width=PIPE_WIDTH, soft_wrap=True)
+
+
+def rule(console: Any, title: str) -> None:
+    """A section line, at most `RULE_WIDTH` wide (a log file has no edge)."""
+    from rich.rule import Rule
+
+    console.print(Rule(title), width=min(console.width, RULE_WIDTH))
 
 
 def _shown(

@@ -54,7 +54,9 @@ def file_fingerprint(files: Sequence[str], sizes: Sequence[int] | None) -> str:
 def file_sizes(files: Sequence[str]) -> tuple[int, ...]:
     """Each file's size in bytes (through TensorFlow's file system: local or
     remote alike)."""
-    import tensorflow as tf
+    from oversample._tf import tf as _tf
+
+    tf = _tf()
 
     gfile = tf.io.gfile
     return tuple(int(gfile.stat(name).length) for name in files)

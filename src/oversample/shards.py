@@ -151,7 +151,9 @@ def tfds_reader(
 ) -> tuple[list[str], Any]:
     """The files of a prepared TFDS split and a reader decoding their records
     (with TFDS's "tfds_id", "<file name>__<record index>", when asked)."""
-    import tensorflow as tf
+    from oversample._tf import tf as _tf
+
+    tf = _tf()
 
     info = builder.info
     if split not in info.splits:
