@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from oversample import _copies, _settings, sources
-from oversample._choice import Choice
+from oversample._prepare import Choice
 from oversample._validation import check_bool
 from oversample.plan import Plan
 

@@ -29,16 +29,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from oversample import _seeding
-from oversample._choice import Choice
 from oversample._copies import Copies
+from oversample._prepare import Choice, FactorChoice, prepare
 from oversample._py import build as _build
-from oversample._py import passes as _passes
 from oversample._py import source as _source
 from oversample._py.decide import FixedDecider
 from oversample._py.fields import Field
@@ -46,22 +44,13 @@ from oversample._py.stream import Balanced
 from oversample._settings import Settings
 from oversample._validation import describe, is_int
 from oversample.planning import plan as make_plan
-from oversample.shard_counts import ShardCounts
 from oversample.shards import Shards
-
-TAGGED = (
-    "a tagged stream is split by its own library, so no reader sees the samples"
-    " to hold; use ovs.Shards(files, read) for the spread"
-)
 
 
 def count_labels(source: Any, label: Any, progress: bool) -> Any:
     """Samples per label (per shard, an `ovs.ShardCounts`, for shards)."""
-    field = Field.of(label, _source.first(source))
-    found = _passes.read(_source.pieces(source), field, 0, None, progress)
-    if isinstance(source, Shards):
-        return _source.shard_counts(source, found)
-    return found.counts
+    counted = _source.IterableReader(source, label).count(progress)
+    return counted.shard_counts if isinstance(source, Shards) else counted.counts
 
 
 def balance(
@@ -78,45 +67,19 @@ def balance(
             "`key=` is for tf.data streams; a Python stream is keyed by position, or"
             " by (shard, position in the shard) with ovs.Shards."
         )
-    sharded = isinstance(source, Shards)
-    field = Field.of(label, _source.first(source))
-    plan = choice.given_plan(with_counts=sharded)
-    counts = choice.counts
-    if sharded and counts is not None and not isinstance(counts, ShardCounts):
-        raise TypeError(
-            "with `ovs.Shards`, `counts` must be the ovs.ShardCounts of"
-            f" ovs.count_labels(shards); got counts={describe(counts)}."
-        )
-    if plan is None and counts is not None:
-        plan = choice.from_counts(counts.counts if sharded else counts)
-    if sharded and counts is not None:
-        assert plan is not None
-        counts.check_files(list(source.files), _source.sizes(source))
-        counts.check_plan(plan)
-    if sharded and source.stream is not None and settings.spread:
-        # NOTE: each reader of a tagged stream sees only the shards its library
-        # gives it, so no reader can hold the samples of the others.
-        settings = replace(settings, spread=0)
-        untagged = TAGGED
-    else:
-        untagged = None
-    found = None
-    if plan is None or settings.spread:
-        found = _passes.read(
-            _source.pieces(source), field, settings.spread, plan, progress
-        )
-        if sharded and counts is None:
-            counts = _source.shard_counts(source, found)
-        if plan is None:
-            plan = choice.from_counts(counts.counts if sharded else found.counts)
-        else:
-            _source.check_seen(plan, found)
-    assert plan is not None
+    reader = _source.IterableReader(source, label)
+    prepared = prepare(reader, choice, settings, progress)
+    plan = prepared.plan
     if plan.kind != "classes":
-        raise ValueError("`plan` must be a per-class plan for ovs.balance.")
-    shard_counts = counts if sharded else None
+        return _build.sample_stream(reader.source, plan, settings)
     return _build.class_stream(
-        source, field, plan, shard_counts, found, settings, reason=untagged
+        reader.source,
+        reader.field,
+        plan,
+        prepared.counts if reader.sharded else None,
+        prepared.found,
+        settings,
+        reason=prepared.reason,
     )
 
 
@@ -130,38 +93,32 @@ def duplicate(
             " target})."
         )
     first = _source.first(source)
-    field = None if label is None else Field.of(label, first)
     plan = choice.given_plan()
-    if plan is not None and plan.kind == "classes":
-        if field is None:
-            raise ValueError(
-                "a class plan needs `label=` to read each example's class."
-            )
-        found = _passes.read([_passes.Piece(source)], field, settings.spread, plan)
-        return _build.class_stream(source, field, plan, None, found, settings)
-    if plan is not None:
+    if plan is not None and plan.kind != "classes":
         return _build.sample_stream(source, plan, settings)
-    if form.per_class is not None:
-        assert field is not None
-        factors = form.per_class
-        if form.whole and not settings.spread:
-            table = {k: int(f) for k, f in factors.items()}
-            decider = FixedDecider(1, per_class=(field.value, table))
-            return _build.stream(
-                source, decider, None, None, settings, f"classes:{table}"
+    if plan is not None and label is None:
+        raise ValueError("a class plan needs `label=` to read each example's class.")
+    if form.per_class is not None and form.whole and not settings.spread:
+        field = Field.of(label, first)
+        table = {k: int(f) for k, f in form.per_class.items()}
+        decider = FixedDecider(1, per_class=(field.value, table))
+        return _build.stream(source, decider, None, None, settings, f"classes:{table}")
+    if plan is not None or form.per_class is not None:
+        if plan is None:
+            choice = FactorChoice(
+                seed=choice.seed, rounding=choice.rounding, factors=form.per_class
             )
-        found = _passes.read([_passes.Piece(source)], field, settings.spread, None)
-        counts = found.counts
-        missing = [k for k in factors if k not in counts]
-        if missing:
-            raise ValueError(
-                f"`copies` names classes that are not in the data: {describe(missing)}."
-            )
-        targets = {k: int(counts[k] * f + 0.5) for k, f in factors.items()}
-        planned = make_plan(
-            counts=counts, strategy=targets, seed=choice.seed, rounding=choice.rounding
+        reader = _source.IterableReader(source, label)
+        prepared = prepare(reader, choice, settings, progress=False)
+        return _build.class_stream(
+            source,
+            reader.field,
+            prepared.plan,
+            None,
+            prepared.found,
+            settings,
+            reason=prepared.reason,
         )
-        return _build.class_stream(source, field, planned, None, found, settings)
     if form.weight is not None:
         weights = [float(form.weight(e)) for e in source]
         planned = make_plan(weights=weights, seed=choice.seed, rounding=choice.rounding)

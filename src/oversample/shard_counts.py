@@ -54,9 +54,7 @@ def file_fingerprint(files: Sequence[str], sizes: Sequence[int] | None) -> str:
 def file_sizes(files: Sequence[str]) -> tuple[int, ...]:
     """Each file's size in bytes (through TensorFlow's file system: local or
     remote alike)."""
-    from oversample._tf import tf as _tf
-
-    tf = _tf()
+    import tensorflow as tf
 
     gfile = tf.io.gfile
     return tuple(int(gfile.stat(name).length) for name in files)

@@ -151,9 +151,7 @@ def tfds_reader(
 ) -> tuple[list[str], Any]:
     """The files of a prepared TFDS split and a reader decoding their records
     (with TFDS's "tfds_id", "<file name>__<record index>", when asked)."""
-    from oversample._tf import tf as _tf
-
-    tf = _tf()
+    import tensorflow as tf
 
     info = builder.info
     if split not in info.splits:

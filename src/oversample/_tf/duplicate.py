@@ -3,27 +3,24 @@ per class, k times."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from oversample import _seeding
-from oversample._choice import Choice
 from oversample._copies import Copies
+from oversample._prepare import Choice, FactorChoice, prepare
 from oversample._settings import Settings
-from oversample._tf import checks as _checks
-from oversample._tf import holding as _holding
 from oversample._tf import labels as _labels
 from oversample._tf import rules as _rules
 from oversample._tf import run as _run
 from oversample._tf import spreading as _spreading
 from oversample._tf import tf as _tf
 from oversample._tf.labels import LabelSpec
+from oversample._tf.readers import StreamReader
 from oversample._tf.rule import FixedRule, fixed_from_weight
 from oversample._validation import describe, is_int
-from oversample.plan import Plan
 from oversample.planning import plan as make_plan
 
 
@@ -198,17 +195,6 @@ def _duplicate_by_class(
     spread, or when a factor is not whole), else a table of whole copies."""
     tf = _tf()
 
-    def targets_plan(counts: dict[int | str, int]) -> Plan:
-        missing = [k for k in factors if k not in counts]
-        if missing:
-            raise ValueError(
-                f"`copies` names classes that are not in the data: {describe(missing)}."
-            )
-        targets = {k: math.floor(counts[k] * f + 0.5) for k, f in factors.items()}
-        return make_plan(
-            counts=counts, strategy=targets, seed=choice.seed, rounding=choice.rounding
-        )
-
     strings = isinstance(next(iter(factors)), str)
     if strings != (label.dtype == tf.string):
         raise TypeError(
@@ -216,17 +202,14 @@ def _duplicate_by_class(
             f" dtype {label.dtype.name}."
         )
     whole = all(f.is_integer() for f in factors.values())
-    if settings.spread or not whole:
-        _checks.check_source(ds, None, keyed_by_position=True)
-        _labels.check_finite(ds, "per-class `copies`")
-        if settings.spread and _holding.holdable(ds.element_spec, None) is None:
-            holding = _spreading.by_position(
-                ds, label, settings.spread, None, targets_plan, False
-            )
-            return _run.run_plan(ds, holding.plan, label, settings, holding=holding)
-        if not whole:
-            counts = _labels.count(ds, label, progress=False).counts
-            return _run.run_plan(ds, targets_plan(counts), label, settings)
+    reader = StreamReader(ds, label, what="per-class `copies`")
+    if not whole or (settings.spread and reader.unheld(None) is None):
+        chosen = FactorChoice(
+            seed=choice.seed, rounding=choice.rounding, factors=factors
+        )
+        prepared = prepare(reader, chosen, settings, progress=False)
+        holding = _spreading.held(prepared, 1, _spreading.by_position)
+        return _run.run_plan(ds, prepared.plan, label, settings, holding=holding)
     keys = list(factors)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(

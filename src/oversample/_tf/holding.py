@@ -18,6 +18,7 @@ from oversample._tf.labels import Label
 from oversample.plan import Plan
 
 PASS_BYTES = 1 << 20
+PER_SAMPLE = "the copies come from per-sample weights, not per-class targets"
 
 
 def holdable(spec: Any, plan: Plan | None) -> str | None:
@@ -28,7 +29,7 @@ def holdable(spec: Any, plan: Plan | None) -> str | None:
     if any(s.dtype == tf.variant for s in tf.nest.flatten(spec)):
         return "the elements hold nested datasets"
     if plan is not None and plan.kind != "classes":
-        return "the copies come from per-sample weights, not per-class targets"
+        return PER_SAMPLE
     return None
 
 

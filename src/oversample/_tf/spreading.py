@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 
 from oversample import spread as _spread
+from oversample._prepare import Prepared
 from oversample._settings import Settings
 from oversample._tf import holding as _holding
 from oversample._tf.class_rules import ClassRule
 from oversample._tf.held import Held
-from oversample._tf.labels import Label
 from oversample.plan import Plan
 
-MakePlan = Callable[[dict[int | str, int]], Plan]
+Place = Callable[[list[np.ndarray], np.ndarray], tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -86,94 +86,55 @@ def none_fits(budget: int) -> str:
     )
 
 
-def by_position(
-    ds: Any,
-    label: Label,
-    budget: int,
-    plan: Plan | None,
-    make_plan: MakePlan,
-    progress: bool,
-) -> Holding:
-    """One stream keyed by position: one pass collects the held samples (and
-    counts the labels when no plan is given)."""
-    found = _holding.collect(ds, label, budget, plan, progress, positional=True)
-    if plan is None:
-        plan = make_plan(_holding.counts_of(found, int(ds.cardinality())))
-    else:
-        _holding.check_counts(plan, found)
-
-    def place(
-        idents: list[np.ndarray], index: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        positions = idents[0].astype(np.int64)
-        return _holding.in_order(positions, index), positions
-
-    table = _holding.table(plan, found, 1, place)
+def held(prepared: Prepared, idents: int, place: Place) -> Holding:
+    """What the stream holds of what the preparation's read collected: the
+    samples of `prepared.found` worth their memory, each placed by `place`
+    (idents, class index) -> (occurrence in its class, sample key)."""
+    plan, budget = prepared.plan, prepared.budget
+    if prepared.found is None:
+        return Holding(plan, None, budget, prepared.reason)
+    if plan.kind != "classes":
+        return Holding(plan, None, budget, _holding.PER_SAMPLE)
+    table = _holding.table(plan, prepared.found, idents, place)
     return Holding(plan, table, budget, None if table else none_fits(budget))
 
 
-def by_key(
-    ds: Any,
-    label: Label,
-    key: Label,
-    budget: int,
-    make_plan: Callable[[np.ndarray], Plan],
-    progress: bool,
-) -> tuple[Holding, np.ndarray]:
-    """A stream keyed by a stable id: the pass that reads every (key, label)
-    for the plan also collects the held samples. Returns the sorted keys too."""
-    source = _keyed_source(ds, key)
-    found = _holding.collect(source, label, budget, None, progress, keep_all=True)
-    assert found.idents is not None and found.labels is not None
-    keyed = _sorted_keys(found.idents, found.labels)
-    plan = make_plan(keyed[1])
-    sorted_keys = keyed[0]
+def by_position(idents: list[np.ndarray], index: np.ndarray) -> tuple[Any, Any]:
+    """One stream keyed by position: occurrences count in position order."""
+    positions = idents[0].astype(np.int64)
+    return _holding.in_order(positions, index), positions
+
+
+def by_key(plan: Plan, keys: np.ndarray) -> Place:
+    """One stream keyed by a stable id: the sample is the rank of its key."""
     occurrence = _occurrences(plan)
 
-    def place(
-        idents: list[np.ndarray], index: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        values = _comparable(idents[0])
-        ranks = np.searchsorted(sorted_keys, values)
+    def place(idents: list[np.ndarray], index: np.ndarray) -> tuple[Any, Any]:
+        ranks = np.searchsorted(keys, comparable(idents[0]))
         return occurrence[ranks], ranks.astype(np.int64)
 
-    if budget and _holding.holdable(ds.element_spec, plan) is None:
-        table = _holding.table(plan, found, 1, place)
-    else:
-        table = None
-    reason = None if table else none_fits(budget)
-    return Holding(plan, table, budget, reason), sorted_keys
+    return place
 
 
-def _keyed_source(ds: Any, key: Label) -> Any:
-    from oversample._tf.labels import map_elements
+def by_shard(counts: Any, shards: int) -> Place:
+    """Shards: a sample's occurrence is its class's count in earlier shards
+    plus its rank among its class in its own shard."""
 
-    return map_elements(ds, lambda e: ((key.read(e),), e))
+    def place(idents: list[np.ndarray], index: np.ndarray) -> tuple[Any, Any]:
+        places, positions = (x.astype(np.int64) for x in idents)
+        order = np.lexsort((positions, places, index))
+        group = index[order] * shards + places[order]
+        first = np.searchsorted(group, group, side="left")
+        within = np.empty(index.size, np.int64)
+        within[order] = np.arange(index.size) - first
+        occurrence = counts.offsets[places, index] + within
+        return occurrence, counts.starts[places] + positions
+
+    return place
 
 
-def _comparable(keys: np.ndarray) -> np.ndarray:
+def comparable(keys: np.ndarray) -> np.ndarray:
     return keys.astype(np.bytes_) if keys.dtype == object else keys
-
-
-def _sorted_keys(
-    idents: list[np.ndarray], labels: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every sample's key, sorted, and its label in that order; keys unique."""
-    from oversample._tf.labels import _python_array, _python_label
-    from oversample._validation import describe
-
-    if not idents:
-        raise ValueError("`ds` is empty; there is nothing to plan.")
-    all_keys = _comparable(np.concatenate(idents))
-    order = np.argsort(all_keys, kind="stable")
-    ordered = all_keys[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if repeated.size:
-        shown = [_python_label(v) for v in ordered[repeated[:3]].tolist()]
-        raise ValueError(
-            f"`key` must be unique per sample; these keys repeat: {describe(shown)}."
-        )
-    return ordered, _python_array(labels)[order]
 
 
 def _occurrences(plan: Plan) -> np.ndarray:
