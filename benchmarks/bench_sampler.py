@@ -86,7 +86,7 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
 
     elif method.startswith("oversample.Sampler.indices"):
         if "NumPy" in method:
-            from oversample import _order
+            from oversample.index import order as _order
 
             _order.use_kernels = False
 

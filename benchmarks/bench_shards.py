@@ -111,8 +111,8 @@ class _Service:
 def count(method: str, repeats: int, records: int, files: int) -> dict[str, Any]:
     import oversample as ovs
     from oversample import beam as ovs_beam
-    from oversample._tf import labels as tf_labels
-    from oversample._tf import shard_source
+    from oversample.tf import labels as tf_labels
+    from oversample.tf import shard_source
 
     shards = _shards(records, files)
     reference = ovs.count_labels(shards)

@@ -172,7 +172,7 @@ START_UP = ("cpu_feature_guard", "oneDNN", "absl::InitializeLog")
 
 def test_tensorflows_start_up_lines_stay_out_unless_asked_for():
     script = (
-        "import os; from oversample._tf import tf; tf().constant(1).numpy();"
+        "import os; from oversample.tf import tf; tf().constant(1).numpy();"
         " print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     )
     unset = _env_without("TF_CPP_MIN_LOG_LEVEL")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import oversample as ovs
-from oversample import _order
+from oversample.index import order as _order
 
 CASES = [
     ("not majority", "exact"),

@@ -236,6 +236,37 @@ def test_a_one_shot_iterator_is_refused():
         ovs.balance(generator, seed=0)
 
 
+@pytest.mark.parametrize("given", ["counts", "plan"])
+@pytest.mark.parametrize("spread", ["auto", None])
+def test_a_one_shot_iterator_given_its_counts_is_read_once_for_one_epoch(
+    given, spread
+):
+    labels = stream_cases.labels()
+    plan = ovs.plan(labels, seed=3)
+    ready = {"plan": plan} if given == "plan" else {"counts": plan.counts, "seed": 3}
+    read = []
+
+    def records():  # a socket's or a database cursor's records: read once
+        for example in stream_cases.examples():
+            read.append(example["id"])
+            yield example
+
+    out = ovs.balance(records(), epoch=0, spread=spread, **ready)
+    assert read == [0]  # its first example, to resolve the label
+    ids = [e["id"] for e in out]
+    assert read == list(range(labels.size))
+    assert np.bincount(ids, minlength=labels.size).tolist() == plan.copies(0).tolist()
+    assert out.spread.held_samples == 0
+    assert ("read only once" if spread else "spread=None") in out.spread.reason
+    with pytest.raises(TypeError, match=r"one-shot iterator .* was read once"):
+        list(out)
+
+
+def test_counting_a_one_shot_iterator_reads_it_once():
+    generator = (e for e in stream_cases.examples())
+    assert ovs.count_labels(generator) == dict(enumerate(stream_cases.SIZES))
+
+
 def test_counts_of_other_shards_are_refused(tmp_path):
     pytest.importorskip("webdataset")
     urls = stream_cases.write_tars(tmp_path)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oversample as ovs
-from oversample import _order, sampler
+from oversample.index import order as _order
+from oversample.index import sampler
 
 needs_numba = pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba (the fast extra)"

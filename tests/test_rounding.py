@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oversample as ovs
-from oversample import rounding
+from oversample.core import rounding
 
 
 def _copies_by_rank(rule, codes, occurrence, epoch):

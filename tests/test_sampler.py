@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oversample as ovs
-from oversample import _order
-from oversample._order import Feistel
+from oversample.index import order as _order
+from oversample.index.order import Feistel
 
 
 @pytest.fixture(autouse=True, params=["auto", "numpy"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import oversample as ovs
-from oversample import spread
+from oversample.core import spread
 
 
 @pytest.mark.parametrize(

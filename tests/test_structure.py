@@ -71,14 +71,60 @@ def test_no_import_circle():
     assert circles == [], circles
 
 
-def test_the_core_imports_no_tensorflow_module():
+CORE = "oversample.core"
+EXECUTORS = ("oversample.tf", "oversample.py", "oversample.index")
+# NOTE: a plan (and a Sampler) renders its summary, plot and HTML view through
+# the report.
+VIEWS = {"oversample", "oversample.report"}
+SOURCE_KINDS = {"oversample.shards"}  # `ovs.Shards`, read by every executor
+
+
+def _room(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:2])
+
+
+def _reached(room: str) -> dict[str, set[str]]:
     modules = _modules()
-    core = {
-        n for n in modules if not n.startswith("oversample._tf") and n != "oversample"
+    return {
+        name: _imports(name, modules[name], set(modules))
+        for name in modules
+        if _room(name) == room
     }
-    core -= {"oversample.tfdata", "oversample.cli", "oversample.demo"}
-    core -= {"oversample.beam"}  # a Beam pipeline that reads TFRecords
-    core -= {n for n in modules if n.startswith("oversample.datasets")}
-    for name in sorted(core):
+
+
+def test_the_layout_has_the_core_and_one_folder_per_executor():
+    rooms = {_room(name) for name in _modules()}
+    assert {CORE, *EXECUTORS} <= rooms
+
+
+def test_the_core_imports_only_the_core():
+    for name, reached in _reached(CORE).items():
+        outside = {r for r in reached if _room(r) != CORE} - VIEWS
+        assert outside == set(), name
+
+
+def test_an_executor_imports_only_the_core_and_itself():
+    for room in EXECUTORS:
+        for name, reached in _reached(room).items():
+            outside = {r for r in reached if _room(r) not in (CORE, room)}
+            assert outside - SOURCE_KINDS - VIEWS == set(), name
+
+
+def test_only_the_tf_executor_and_the_faces_import_its_modules():
+    modules = _modules()
+    faces = {"oversample.cli", "oversample.demo", "oversample.beam"}
+    for name in sorted(modules):
+        if _room(name) in ("oversample.tf", "oversample.datasets") or name in faces:
+            continue
         reached = _imports(name, modules[name], set(modules))
-        assert not any(r.startswith("oversample._tf") for r in reached), name
+        assert not any(_room(r) == "oversample.tf" for r in reached), name
+
+
+def test_every_module_says_what_it_is_for():
+    missing = [
+        name
+        for name, path in _modules().items()
+        if not ast.get_docstring(ast.parse(path.read_text()))
+    ]
+    assert missing == []

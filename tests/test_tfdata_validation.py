@@ -136,7 +136,7 @@ def test_bad_shuffle_buffer_and_seed_are_refused():
 def test_missing_tensorflow_gives_an_install_hint(monkeypatch):
     import builtins
 
-    from oversample import _tf as tfdata
+    from oversample import tf as tfdata
 
     real_import = builtins.__import__
 

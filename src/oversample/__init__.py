@@ -7,14 +7,14 @@ NumPy; an executor imports TensorFlow when it is handed a tf.data source.
 from __future__ import annotations
 
 from oversample.api import balance, count_labels, duplicate
-from oversample.batch_sampler import BatchSampler
-from oversample.marks import Marks
-from oversample.plan import Plan
-from oversample.planning import plan
-from oversample.sampler import Sampler
-from oversample.schedules import Progressive
+from oversample.core.marks import Marks
+from oversample.core.plan import Plan
+from oversample.core.planning import plan
+from oversample.core.schedules import Progressive
+from oversample.core.strategies import Power, RepeatFactor
+from oversample.index.batch_sampler import BatchSampler
+from oversample.index.sampler import Sampler
 from oversample.shards import ShardCounts, Shards
-from oversample.strategies import Power, RepeatFactor
 
 __version__ = "0.1.0"
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from oversample import _copies, _settings, sources
-from oversample._prepare import Choice
-from oversample._validation import check_bool
-from oversample.plan import Plan
+from oversample import sources
+from oversample.core import copies as _copies
+from oversample.core import settings as _settings
+from oversample.core.plan import Plan
+from oversample.core.prepare import Choice
+from oversample.core.validation import check_bool
 
 Label = str | int | Callable[[Any], Any]  # what `label=` and `key=` take
 

@@ -19,8 +19,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from oversample._validation import describe
-from oversample.shard_counts import ShardCounts, _check_files, file_sizes
+from oversample.core.shard_counts import ShardCounts, _check_files, file_sizes
+from oversample.core.validation import describe
 
 Labeller = Callable[[bytes], int | str]
 
@@ -99,7 +99,7 @@ def count_shards(
         )
     if not isinstance(output, str) or not output:
         raise TypeError(f"`output` must be a path prefix; got output={output!r}.")
-    from oversample._tf import tf
+    from oversample.tf import tf
 
     if tf().io.gfile.glob(output + "*.jsonl"):
         raise ValueError(
@@ -121,7 +121,7 @@ def count_shards(
 
 
 def _read_counts(names: tuple[str, ...], output: str) -> ShardCounts:
-    from oversample._tf import tf
+    from oversample.tf import tf
 
     gfile = tf().io.gfile
     pairs: dict[tuple[int, int | str], int] = {}

@@ -30,7 +30,7 @@ class UsageError(Exception):
 
 
 def _quiet_tensorflow() -> None:
-    from oversample._tf import quiet_start
+    from oversample.tf import quiet_start
 
     quiet_start("2")
     import absl.logging
@@ -40,7 +40,7 @@ def _quiet_tensorflow() -> None:
 
 def parse_strategy(text: str) -> object:
     """Turns the --strategy text into a strategy of the grammar."""
-    from oversample.strategies import PRESETS, Power, RepeatFactor
+    from oversample.core.strategies import PRESETS, Power, RepeatFactor
 
     if text in PRESETS:
         return text
@@ -162,7 +162,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import oversample as ovs
-    from oversample._tf import labels as tf_labels
+    from oversample.tf import labels as tf_labels
 
     strategy = parse_strategy(args.strategy)
     builder = _builder(args.dataset, args.data_dir)

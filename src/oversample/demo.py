@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from oversample import _packing, report
+from oversample import report
+from oversample.core import packing as _packing
 
 METHODS = ("no balancing", "class_weight", "balance", "balance sqrt")
 METRICS = ("balanced_accuracy", "many_shot", "medium_shot", "few_shot")

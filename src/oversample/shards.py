@@ -1,7 +1,7 @@
 """`Shards`: a sharded source, a list of files that many workers read.
 
 With shards, a sample's key is (shard, position within the shard); see
-`oversample.shard_counts` for the counts every worker decides from.
+`oversample.core.shard_counts` for the counts every worker decides from.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oversample._validation import check_int, describe, is_int
-from oversample.shard_counts import ShardCounts, _check_files
+from oversample.core.shard_counts import ShardCounts, _check_files
+from oversample.core.validation import check_int, describe, is_int
 
 __all__ = ["ShardCounts", "Shards"]
 

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 
-from oversample._validation import describe
+from oversample.core.validation import describe
 from oversample.shards import Shards
 
-TF_STREAM = "oversample.tfdata"
-TF_SHARDS = "oversample._tf.shards"
-PYTHON = "oversample.iterables"
+TF_STREAM = "oversample.tf.stream"
+TF_SHARDS = "oversample.tf.shards"
+PYTHON = "oversample.py.iterables"
 
 
 def is_dataset(source: object) -> bool:

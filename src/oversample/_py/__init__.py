@@ -1,2 +1,0 @@
-"""Internals of the Python-stream executor (`oversample.iterables`): NumPy and
-the standard library only."""

@@ -1,0 +1,118 @@
+"""The marks of `provenance=True` checked at the consumer: every (key, copy)
+pair occurs once per epoch, so after a failure that repeats elements (a
+restarted tf.data service worker under FILE sharding starts its files again)
+the repeats are dropped, and the class totals say whether anything was lost
+(DYNAMIC sharding is at most once). NumPy and the standard library only.
+
+Examples:
+    >>> import numpy as np, oversample as ovs
+    >>> plan = ovs.plan(counts={0: 3, 1: 1}, seed=0)
+    >>> marks = ovs.Marks(plan, epoch=0)
+    >>> marks.keep([5, 5, 6], [0, 0, 1], labels=[1, 1, 1]).tolist()
+    [True, False, True]
+    >>> marks.missing(), marks.repeated
+    ({0: 3, 1: 1}, 1)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from oversample.core.validation import check_int, describe
+
+_COPY_BITS = 24
+
+
+class Marks:
+    """The (key, copy) pairs received in one epoch of `plan`: `keep` says which
+    elements come for the first time, `missing` which class totals are not
+    reached yet. Memory: one set entry per distinct pair received."""
+
+    def __init__(self, plan: Any, epoch: int = 0) -> None:
+        from oversample.core.plan import Plan
+
+        if not isinstance(plan, Plan):
+            raise TypeError(
+                f"`plan` must be the ovs.Plan of the stream; got plan={describe(plan)}."
+            )
+        self.plan = plan
+        self.epoch = check_int(epoch, "epoch")
+        self.targets = plan.targets_at(self.epoch)
+        self.received = dict.fromkeys(self.targets, 0)
+        self.repeated = 0
+        self._seen: set[int] = set()
+
+    def keep(
+        self,
+        keys: Sequence[int] | np.ndarray,
+        copies: Sequence[int] | np.ndarray,
+        labels: Sequence[Any] | np.ndarray | None = None,
+    ) -> np.ndarray:
+        """A boolean mask of the elements whose (key, copy) is new; with
+        `labels`, their classes' totals are counted (for `missing`)."""
+        keys, copies = _ints(keys, "keys"), _ints(copies, "copies")
+        if keys.shape != copies.shape or (
+            keys.size and (keys.min() < 0 or copies.min() < 0)
+        ):
+            raise ValueError(
+                "`keys` and `copies` must be the same number of marks >= 0; got"
+                f" {keys.size} keys and {copies.size} copies."
+            )
+        if copies.size and int(copies.max()) >> _COPY_BITS:
+            raise ValueError(
+                f"a copy index of {int(copies.max())} is not a mark of oversample."
+            )
+        named = None if labels is None else self._classes(labels, keys.size)
+        fresh = np.zeros(keys.size, bool)
+        seen = self._seen
+        for place, code in enumerate(((keys << _COPY_BITS) | copies).tolist()):
+            if code not in seen:
+                seen.add(code)
+                fresh[place] = True
+        self.repeated += int(keys.size - fresh.sum())
+        for label in itertools.compress(named or [], fresh.tolist()):
+            self.received[label] += 1
+        return fresh
+
+    def _classes(self, labels: Any, size: int) -> list[Any]:
+        """The labels as the plan names its classes, checked before any mark
+        is taken."""
+        flat = np.asarray(labels).reshape(-1)
+        if flat.size != size:
+            raise ValueError(
+                f"`labels` must give one label per mark; got {flat.size} for"
+                f" {size} marks."
+            )
+        named = [x.decode() if isinstance(x, bytes) else x for x in flat.tolist()]
+        for label in named:
+            if label not in self.received:
+                raise ValueError(
+                    f"`labels` holds {label!r}, which is not a class of the plan."
+                )
+        return named
+
+    def missing(self) -> dict[Any, int]:
+        """Per class, how many elements of the epoch have not arrived (negative:
+        more distinct marks than the plan holds, which a correct stream never
+        gives)."""
+        return {c: t - self.received[c] for c, t in self.targets.items()}
+
+    @property
+    def complete(self) -> bool:
+        """Every class at its target: the epoch arrived whole, repeats dropped."""
+        return all(value == 0 for value in self.missing().values())
+
+
+def _ints(value: object, name: str) -> np.ndarray:
+    """Marks as a flat int64 array, or a TypeError naming the argument."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype == float):
+        raise TypeError(
+            f"`{name}` must be ints (the marks' `key` and `copy`); got"
+            f" {name}={describe(value)}."
+        )
+    return array.astype(np.int64).reshape(-1)

@@ -1,0 +1,213 @@
+"""The Sampler's epoch order: a keyed permutation of the epoch's slots and the
+layout that maps a permuted slot to its source index.
+
+The NumPy code here is the reference; `_kernels` (numba, the `fast` extra)
+runs the same arithmetic as compiled loops and is used when installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from oversample.core import rounding as _rounding
+from oversample.core.permutation import Feistel
+
+BUCKET_BITS = 16
+# NOTE: walking the layout and inverting the permutation writes the whole epoch
+# at about 13 ns per index; it computes every rank's slots, so above this many
+# replicas the forward map of this rank's slots alone is cheaper.
+FILL_REPLICAS = 4
+CHUNK = 1 << 16  # slots per step of the NumPy reference
+THREADED = 1 << 18  # indices below which one thread fills the epoch
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+THREADS = min(_cpus(), 8)  # threads that fill a whole epoch
+
+use_kernels: bool | None = None  # None: the compiled loops when numba is installed
+
+
+def kernels() -> ModuleType | None:
+    """The compiled loops, or None for the NumPy reference."""
+    if use_kernels is False:
+        return None
+    try:
+        from oversample.index import kernels as _kernels
+    except ImportError:
+        if use_kernels:
+            raise
+        return None
+    return _kernels
+
+
+@dataclass(frozen=True)
+class ClassLayout:
+    """Slots grouped by class; within a class, place j (in the epoch's window
+    order) holds base + 1 copies for j < extra and base copies after."""
+
+    starts: np.ndarray  # (C + 1,) first slot of each class
+    table: np.ndarray  # (6, C): base, extra, size, inverse, start, first
+    bucket: np.ndarray  # class of the slot at each multiple of 2**shift
+    shift: int
+    order: np.ndarray  # the plan's samples grouped by class
+
+    @classmethod
+    def build(
+        cls,
+        rule: _rounding.ClassRule,
+        order: np.ndarray,
+        epoch: int,
+        base: np.ndarray,
+        extra: np.ndarray,
+    ) -> ClassLayout:
+        size = rule.size
+        starts = np.concatenate([[0], np.cumsum(base * size + extra)])
+        start = (_rounding.epoch_shift(rule, epoch) - rule.offset) % size
+        first = np.cumsum(size) - size
+        table = np.stack([base, extra, size, rule.inverse, start, first])
+        total = int(starts[-1])
+        shift = max(0, total.bit_length() - BUCKET_BITS)
+        marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
+        bucket = np.searchsorted(starts, marks, side="right") - 1
+        return cls(starts, table.astype(np.int64), bucket, shift, order)
+
+    @property
+    def total(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def units(self) -> np.ndarray:
+        """Where each class's slots start, for splitting the layout."""
+        return self.starts
+
+    def sources(self, positions: np.ndarray) -> np.ndarray:
+        owner = np.searchsorted(self.starts, positions, side="right") - 1
+        base, extra, size, inverse, start, first = self.table[:, owner]
+        inside = positions - self.starts[owner]
+        holders = extra * (base + 1)
+        place = np.where(
+            inside < holders,
+            inside // (base + 1),
+            extra + (inside - holders) // np.maximum(base, 1),
+        )
+        return self.order[first + inverse * ((place + start) % size) % size].astype(
+            np.int64
+        )
+
+
+@dataclass(frozen=True)
+class SampleLayout:
+    """Slots in source order: sample i holds slots [ends[i-1], ends[i])."""
+
+    ends: np.ndarray
+
+    @property
+    def total(self) -> int:
+        return int(self.ends[-1])
+
+    @property
+    def units(self) -> np.ndarray:
+        """Where each sample's slots start, for splitting the layout."""
+        return np.concatenate([[0], self.ends])
+
+    def sources(self, positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ends, positions, side="right")
+
+
+@dataclass(frozen=True)
+class EpochOrder:
+    """Slot -> source index for one epoch: the permutation, then the layout."""
+
+    feistel: Feistel
+    layout: ClassLayout | SampleLayout
+
+    @cached_property
+    def _packed(self) -> tuple[ModuleType, str, np.ndarray, np.ndarray] | None:
+        """The compiled loops, their prefix and their two arrays, or None."""
+        compiled = kernels()
+        if compiled is None:
+            return None
+        f, layout = self.feistel, self.layout
+        if isinstance(layout, ClassLayout):
+            parts = (layout.starts, layout.table, layout.bucket, layout.shift)
+            data = compiled.pack(f.total, f.low, f.bits, f.keys, parts)
+            return compiled, "class", data, layout.order
+        data = compiled.pack(f.total, f.low, f.bits, f.keys)
+        return compiled, "sample", data, layout.ends
+
+    def _compiled(self, name: str) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """A compiled loop and the epoch's arrays it takes, or None."""
+        if self._packed is None:
+            return None
+        compiled, kind, data, second = self._packed
+        function: Callable[..., Any] = getattr(compiled, f"{kind}_{name}")
+        return function, (data, second)
+
+    @cached_property
+    def at(self) -> Callable[[int], int]:
+        """slot -> the source index there, as one call with nothing allocated."""
+        found = self._compiled("at")
+        if found is None:
+            return lambda slot: int(self.take(np.array([slot], np.int64))[0])
+        function, (data, second) = found
+        return lambda slot: int(function(slot, data, second))
+
+    def take(self, slots: np.ndarray) -> np.ndarray:
+        """The source indices at these slots, int64."""
+        found = self._compiled("take")
+        if found is None:
+            return self.layout.sources(self.feistel(slots))
+        function, arrays = found
+        out = np.empty(slots.size, np.int64)
+        function(slots, out, *arrays)
+        return out
+
+    def whole(self, rank: int, replicas: int) -> np.ndarray:
+        """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""
+        length = self.feistel.total // replicas
+        found = self._compiled("fill") if replicas <= FILL_REPLICAS else None
+        out = np.empty(length, np.int64)
+        if found is None:
+            for low in range(0, length, CHUNK):
+                steps = np.arange(low, min(low + CHUNK, length), dtype=np.int64)
+                out[low : low + CHUNK] = self.take(rank + replicas * steps)
+            return out
+        function, arrays = found
+        args = (out, rank, replicas, *arrays)
+        parts = _split(self.layout.units, THREADS if length >= THREADED else 1)
+        if len(parts) == 1:
+            function(*args, parts[0])
+            return out
+        # NOTE: the loops release the GIL and write disjoint slots (the
+        # permutation is a bijection), so threads split the layout safely.
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda part: function(*args, part), parts))
+        return out
+
+
+def _split(units: np.ndarray, count: int) -> list[np.ndarray]:
+    """Up to `count` runs of layout units holding about equal numbers of slots,
+    each as (first unit, end unit, first slot)."""
+    total = int(units[-1])
+    marks = np.searchsorted(units, np.arange(1, count) * total // count)
+    bounds = np.unique(np.concatenate([[0], marks, [units.size - 1]]))
+    return [
+        np.array([low, high, units[low]], np.int64)
+        for low, high in itertools.pairwise(bounds.tolist())
+        if high > low
+    ]

@@ -1,0 +1,229 @@
+"""The spread for Python streams: the examples of the classes with the most
+copies per sample, held in memory (see `oversample.core.spread`), and their copies
+placed over the whole epoch.
+
+Epoch e's held copies are H, the sum of the plan's copies of the held
+samples. The sample with key k of the N owns the slots floor(H k / N) up to
+floor(H (k + 1) / N); slot j takes copy h = pi_e(j) of the multiset, pi_e a
+seeded bijection of [0, H). Whichever reader streams a sample emits its
+slots, so readers of disjoint samples emit every copy once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from oversample.core import permutation as _permutation
+from oversample.core import seeding as _seeding
+from oversample.core import spread as _spread
+from oversample.py.decide import ClassDecider
+from oversample.py.fields import nbytes
+
+
+class Collector:
+    """Examples of whole classes, gathered until the budget is spent: with
+    `priority` (per class index) only classes of positive priority, dropping
+    the lowest first; without it every class, dropping the one counted most
+    so far (the counting pass folded into this one).
+
+    NOTE: an example's bytes are estimated from a few examples of each block
+    (walking every example's structure cost more than reading it).
+    """
+
+    def __init__(self, budget: int, priority: np.ndarray | None = None) -> None:
+        self.budget, self.priority = budget, priority
+        # label -> pieces of (idents, examples)
+        self.rows: dict[Any, list[tuple[np.ndarray, list[Any]]]] = {}
+        self.bytes: dict[Any, int] = {}
+        self.dropped: set[Any] = set()
+        self.counts: dict[Any, int] = {}
+        self.total = 0
+
+    def _rank(self, label: Any) -> float:
+        if self.priority is None:
+            return -float(self.counts[label])
+        return float(self.priority[label])
+
+    def add(self, labels: np.ndarray, idents: np.ndarray, examples: list[Any]) -> None:
+        """One block: the examples' labels (class indices with `priority`),
+        idents and examples."""
+        values, inverse = np.unique(labels, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        probes = np.linspace(0, len(examples) - 1, min(len(examples), 8)).astype(int)
+        size = sum(nbytes(examples[i]) for i in probes.tolist()) / probes.size
+        order = np.argsort(inverse, kind="stable")
+        ends = np.cumsum(np.bincount(inverse, minlength=values.size))
+        for column, value in enumerate(values.tolist()):
+            rows = order[(ends[column - 1] if column else 0) : ends[column]]
+            self.counts[value] = self.counts.get(value, 0) + rows.size
+            if value in self.dropped or (
+                self.priority is not None and self.priority[value] <= 0
+            ):
+                continue
+            piece = (idents[rows], [examples[i] for i in rows.tolist()])
+            self.rows.setdefault(value, []).append(piece)
+            added = round(size * rows.size)
+            self.bytes[value] = self.bytes.get(value, 0) + added
+            self.total += added
+        while self.total > self.budget and self.rows:
+            self.drop(min(self.rows, key=self._rank))
+
+    def drop(self, label: Any) -> None:
+        self.dropped.add(label)
+        self.rows.pop(label, None)
+        self.total -= self.bytes.pop(label, 0)
+
+
+class Held:
+    """The held examples of one plan and their copies, epoch by epoch.
+
+    The held rows are ordered by (class, occurrence), whatever the order the
+    pass met them in. An epoch's multiset lays each class out as its base
+    copies (b x n slots: slot u is row u mod n) and then its extra copies (one
+    slot per sample that gets one), so a slot finds its row with a search
+    over the classes, not over the rows.
+    """
+
+    def __init__(
+        self,
+        decider: ClassDecider,
+        examples: list[Any],
+        index: np.ndarray,
+        occurrence: np.ndarray,
+        keys: np.ndarray,
+        held_bytes: int,
+        provenance: bool,
+    ) -> None:
+        order = np.lexsort((occurrence, index))
+        self.decider = decider
+        ordered: Iterator[Any] = iter(examples)  # NOTE: the pass's order, mostly
+        if not np.array_equal(order, np.arange(order.size)):
+            ordered = (examples[i] for i in order.tolist())
+        self.examples = np.fromiter(ordered, dtype=object, count=order.size)
+        self.index, self.occurrence = index[order], occurrence[order]
+        self.keys, self.bytes = keys[order], held_bytes
+        self.provenance = provenance
+        plan = decider.plan
+        self.samples = int(plan.num_samples)
+        self.seed = plan.seed
+        classes = len(plan.classes)
+        self.sizes = np.bincount(self.index, minlength=classes)
+        self.first = np.cumsum(self.sizes) - self.sizes  # first row of each class
+        self._epoch: int | None = None
+        self._layout: tuple[Any, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.keys.size)
+
+    def _of(self, epoch: int) -> tuple[Any, ...]:
+        """The epoch's layout: per class its slots' start, base copies and
+        first extra; the rows that get an extra copy; the permutation."""
+        if self._epoch != epoch or self._layout is None:
+            copies = self.decider.copies(
+                self.index, self.occurrence, self.keys, epoch, streamed=False
+            )
+            base = self.decider.plan._rule_at(epoch).base * (self.sizes > 0)
+            extra = copies - base[self.index]
+            extra_rows = np.flatnonzero(extra)  # by class, then occurrence
+            extras = np.bincount(self.index[extra_rows], minlength=base.size)
+            slots = base * self.sizes + extras
+            starts = np.cumsum(slots) - slots
+            extra_starts = np.cumsum(extras) - extras
+            total = int(slots.sum())
+            bits = max(2, (total - 1).bit_length())
+            words = _seeding.raw_words(self.seed, _permutation.ROUNDS, "held", epoch)
+            permutation = _permutation.Feistel(total, bits // 2, bits, words)
+            ends = starts + slots
+            columns = _Columns.of(ends)
+            self._layout = (
+                columns,
+                starts,
+                base,
+                extra_rows,
+                extra_starts,
+                permutation,
+            )
+            self._epoch = epoch
+        return self._layout
+
+    def owned(self, keys: np.ndarray, epoch: int) -> Any:
+        """The held copies that the samples with these keys own in `epoch`:
+        an object array (of (example, marks) pairs with provenance)."""
+        columns, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
+        total = permutation.total
+        low = keys * total // self.samples
+        width = (keys + 1) * total // self.samples - low
+        count = int(width.sum())
+        if not count:
+            return np.empty(0, dtype=object)
+        slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(count)
+        slot = permutation(slots)
+        column = columns(slot)
+        inside = slot - starts[column]
+        size = self.sizes[column]
+        bulk = base[column] * size
+        in_base = inside < bulk
+        row = self.first[column] + inside % np.maximum(size, 1)
+        if extra_rows.size:
+            # NOTE: both branches are computed; the extra one only where it holds.
+            place = np.clip(
+                extra_starts[column] + inside - bulk, 0, extra_rows.size - 1
+            )
+            row = np.where(in_base, row, extra_rows[place])
+        if not self.provenance:
+            return self.examples[row]
+        found = self.examples[row].tolist()
+        copy = np.where(in_base, inside // np.maximum(size, 1), base[column])
+        marks = zip(self.keys[row].tolist(), copy.tolist(), strict=True)
+        pairs = [
+            (e, {"key": k, "copy": c}) for e, (k, c) in zip(found, marks, strict=True)
+        ]
+        out = np.empty(len(pairs), dtype=object)
+        for place, pair in enumerate(pairs):
+            out[place] = pair
+        return out
+
+
+class _Columns:
+    """The class of each slot, from a table of the class at every 2**shift-th
+    slot and a fix-up for the few slots behind a class boundary (a search over
+    the classes per slot costs several times more)."""
+
+    def __init__(self, ends: np.ndarray, shift: int, bucket: np.ndarray) -> None:
+        self.ends, self.shift, self.bucket = ends, shift, bucket
+
+    @classmethod
+    def of(cls, ends: np.ndarray) -> _Columns:
+        total = int(ends[-1]) if ends.size else 0
+        shift = max(0, total.bit_length() - 16)
+        marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
+        bucket = np.minimum(np.searchsorted(ends, marks, side="right"), ends.size - 1)
+        return cls(ends, shift, bucket)
+
+    def __call__(self, slot: np.ndarray) -> np.ndarray:
+        column = self.bucket[slot >> self.shift]
+        behind = np.flatnonzero(self.ends[column] <= slot)
+        while behind.size:
+            column[behind] += 1
+            behind = behind[self.ends[column[behind]] <= slot[behind]]
+        return column
+
+
+def report(plan: Any, held: Held | None, budget: int, reason: str | None) -> Any:
+    """The `Spread` report of a Python stream."""
+    if held is None:
+        return _spread.nothing(budget, reason or "")
+    classes = np.zeros(len(plan.classes), bool)
+    classes[np.unique(held.index)] = True
+    return _spread.Spread(
+        budget=budget,
+        held_classes=tuple(c for c, h in zip(plan.classes, classes, strict=True) if h),
+        held_samples=held.size,
+        held_bytes=held.bytes,
+        held_copies=int(plan._targets_of(0)[classes].sum()),
+        total=plan.total_at(0),
+    )

@@ -1,0 +1,157 @@
+"""The Python-stream executor: `ovs.balance`, `ovs.duplicate` and
+`ovs.count_labels` on iterables of examples (dicts or tuples): PyTorch
+IterableDatasets, Hugging Face IterableDatasets, WebDataset pipelines, lists,
+anything that starts over on every `iter()`. NumPy only.
+
+Three kinds of source, keyed as the other executors key them:
+
+- an iterable: by position. Read by several readers (DataLoader workers,
+  ranks), reader g of G streams the positions p % G == g, every reader
+  reading the whole source;
+- `ovs.Shards(files, read)` with `read(file)` an iterable of examples: by
+  (shard, position in the shard); reader g reads the files g, g + G, ...;
+- `ovs.Shards.tagged(stream, files)`: a stream that another library splits
+  by shard (WebDataset's split_by_node / split_by_worker), each example
+  naming its shard.
+
+The plan's own rule decides every copy; copies are laid out in a seeded order
+per block of `shuffle_buffer` examples, and the copies of held samples (the
+spread) are placed over the whole epoch. With torch imported, the result is a
+`torch.utils.data.IterableDataset`.
+
+Example:
+    >>> import oversample as ovs
+    >>> examples = [{"label": 0}, {"label": 0}, {"label": 0}, {"label": 1}]
+    >>> stream = ovs.balance(examples, seed=0)
+    >>> sorted(e["label"] for e in stream)
+    [0, 0, 0, 1, 1, 1]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from oversample.core import seeding as _seeding
+from oversample.core.copies import Copies
+from oversample.core.planning import plan as make_plan
+from oversample.core.prepare import Choice, FactorChoice, prepare
+from oversample.core.settings import Settings
+from oversample.core.validation import describe, is_int
+from oversample.py import build as _build
+from oversample.py import source as _source
+from oversample.py.decide import FixedDecider
+from oversample.py.fields import Field
+from oversample.py.stream import Balanced
+from oversample.shards import Shards
+
+
+def count_labels(source: Any, label: Any, progress: bool) -> Any:
+    """Samples per label (per shard, an `ovs.ShardCounts`, for shards)."""
+    counted = _source.IterableReader(source, label).count(progress)
+    return counted.shard_counts if isinstance(source, Shards) else counted.counts
+
+
+def balance(
+    source: Any,
+    label: Any,
+    choice: Choice,
+    settings: Settings,
+    *,
+    progress: bool,
+    key: Any,
+) -> Balanced:
+    if key is not None:
+        raise ValueError(
+            "`key=` is for tf.data streams; a Python stream is keyed by position, or"
+            " by (shard, position in the shard) with ovs.Shards."
+        )
+    reader = _source.IterableReader(source, label)
+    prepared = prepare(reader, choice, settings, progress)
+    plan = prepared.plan
+    if plan.kind != "classes":
+        return _build.sample_stream(reader.source, plan, settings)
+    return _build.class_stream(
+        reader.source,
+        reader.field,
+        plan,
+        prepared.counts if reader.sharded else None,
+        prepared.found,
+        settings,
+        reason=prepared.reason,
+    )
+
+
+def duplicate(
+    source: Any, form: Copies, *, label: Any, choice: Choice, settings: Settings
+) -> Balanced:
+    if isinstance(source, Shards):
+        raise TypeError(
+            "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
+            " Shards: use ovs.balance with per-class targets (strategy={label:"
+            " target})."
+        )
+    first = _source.first(source)
+    plan = choice.given_plan()
+    if plan is not None and plan.kind != "classes":
+        return _build.sample_stream(source, plan, settings)
+    if plan is not None and label is None:
+        raise ValueError("a class plan needs `label=` to read each example's class.")
+    if form.per_class is not None and form.whole and not settings.spread:
+        field = Field.of(label, first)
+        table = {k: int(f) for k, f in form.per_class.items()}
+        decider = FixedDecider(1, per_class=(field.value, table))
+        return _build.stream(source, decider, None, None, settings, f"classes:{table}")
+    if plan is not None or form.per_class is not None:
+        if plan is None:
+            choice = FactorChoice(
+                seed=choice.seed, rounding=choice.rounding, factors=form.per_class
+            )
+        reader = _source.IterableReader(source, label)
+        prepared = prepare(reader, choice, settings, progress=False)
+        return _build.class_stream(
+            source,
+            reader.field,
+            prepared.plan,
+            None,
+            prepared.found,
+            settings,
+            reason=prepared.reason,
+        )
+    if form.weight is not None:
+        weights = [float(form.weight(e)) for e in source]
+        planned = make_plan(weights=weights, seed=choice.seed, rounding=choice.rounding)
+        return _build.sample_stream(source, planned, settings)
+    if form.kind == "fraction":
+        size = sum(1 for _ in source)
+        whole = np.full(size, form.factor)
+        planned = make_plan(weights=whole, seed=choice.seed, rounding=choice.rounding)
+        return _build.sample_stream(source, planned, settings)
+    indices = None if form.indices is None else _indices(form.indices, source)
+    decider = FixedDecider(int(form.factor), where=form.where, indices=indices)
+    name = f"whole:{form.factor}:{form.where is not None}:{_seeding.derive(0, indices)}"
+    return _build.stream(source, decider, None, None, settings, name, seed=choice.seed)
+
+
+def _indices(indices: Any, source: Any) -> np.ndarray:
+    """Sorted unique positions, each checked against the source's length."""
+    if isinstance(indices, str | bytes) or not hasattr(indices, "__iter__"):
+        raise TypeError(
+            f"`indices` must be an iterable of ints; got indices={describe(indices)}."
+        )
+    values = list(indices)
+    bad = [v for v in values if not is_int(v)]
+    if bad:
+        raise TypeError(
+            f"`indices` must be ints (source positions); got {describe(bad[:3])}."
+        )
+    array = np.unique(np.asarray(values, np.int64))
+    size = sum(1 for _ in source)
+    outside = array[(array < 0) | (array >= size)]
+    if outside.size:
+        raise ValueError(
+            f"`indices` must be source positions in [0, {size}); got"
+            f" {describe(outside[:5].tolist())}."
+        )
+    return array

@@ -1,0 +1,251 @@
+"""How a Python stream keys its samples, block by block: by position in one
+stream, by (shard, position in the shard) in shards that this executor reads,
+or in a stream whose examples name their shard (a library split them).
+
+Each keeps a small state (positions and running class counts: O(classes), or
+O(open shards x classes)) that is saved and restored as plain lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from oversample.py.decide import within
+from oversample.py.fields import Field
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece one reader reads in order: the whole stream, or one shard."""
+
+    name: str
+    open: Callable[[], Iterable[Any]]
+    place: int  # shard place; 0 for one stream
+
+
+@dataclass(frozen=True)
+class Block:
+    """What a block of examples gets from its keying."""
+
+    keys: np.ndarray  # the plan's sample index of each example
+    occurrence: np.ndarray | None  # in its class, when classes are read
+    mine: np.ndarray | None  # examples this reader streams (None: all)
+
+
+def _checked(occurrence: np.ndarray, limit: np.ndarray, where: str, index: Any) -> None:
+    over = occurrence >= limit
+    if over.any():
+        column = int(np.asarray(index)[over][0])
+        raise ValueError(
+            f"{where} holds more samples of class index {column} than were counted"
+            f" ({int(np.asarray(limit)[over][0])}); count the same data you stream."
+        )
+
+
+class ByPosition:
+    """One iterable, keyed by position. With several readers, reader g of G
+    streams the positions p with p % G == g (every reader reads all)."""
+
+    def __init__(
+        self,
+        source: Iterable[Any],
+        samples: int | None,
+        counts: np.ndarray | None,
+        reader: int = 0,
+        readers: int = 1,
+    ) -> None:
+        self.source, self.samples, self.counts = source, samples, counts
+        self.reader, self.readers = reader, readers
+
+    def units(self) -> list[Unit]:
+        return [Unit("the stream", lambda: self.source, 0)]
+
+    def start(self, unit: Unit) -> dict[str, Any]:
+        classes = 0 if self.counts is None else self.counts.size
+        return {"position": 0, "seen": [0] * classes}
+
+    def block(
+        self, unit: Unit, state: dict[str, Any], count: int, index: np.ndarray | None
+    ) -> Block:
+        first = state["position"]
+        keys = np.arange(first, first + count, dtype=np.int64)
+        state["position"] = first + count
+        occurrence = None
+        if index is not None and self.counts is not None:
+            seen = np.asarray(state["seen"], np.int64)
+            occurrence = seen[index] + within(index)
+            _checked(occurrence, self.counts[index], "the stream", index)
+            state["seen"] = seen + np.bincount(index, minlength=seen.size)
+        mine = None if self.readers == 1 else keys % self.readers == self.reader
+        return Block(keys, occurrence, mine)
+
+    def length(self, unit: Unit) -> int | None:
+        return self.samples
+
+    def finish(self, unit: Unit, state: dict[str, Any]) -> None:
+        if self.samples is not None and state["position"] != self.samples:
+            raise ValueError(
+                f"the stream ended after {state['position']} samples, but the plan"
+                f" covers {self.samples}; plan on the same data you stream."
+            )
+
+
+class ByShard:
+    """Shards this executor reads, a file at a time: reader g of G reads the
+    files g, g + G, ... Keys are (shard, position in the shard), through the
+    per-shard counts."""
+
+    def __init__(
+        self,
+        files: list[str],
+        read: Callable[[str], Iterable[Any]],
+        counts: Any,
+        reader: int = 0,
+        readers: int = 1,
+    ) -> None:
+        self.files, self.read, self.counts = files, read, counts
+        self.reader, self.readers = reader, readers
+
+    def units(self) -> list[Unit]:
+        places = range(self.reader, len(self.files), self.readers)
+        return [
+            Unit(f"shard {p} ({self.files[p]!r})", self._opener(p), p) for p in places
+        ]
+
+    def _opener(self, place: int) -> Callable[[], Iterable[Any]]:
+        return lambda: self.read(self.files[place])
+
+    def start(self, unit: Unit) -> dict[str, Any]:
+        return {"position": 0, "seen": [0] * len(self.counts.classes)}
+
+    def block(
+        self, unit: Unit, state: dict[str, Any], count: int, index: np.ndarray | None
+    ) -> Block:
+        place = unit.place
+        first = state["position"]
+        positions = np.arange(first, first + count, dtype=np.int64)
+        state["position"] = first + count
+        if state["position"] > int(self.counts.per_shard[place]):
+            raise ValueError(
+                f"{unit.name} holds more than the {int(self.counts.per_shard[place])}"
+                " samples counted in it; count it again."
+            )
+        occurrence = None
+        if index is not None:
+            seen = np.asarray(state["seen"], np.int64)
+            inside = seen[index] + within(index)
+            _checked(inside, self.counts.table[place, index], unit.name, index)
+            occurrence = self.counts.offsets[place, index] + inside
+            state["seen"] = seen + np.bincount(index, minlength=seen.size)
+        keys = int(self.counts.starts[place]) + positions
+        return Block(keys, occurrence, None)
+
+    def length(self, unit: Unit) -> int | None:
+        return int(self.counts.per_shard[unit.place])
+
+    def finish(self, unit: Unit, state: dict[str, Any]) -> None:
+        expected = int(self.counts.per_shard[unit.place])
+        if state["position"] != expected:
+            raise ValueError(
+                f"{unit.name} yielded {state['position']} samples but {expected}"
+                " were counted; count it again (or read it whole)."
+            )
+
+
+class ByTag:
+    """A stream whose examples name their shard (WebDataset's "__url__"), split
+    over ranks and workers by its own library: each shard must reach one
+    reader whole and in order, which is checked."""
+
+    def __init__(self, source: Iterable[Any], tag: Field, counts: Any) -> None:
+        self.source, self.tag, self.counts = source, tag, counts
+        self.place = {name: place for place, name in enumerate(counts.files)}
+
+    def units(self) -> list[Unit]:
+        return [Unit("the stream", lambda: self.source, 0)]
+
+    def start(self, unit: Unit) -> dict[str, Any]:
+        return {"open": {}, "done": []}  # place -> [position, seen...]
+
+    def places(self, examples: list[Any]) -> np.ndarray:
+        names = [str(self.tag.value(e, "tag")) for e in examples]
+        unknown = [n for n in names if n not in self.place]
+        if unknown:
+            raise ValueError(
+                f"an example names shard {unknown[0]!r}, which the counts do not"
+                f" hold; the counted shards are {list(self.counts.files)[:3]}..."
+            )
+        return np.asarray([self.place[n] for n in names], np.int64)
+
+    def block(
+        self,
+        unit: Unit,
+        state: dict[str, Any],
+        count: int,
+        index: np.ndarray | None,
+        places: np.ndarray | None = None,
+    ) -> Block:
+        assert places is not None and index is not None
+        classes = len(self.counts.classes)
+        positions = np.empty(count, np.int64)
+        occurrence = np.empty(count, np.int64)
+        for place in np.unique(places).tolist():
+            rows = np.flatnonzero(places == place)
+            if place in state["done"]:
+                raise ValueError(
+                    f"shard {place} ({self.counts.files[place]!r}) comes again after"
+                    " it was read whole: each shard must be read once per epoch."
+                )
+            opened = state["open"].setdefault(str(place), [0] + [0] * classes)
+            seen = np.asarray(opened[1:], np.int64)
+            positions[rows] = opened[0] + np.arange(rows.size)
+            inside = seen[index[rows]] + within(index[rows])
+            name = f"shard {place} ({self.counts.files[place]!r})"
+            _checked(inside, self.counts.table[place, index[rows]], name, index[rows])
+            occurrence[rows] = self.counts.offsets[place, index[rows]] + inside
+            seen += np.bincount(index[rows], minlength=classes)
+            opened[0] += rows.size
+            opened[1:] = seen.tolist()
+            if opened[0] == int(self.counts.per_shard[place]):
+                del state["open"][str(place)]
+                state["done"].append(place)
+        keys = self.counts.starts[places] + positions
+        return Block(keys, occurrence, None)
+
+    def length(self, unit: Unit) -> int | None:
+        return None
+
+    def finish(self, unit: Unit, state: dict[str, Any]) -> None:
+        for place, opened in state["open"].items():
+            total = int(self.counts.per_shard[int(place)])
+            raise ValueError(
+                f"shard {place} ({self.counts.files[int(place)]!r}) reached this"
+                f" reader in part ({opened[0]} of {total} samples): the stream splits"
+                " samples, not shards (use a shard splitter, e.g. WebDataset's"
+                " split_by_node and split_by_worker)."
+            )
+
+
+@dataclass(frozen=True)
+class Keying:
+    """Which keying a stream uses, made for one reader in its process (a
+    plain value, so that DataLoader workers receive it by pickle)."""
+
+    kind: str  # "position", "shard" or "tag"
+    source: Any
+    counts: Any
+    samples: int | None = None
+    tag: Field | None = None
+
+    def __call__(self, reader: int, readers: int) -> Any:
+        if self.kind == "position":
+            return ByPosition(self.source, self.samples, self.counts, reader, readers)
+        if self.kind == "shard":
+            files = list(self.source.files)
+            return ByShard(files, self.source.read, self.counts, reader, readers)
+        assert self.tag is not None
+        return ByTag(self.source, self.tag, self.counts)

@@ -1,0 +1,286 @@
+"""The balanced Python stream: blocks of examples, each sample's copies from the
+decider, the held copies it owns, laid out in a seeded order per block.
+
+A reader (one process, one DataLoader worker on one rank) reads its units
+(the stream, or its shards) a block at a time. A block's output is a pure
+function of (seed, epoch, the block's keys, the keying state before it), so
+the state saved at any element is where the block began (O(classes)
+numbers) and how many of its elements were yielded; a restore reads the
+unit again up to the block and lays it out anew.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import ctypes
+import itertools
+import multiprocessing.context
+import multiprocessing.sharedctypes
+import operator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+
+from oversample.core.validation import check_int, describe
+from oversample.py import replicas as _replicas
+from oversample.py.fields import Field
+from oversample.py.held import Held
+from oversample.py.layout import lay_out
+
+STATE_VERSION = 1
+
+
+@dataclass
+class Config:
+    """What decides a stream's output, fixed when it is built."""
+
+    keying: Any
+    decider: Any
+    label: Field | None
+    held: Held | None
+    seed: int
+    epochs: tuple[int, ...] | None  # None: endless, from 0
+    fixed: int | None  # epoch=k; with neither, the epoch of set_epoch
+    block: int  # source examples per block; 0: no mixing
+    provenance: bool
+    identity: str  # fingerprint of the plan or rule, and the settings
+    strings: bool | None = None
+    split: tuple[int, int] | None = None  # (num_replicas, rank) given
+    all_held: bool = False  # every class held: the source needs no second read
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Balanced:
+    """A balanced stream of Python examples: iterate it for one epoch (or for
+    `epochs=E` back to back). `set_epoch(e)` chooses the epoch of the next
+    iteration, as with PyTorch's DistributedSampler. In a DataLoader with
+    workers each worker reads its own share; `state_dict` on the iterator
+    (torchdata's StatefulDataLoader calls it) resumes exactly."""
+
+    def __init__(self, config: Config, plan: Any, spread: Any) -> None:
+        self._config = config
+        self.plan = plan
+        self.spread = spread
+        self.shard_counts: Any = None
+        self._epoch = _EpochCell(0)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration yields (see `set_epoch`)."""
+        return self._epoch.get()
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next iteration yields (without `epoch=` or `epochs=`).
+        It reaches DataLoader workers too, persistent ones included: the
+        epoch lives in memory shared with the worker processes."""
+        self._epoch.set(check_int(epoch, "epoch"))
+
+    def split(self, num_replicas: int, rank: int) -> Balanced:
+        """This stream as rank `rank` of `num_replicas` reads it (otherwise
+        read from torch.distributed, or RANK and WORLD_SIZE)."""
+        replicas = check_int(num_replicas, "num_replicas", minimum=1)
+        rank = check_int(rank, "rank")
+        if rank >= replicas:
+            raise ValueError(
+                f"`rank` must be in [0, num_replicas={replicas}); got rank={rank}."
+            )
+        out = copy.copy(self)
+        out._config = copy.copy(self._config)
+        out._config.split = (replicas, rank)
+        out._epoch = _EpochCell(self.epoch)
+        return out
+
+    def _epochs(self) -> Iterator[int]:
+        config = self._config
+        if config.fixed is not None:
+            return iter([config.fixed])
+        if config.extra.get("streaming"):
+            return (
+                iter(config.epochs) if config.epochs is not None else itertools.count()
+            )
+        return iter([self._epoch.get()])
+
+    def __iter__(self) -> StreamIterator:
+        windows = _Windows(self)
+        iterator = cast(StreamIterator, StreamIterator.from_iterable(windows))
+        iterator.windows = windows
+        return iterator
+
+    def __repr__(self) -> str:
+        return f"oversample stream ({self.spread}; plan {self.plan!r})"
+
+
+class StreamIterator(itertools.chain[Any]):
+    """The iterator of one pass: C-level iteration over each block's output,
+    with `state_dict` / `load_state_dict` (torchdata's Stateful protocol)."""
+
+    windows: _Windows
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.windows.state()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.windows.restore(state)
+
+
+class _Windows:
+    """The generator of block outputs for one pass (an iterable of lists)."""
+
+    def __init__(self, stream: Balanced) -> None:
+        self.stream, self.config = stream, stream._config
+        self.reader = _replicas.reader(self.config.split)
+        self.resume: dict[str, Any] | None = None
+        self.started = False
+        self.where: dict[str, Any] = {"epoch": None, "done": False}
+        self.current: Iterator[Any] | None = None
+        self.length = 0
+
+    def __iter__(self) -> Iterator[Iterator[Any]]:
+        return self._run()
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "identity": self.config.identity,
+            "reader": list(self.reader),
+        }
+
+    def state(self) -> dict[str, Any]:
+        where = dict(self.where)
+        if self.current is not None:
+            where["emitted"] = self.length - operator.length_hint(self.current)
+        return {**self._identity(), **copy.deepcopy(where)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if self.started:
+            raise ValueError("restore a state before the first element is read.")
+        mine = self._identity()
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"`state` is not an oversample stream state of version"
+                f" {STATE_VERSION}; got {describe(state)}."
+            )
+        differ = [k for k in ("identity", "reader") if state.get(k) != mine[k]]
+        if differ:
+            raise ValueError(
+                "`state` was saved from a stream with another plan, settings or"
+                f" reader ({', '.join(differ)} differ: saved {state.get('reader')},"
+                f" here {mine['reader']}); restore it into the same configuration."
+            )
+        self.resume = copy.deepcopy(state)
+
+    def _run(self) -> Iterator[Iterator[Any]]:
+        self.started = True
+        config, resume = self.config, self.resume
+        keying = config.keying(*self.reader)
+        units = keying.units()
+        for epoch in self.stream._epochs():
+            if resume is not None and resume["done"]:
+                return
+            saved = None if resume is None else resume["epoch"]
+            if saved is not None and epoch < saved:
+                continue
+            for place, unit in enumerate(units):
+                if resume is not None and resume.get("unit", 0) > place:
+                    continue
+                yield from self._unit(epoch, place, unit, keying, resume)
+                resume = None
+        self.where = {"epoch": None, "done": True}
+        self.current = None
+
+    def _unit(
+        self, epoch: int, place: int, unit: Any, keying: Any, resume: Any
+    ) -> Iterator[Iterator[Any]]:
+        config = self.config
+        state = keying.start(unit)
+        skip = 0
+        if resume is not None and resume.get("epoch") == epoch:
+            state = copy.deepcopy(resume["keying"])
+            skip = resume.get("emitted", 0)
+        size = config.block or 1024
+        length = keying.length(unit) if config.all_held else None
+        # NOTE: with every class held, the pass before streaming read every
+        # example; the keys alone say which held copies a block owns.
+        source = None if length is not None else iter(unit.open())
+        if source is not None and state.get("position"):
+            collections.deque(itertools.islice(source, state["position"]), maxlen=0)
+        while True:
+            if source is None:
+                assert length is not None
+                count = min(size, length - state["position"])
+                examples: list[Any] | None = None if count > 0 else []
+            else:
+                examples = list(itertools.islice(source, size))
+                count = len(examples)
+            if not count:
+                break
+            self.where = {
+                "epoch": epoch,
+                "unit": place,
+                "position": state.get("position", 0),
+                "keying": _snapshot(state),
+                "done": False,
+            }
+            if examples is None:
+                assert config.held is not None
+                block = keying.block(unit, state, count, None)
+                owners = block.keys if block.mine is None else block.keys[block.mine]
+                out = config.held.owned(owners, epoch).tolist()
+            else:
+                out = lay_out(config, keying, unit, state, examples, epoch)
+            self.length = len(out)
+            self.current = iter(out)
+            if skip:
+                collections.deque(itertools.islice(self.current, skip), maxlen=0)
+                skip = 0
+            yield self.current
+        keying.finish(unit, state)
+
+
+class _EpochCell:
+    """The epoch of `set_epoch` in shared memory: a DataLoader worker gets the
+    stream once (persistent workers keep it), so a plain attribute set in the
+    main process would never reach it. Passed to a starting process the cell
+    stays shared; pickled any other way it becomes a copy of its own."""
+
+    def __init__(self, epoch: int) -> None:
+        self._cell = _shared_int(epoch)
+
+    def get(self) -> int:
+        return int(self._cell.value)
+
+    def set(self, epoch: int) -> None:
+        self._cell.value = epoch
+
+    def __getstate__(self) -> dict[str, Any]:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            return {"cell": self._cell}
+        return {"epoch": self.get()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "cell" in state:
+            self._cell = state["cell"]
+        else:
+            self._cell = _shared_int(state["epoch"])
+
+
+def _shared_int(value: int) -> Any:
+    return multiprocessing.sharedctypes.RawValue(ctypes.c_int64, value)
+
+
+def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a keying state (ints, lists of ints, dicts of such lists)."""
+    out: dict[str, Any] = {}
+    for name, value in state.items():
+        if isinstance(value, np.ndarray):
+            out[name] = value.tolist()
+        elif isinstance(value, list):
+            out[name] = list(value)
+        elif isinstance(value, dict):
+            out[name] = {k: list(v) for k, v in value.items()}
+        else:
+            out[name] = value
+    return out
