@@ -9,6 +9,8 @@ import oversample as ovs
 from oversample import beam as ovs_beam
 from shard_helpers import read, write_shards
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 beam = pytest.importorskip("apache_beam")
 
 

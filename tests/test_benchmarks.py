@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 TINY = {
     "bench_counting.py": ["--config", "tiny", "--repeats", "1"],

@@ -13,7 +13,10 @@ import oversample as ovs
 torch = pytest.importorskip("torch")
 EPOCHS, WORKERS = 20, 4
 # 4 workers on this 2-core machine is the point of the test, not a mistake.
-pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:This DataLoader will create"),
+    pytest.mark.heavy,  # the second tier (README, Testing)
+]
 
 
 def _labels() -> np.ndarray:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+# NOTE: the examples that start worker processes or a Beam pipeline run in
+# the second tier (README, Testing).
+HEAVY = {"multi_worker.py", "beam_count.py"}
+EXAMPLES = [
+    pytest.param(path, marks=pytest.mark.heavy) if path.name in HEAVY else path
+    for path in sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+]
 
 
 def _requires(script: Path) -> list[str]:
@@ -19,7 +25,7 @@ def _requires(script: Path) -> list[str]:
     return [name.strip() for name in found.group(1).split(",")] if found else []
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: Path(p).name)
 def test_example_runs(script: Path):
     for module in _requires(script):
         if importlib.util.find_spec(module) is None:

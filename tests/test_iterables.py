@@ -238,9 +238,7 @@ def test_a_one_shot_iterator_is_refused():
 
 @pytest.mark.parametrize("given", ["counts", "plan"])
 @pytest.mark.parametrize("spread", ["auto", None])
-def test_a_one_shot_iterator_given_its_counts_is_read_once_for_one_epoch(
-    given, spread
-):
+def test_a_one_shot_iterator_given_its_counts_is_read_once_for_one_epoch(given, spread):
     labels = stream_cases.labels()
     plan = ovs.plan(labels, seed=3)
     ready = {"plan": plan} if given == "plan" else {"counts": plan.counts, "seed": 3}

@@ -21,6 +21,8 @@ import pytest
 import kill_child
 import oversample as ovs
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 HERE = Path(__file__).parent
 KILLS = 10  # per loop: 20 in all
 DEADLINE_S = 240

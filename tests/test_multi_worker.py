@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 pytest.importorskip("tensorflow_datasets")
 SCRIPT = Path(__file__).parent.parent / "examples" / "multi_worker.py"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 NOTEBOOK = Path(__file__).parent.parent / "examples" / "digits_lt.ipynb"
 
 

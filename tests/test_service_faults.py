@@ -16,6 +16,8 @@ import pytest
 import oversample as ovs
 from shard_helpers import service_data, tf
 
+pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
+
 service = tf.data.experimental.service
 BEFORE_KILL = 600
 DEADLINE_S = 60
