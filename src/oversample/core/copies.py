@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from oversample.core.validation import check_factor, describe, is_int
 
 
@@ -104,3 +106,27 @@ def class_key(key: object) -> int | str:
     if isinstance(key, str):
         return key
     raise TypeError(f"`copies` keys must be class labels (int or str); got {key!r}.")
+
+
+def positions(indices: object, size: Callable[[], int]) -> np.ndarray:
+    """The sorted unique source positions of `indices=`, each checked to be an
+    int in [0, size()) (`size` is called once the kinds are checked)."""
+    if isinstance(indices, str | bytes) or not isinstance(indices, Iterable):
+        raise TypeError(
+            f"`indices` must be an iterable of ints; got indices={describe(indices)}."
+        )
+    values = list(indices)
+    bad = [v for v in values if not is_int(v)]
+    if bad:
+        raise TypeError(
+            f"`indices` must be ints (source positions); got {describe(bad[:3])}."
+        )
+    array = np.unique(np.asarray(values, dtype=np.int64))
+    length = size()
+    outside = array[(array < 0) | (array >= length)]
+    if outside.size:
+        raise ValueError(
+            f"`indices` must be source positions in [0, {length}); got"
+            f" {describe(outside[:5].tolist())}."
+        )
+    return array

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,3 +228,26 @@ def encode_multilabels(labels: object, name: str = "labels") -> EncodedMultiLabe
     pairs = np.unique(np.stack([sample_of, encoded.codes.astype(np.int64)]), axis=1)
     counts = np.bincount(pairs[1], minlength=len(encoded.classes)).astype(np.int64)
     return EncodedMultiLabels(encoded.classes, counts, pairs[0], pairs[1], len(rows))
+
+
+def walk(root: object, path: str, name: str, where: str) -> object:
+    """What the key path `path` ("a/b") names in `root` (an example, or a
+    dataset's element spec), refused naming the part that is missing."""
+    parts = path.split("/")
+    value = root
+    for depth, part in enumerate(parts):
+        if not isinstance(value, Mapping) or part not in value:
+            within = "/".join(parts[:depth]) or where
+            raise ValueError(
+                f"`{name}`={path!r}: {part!r} is not a key of {within};"
+                f" {keys_of(value)}."
+            )
+        value = value[part]
+    return value
+
+
+def keys_of(value: object) -> str:
+    """What a label path could name instead: the keys of a mapping, or its kind."""
+    if isinstance(value, Mapping):
+        return "the keys there are " + ", ".join(repr(k) for k in value)
+    return f"it is a {type(value).__name__}, not a dict"

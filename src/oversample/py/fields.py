@@ -11,15 +11,11 @@ from typing import Any, cast
 
 import numpy as np
 
+from oversample.core.labels import keys_of as _keys_of
+from oversample.core.labels import walk
 from oversample.core.validation import describe, is_int
 
 FieldSpec = str | int | Callable[[Any], Any]
-
-
-def _keys_of(example: object) -> str:
-    if isinstance(example, Mapping):
-        return "the keys there are " + ", ".join(repr(k) for k in example)
-    return f"it is a {type(example).__name__}, not a dict"
 
 
 @dataclass(frozen=True)
@@ -35,15 +31,7 @@ class Field:
         read: Callable[[Any], Any]
         if isinstance(spec, str):
             parts = spec.split("/")
-            value = first
-            for depth, part in enumerate(parts):
-                if not isinstance(value, Mapping) or part not in value:
-                    where = "/".join(parts[:depth]) or "the first example"
-                    raise ValueError(
-                        f"`{name}`={spec!r}: {part!r} is not a key of {where};"
-                        f" {_keys_of(value)}."
-                    )
-                value = value[part]
+            walk(first, spec, name, "the first example")
             if len(parts) == 1:
                 read = operator.itemgetter(parts[0])  # C-level: read per example
             else:

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import copies as _copies
 from oversample.core import seeding as _seeding
 from oversample.core.copies import Copies
 from oversample.core.planning import plan as make_plan
 from oversample.core.prepare import Choice, FactorChoice, prepare
 from oversample.core.settings import Settings
-from oversample.core.validation import describe, is_int
 from oversample.py import build as _build
 from oversample.py import source as _source
 from oversample.py.decide import FixedDecider
@@ -128,30 +128,11 @@ def duplicate(
         whole = np.full(size, form.factor)
         planned = make_plan(weights=whole, seed=choice.seed, rounding=choice.rounding)
         return _build.sample_stream(source, planned, settings)
-    indices = None if form.indices is None else _indices(form.indices, source)
+    indices = (
+        None
+        if form.indices is None
+        else _copies.positions(form.indices, lambda: sum(1 for _ in source))
+    )
     decider = FixedDecider(int(form.factor), where=form.where, indices=indices)
     name = f"whole:{form.factor}:{form.where is not None}:{_seeding.derive(0, indices)}"
     return _build.stream(source, decider, None, None, settings, name, seed=choice.seed)
-
-
-def _indices(indices: Any, source: Any) -> np.ndarray:
-    """Sorted unique positions, each checked against the source's length."""
-    if isinstance(indices, str | bytes) or not hasattr(indices, "__iter__"):
-        raise TypeError(
-            f"`indices` must be an iterable of ints; got indices={describe(indices)}."
-        )
-    values = list(indices)
-    bad = [v for v in values if not is_int(v)]
-    if bad:
-        raise TypeError(
-            f"`indices` must be ints (source positions); got {describe(bad[:3])}."
-        )
-    array = np.unique(np.asarray(values, np.int64))
-    size = sum(1 for _ in source)
-    outside = array[(array < 0) | (array >= size)]
-    if outside.size:
-        raise ValueError(
-            f"`indices` must be source positions in [0, {size}); got"
-            f" {describe(outside[:5].tolist())}."
-        )
-    return array

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import copies as _copies
 from oversample.core import seeding as _seeding
 from oversample.core.copies import Copies
 from oversample.core.planning import plan as make_plan
 from oversample.core.prepare import Choice, FactorChoice, prepare
 from oversample.core.settings import Settings
-from oversample.core.validation import describe, is_int
 from oversample.tf import labels as _labels
 from oversample.tf import rules as _rules
 from oversample.tf import run as _run
@@ -89,7 +89,7 @@ def _duplicate_whole(
 
         total, identity = None, f"where:{_callable_name(where)}"
     elif indices is not None:
-        chosen = _check_indices(ds, indices)
+        chosen = _copies.positions(indices, lambda: _length(ds))
         table = tf.constant(chosen, tf.int64)
         last = max(chosen.size - 1, 0)
 
@@ -124,30 +124,13 @@ def _callable_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", type(fn).__name__)
 
 
-def _check_indices(ds: Any, indices: Iterable[int]) -> np.ndarray:
-    """Sorted unique positions, each checked against the dataset's length."""
-    if isinstance(indices, str | bytes) or not isinstance(indices, Iterable):
-        raise TypeError(
-            f"`indices` must be an iterable of ints; got indices={describe(indices)}."
-        )
-    values = list(indices)
-    bad = [v for v in values if not is_int(v)]
-    if bad:
-        raise TypeError(
-            f"`indices` must be ints (source positions); got {describe(bad[:3])}."
-        )
-    array = np.unique(np.asarray(values, dtype=np.int64))
+def _length(ds: Any) -> int:
+    """The dataset's length: its cardinality, or one pass when unknown."""
     size = int(ds.cardinality())
     if size < 0:
         _labels.check_finite(ds, "`indices`")
         size = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
-    outside = array[(array < 0) | (array >= size)]
-    if outside.size:
-        raise ValueError(
-            f"`indices` must be source positions in [0, {size}); got"
-            f" {describe(outside[:5].tolist())}."
-        )
-    return array
+    return size
 
 
 def _duplicate_by_weight(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from oversample.core.labels import keys_of as _keys_of
+from oversample.core.labels import walk
 from oversample.core.validation import describe, is_int
 from oversample.tf import tf as _tf
 from oversample.tf.checks import element_bytes
@@ -29,12 +31,6 @@ class Label:
     vectorised: bool = True  # `read` also works on a batch of elements
 
 
-def _keys_of(spec: Any) -> str:
-    if isinstance(spec, Mapping):
-        return "the keys there are " + ", ".join(repr(k) for k in spec)
-    return f"it is a {type(spec).__name__}, not a dict"
-
-
 def output_spec(element_spec: Any, fn: Callable[[Any], Any], name: str) -> Any:
     """The spec of fn(element), found by tracing; no data flows."""
     tf = _tf()
@@ -52,15 +48,7 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
     tf = _tf()
     if isinstance(label, str):
         parts = label.split("/")
-        spec = element_spec
-        for depth, part in enumerate(parts):
-            if not isinstance(spec, Mapping) or part not in spec:
-                where = "/".join(parts[:depth]) or "the element"
-                raise ValueError(
-                    f"`{name}`={label!r}: {part!r} is not a key of {where};"
-                    f" {_keys_of(spec)}."
-                )
-            spec = spec[part]
+        spec = walk(element_spec, label, name, "the element")
 
         def read(element: Any) -> Any:
             for part in parts:

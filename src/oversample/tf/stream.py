@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from oversample.core.copies import Copies
 from oversample.core.prepare import Choice, prepare
 from oversample.core.settings import Settings
 from oversample.tf import labels as _labels
 from oversample.tf import run as _run
 from oversample.tf import spreading as _spreading
-from oversample.tf.duplicate import duplicate as _duplicate
+from oversample.tf.duplicate import duplicate
 from oversample.tf.labels import LabelSpec
 from oversample.tf.readers import KeyedReader, StreamReader
+
+__all__ = ["balance", "count_labels", "duplicate"]
 
 
 def count_labels(ds: Any, label: LabelSpec, progress: bool) -> dict[int | str, int]:
@@ -61,14 +62,3 @@ def balance(
     if prepared.counted is not None and prepared.counted.keys is not None:
         out.keys = prepared.counted.keys
     return out
-
-
-def duplicate(
-    ds: Any,
-    form: Copies,
-    *,
-    label: LabelSpec | None,
-    choice: Choice,
-    settings: Settings,
-) -> Any:
-    return _duplicate(ds, form, label=label, choice=choice, settings=settings)
