@@ -1,2 +1,2 @@
-"""Internals of the Python-stream executor (`oversample.py.iterables`): NumPy and
-the standard library only."""
+"""The Python-stream executor: iterables, `ovs.Shards` read by Python and
+tagged streams, balanced by the plan's rule (NumPy and the standard library)."""

@@ -43,13 +43,14 @@ from oversample.py import build as _build
 from oversample.py import source as _source
 from oversample.py.decide import FixedDecider
 from oversample.py.fields import Field
+from oversample.py.source import IterableReader
 from oversample.py.stream import Balanced
 from oversample.shards import Shards
 
 
 def count_labels(source: Any, label: Any, progress: bool) -> Any:
     """Samples per label (per shard, an `ovs.ShardCounts`, for shards)."""
-    counted = _source.IterableReader(source, label).count(progress)
+    counted = IterableReader(source, label).count(progress)
     return counted.shard_counts if isinstance(source, Shards) else counted.counts
 
 
@@ -67,7 +68,7 @@ def balance(
             "`key=` is for tf.data streams; a Python stream is keyed by position, or"
             " by (shard, position in the shard) with ovs.Shards."
         )
-    reader = _source.IterableReader(source, label)
+    reader = IterableReader(source, label)
     prepared = prepare(reader, choice, settings, progress)
     plan = prepared.plan
     if plan.kind != "classes":
@@ -108,7 +109,7 @@ def duplicate(
             choice = FactorChoice(
                 seed=choice.seed, rounding=choice.rounding, factors=form.per_class
             )
-        reader = _source.IterableReader(source, label)
+        reader = IterableReader(source, label)
         prepared = prepare(reader, choice, settings, progress=False)
         return _build.class_stream(
             source,

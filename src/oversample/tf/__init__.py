@@ -1,4 +1,5 @@
-"""Internals of the tf.data executor; imported only when a tf.data source is given."""
+"""The tf.data executor (one stream, keyed, shards): the only TensorFlow imports,
+loaded when a tf.data source is given."""
 
 from __future__ import annotations
 
