@@ -98,7 +98,8 @@ def balance(
             "stochastic".
         max_factor: caps every class's factor.
         counts: class counts, to skip the counting pass (for `ovs.Shards`, the
-            `ovs.ShardCounts` of `ovs.count_labels(shards)`).
+            `ovs.ShardCounts` of `ovs.count_labels(shards)`). A one-shot Python
+            iterator (a generator) given its counts is read once, for one epoch.
         plan: a ready plan, made from these labels in this order.
         epoch: None (default) makes every iteration a fresh epoch: a new order
             and a new choice of extra copies, with exact class totals. An int k
