@@ -151,13 +151,11 @@ class Reader(Protocol):
     """What a kind of source gives the preparation.
 
     `sharded`: counts are an `ovs.ShardCounts` and a plan needs them;
-    `once`: the source can be read only once (a one-shot iterator);
-    `keyed`: the plan is made from per-sample labels in key order.
+    `once`: the source can be read only once (a one-shot iterator).
     """
 
     sharded: bool
     once: bool
-    keyed: bool
 
     def check(self, counts: Any, plan: Plan | None) -> None:
         """Given counts or plan against the source, before anything is read."""

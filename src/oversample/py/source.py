@@ -46,8 +46,6 @@ class IterableReader:
     """The reader of a Python source: an iterable keyed by position, or
     `ovs.Shards` keyed by (shard, position in the shard)."""
 
-    keyed = False
-
     def __init__(self, source: Any, label: Any) -> None:
         self.sharded = isinstance(source, Shards)
         self.name = type(source).__name__

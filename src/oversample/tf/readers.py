@@ -28,7 +28,6 @@ class StreamReader:
 
     sharded = False
     once = False
-    keyed = False
 
     def __init__(self, ds: Any, label: Label, what: str = "balance") -> None:
         self.ds, self.label, self.what = ds, label, what
@@ -70,8 +69,6 @@ class StreamReader:
 class KeyedReader(StreamReader):
     """One stream keyed by a stable id (`key=`): any order, the plan's sample
     i the i-th key in sorted order."""
-
-    keyed = True
 
     def __init__(self, ds: Any, label: Label, key: object) -> None:
         if label.multi:
@@ -121,7 +118,6 @@ class ShardReader:
 
     sharded = True
     once = False
-    keyed = False
 
     def __init__(self, shards: Shards, label: Label, spec: Any) -> None:
         self.shards, self.label, self.spec = shards, label, spec
