@@ -19,6 +19,7 @@ from oversample.core.planning import plan as make_plan
 from oversample.core.rounding import ROUNDINGS
 from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
+from oversample.core.spread import PER_SAMPLE
 from oversample.core.strategies import RepeatFactor
 from oversample.core.validation import check_choice, describe
 
@@ -233,6 +234,8 @@ def _unheld(reader: Reader, settings: Settings, plan: Plan | None) -> str | None
     if not settings.spread:
         return "spread=None"
     reason = reader.unheld(plan)
+    if reason is None and plan is not None and plan.kind != "classes":
+        return PER_SAMPLE
     if reason is None and reader.once:
         return READ_ONCE
     return reason

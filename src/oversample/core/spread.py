@@ -282,6 +282,17 @@ def size(count: int) -> str:
     return f"{value:.1f} GiB"
 
 
+PER_SAMPLE = "the copies come from per-sample weights, not per-class targets"
+
+
+def none_fits(budget: int) -> str:
+    """Why nothing is held after a collecting read: no class fitted."""
+    return (
+        f"no oversampled class fits in the budget of {budget / 2**20:,.1f} MiB;"
+        " raise `spread` to hold the tail"
+    )
+
+
 def nothing(budget: int, reason: str) -> Spread:
     """The report when no sample is held."""
     return Spread(budget, (), 0, 0, 0, None, reason)

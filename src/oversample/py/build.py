@@ -37,12 +37,11 @@ def class_stream(
     decider = ClassDecider(plan)
     starts = None if counts is None else counts.starts
     held = None
-    if reason is None and not settings.spread:
-        reason = "spread=None"
-    if found is not None and settings.spread:
+    if found is not None:
+        # NOTE: the preparation collected `found` only with the spread on.
         held = _passes.hold(plan, found, decider, starts, settings.provenance)
         if held is None:
-            reason = "no oversampled class fits in the budget"
+            reason = _spread.none_fits(settings.spread)
     if held is not None:
         classes = np.zeros(len(plan.classes), bool)
         classes[np.unique(held.index)] = True

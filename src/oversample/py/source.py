@@ -20,7 +20,6 @@ TAGGED = (
     "a tagged stream is split by its own library, so no reader sees the samples"
     " to hold; use ovs.Shards(files, read) for the spread"
 )
-PER_SAMPLE = "the copies come from per-sample weights, not per-class targets"
 
 
 class Once:
@@ -72,8 +71,6 @@ class IterableReader:
             # NOTE: each reader of a tagged stream sees only the shards its
             # library gives it, so no reader can hold the samples of the others.
             return TAGGED
-        if plan is not None and plan.kind != "classes":
-            return PER_SAMPLE
         return None
 
     def count(self, progress: bool) -> Counted:

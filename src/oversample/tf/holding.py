@@ -18,18 +18,15 @@ from oversample.tf.class_rules import ClassIndex
 from oversample.tf.labels import Label
 
 PASS_BYTES = 1 << 20
-PER_SAMPLE = "the copies come from per-sample weights, not per-class targets"
 
 
-def holdable(spec: Any, plan: Plan | None) -> str | None:
+def holdable(spec: Any) -> str | None:
     """Why the samples of this stream cannot be held, or None when they can."""
     tf = _tf()
     if element_bytes(spec) is None:
         return "the elements have no static dense shape to stack in memory"
     if any(s.dtype == tf.variant for s in tf.nest.flatten(spec)):
         return "the elements hold nested datasets"
-    if plan is not None and plan.kind != "classes":
-        return PER_SAMPLE
     return None
 
 

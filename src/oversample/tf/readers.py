@@ -39,7 +39,7 @@ class StreamReader:
     def unheld(self, plan: Plan | None) -> str | None:
         if self.label.multi:
             return "multi-label elements take per-sample factors"
-        return _holding.holdable(self.ds.element_spec, plan)
+        return _holding.holdable(self.ds.element_spec)
 
     def count(self, progress: bool) -> Counted:
         _labels.check_finite(self.ds, self.what)
@@ -127,7 +127,7 @@ class ShardReader:
             _source.check_counts(self.shards, counts, plan)
 
     def unheld(self, plan: Plan | None) -> str | None:
-        return _holding.holdable(self.spec, plan)
+        return _holding.holdable(self.spec)
 
     def count(self, progress: bool) -> Counted:
         counts = _source.count(self.shards, self.label, progress)

@@ -79,13 +79,6 @@ class Holding:
         )
 
 
-def none_fits(budget: int) -> str:
-    return (
-        f"no oversampled class fits in the budget of {budget / 2**20:,.1f} MiB;"
-        " raise `spread` to hold the tail"
-    )
-
-
 def held(prepared: Prepared, idents: int, place: Place) -> Holding:
     """What the stream holds of what the preparation's read collected: the
     samples of `prepared.found` worth their memory, each placed by `place`
@@ -94,9 +87,9 @@ def held(prepared: Prepared, idents: int, place: Place) -> Holding:
     if prepared.found is None:
         return Holding(plan, None, budget, prepared.reason)
     if plan.kind != "classes":
-        return Holding(plan, None, budget, _holding.PER_SAMPLE)
+        return Holding(plan, None, budget, _spread.PER_SAMPLE)
     table = _holding.table(plan, prepared.found, idents, place)
-    return Holding(plan, table, budget, None if table else none_fits(budget))
+    return Holding(plan, table, budget, None if table else _spread.none_fits(budget))
 
 
 def by_position(idents: list[np.ndarray], index: np.ndarray) -> tuple[Any, Any]:
