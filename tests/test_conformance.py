@@ -18,12 +18,16 @@ import oversample as ovs
 from oversample.index import order as _order
 
 CASES = [
-    ("not majority", "exact"),
-    ("sqrt", "exact"),
-    ({1: 30, 4: 9}, "exact"),
-    ("not majority", "stochastic"),
-    (ovs.Progressive(epochs=4), "exact"),
-    (ovs.Progressive(epochs=4, end="sqrt"), "stochastic"),
+    ("not majority", "exact", False),
+    ("sqrt", "exact", False),
+    ({1: 30, 4: 9}, "exact", False),
+    ("not majority", "stochastic", False),
+    (ovs.Progressive(epochs=4), "exact", False),
+    (ovs.Progressive(epochs=4, end="sqrt"), "stochastic", False),
+    # Thinning: the head below its count (b = 0), the tail above (b >= 1).
+    ("median", "exact", True),
+    ({0: 11, 1: 30, 5: 4}, "exact", True),
+    (9, "stochastic", True),
 ]
 EPOCHS = [0, 2, 5]
 
@@ -37,8 +41,8 @@ class NumpyPlan:
     name = "plan"
     resumable = False
 
-    def order(self, labels, strategy, rounding, seed, epoch):
-        plan = ovs.plan(labels, strategy, seed=seed, rounding=rounding)
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        plan = ovs.plan(labels, strategy, seed=seed, rounding=rounding, thin=thin)
         return plan.indices(epoch).tolist()
 
 
@@ -46,8 +50,9 @@ class SamplerExecutor:
     name = "sampler"
     resumable = True
 
-    def order(self, labels, strategy, rounding, seed, epoch):
-        sampler = ovs.Sampler(ovs.plan(labels, strategy, seed=seed, rounding=rounding))
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        plan = ovs.plan(labels, strategy, seed=seed, rounding=rounding, thin=thin)
+        sampler = ovs.Sampler(plan)
         sampler.set_epoch(epoch)
         return list(sampler)
 
@@ -66,10 +71,10 @@ class SamplerNumpy(SamplerExecutor):
 
     name = "sampler numpy"
 
-    def order(self, *args):
+    def order(self, *args, **kwargs):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(_order, "use_kernels", False)
-            return super().order(*args)
+            return super().order(*args, **kwargs)
 
     def resume(self, *args):
         with pytest.MonkeyPatch.context() as patch:
@@ -103,8 +108,8 @@ class TfDataExecutor:
             **kwargs,
         )
 
-    def order(self, labels, strategy, rounding, seed, epoch):
-        out = self._balanced(labels, strategy, rounding, seed, epoch=epoch)
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        out = self._balanced(labels, strategy, rounding, seed, epoch=epoch, thin=thin)
         return [int(e["id"]) // 3 for e in out]
 
     def resume(self, labels, seed, consumed, tmp_path):
@@ -170,7 +175,7 @@ class TfDataShards:
         self.folder = tempfile.TemporaryDirectory()
         self.written: dict[bytes, list[str]] = {}
 
-    def _balanced(self, labels, strategy, rounding, seed, epoch):
+    def _balanced(self, labels, strategy, rounding, seed, epoch, thin=False):
         from shard_helpers import read, write_shards
 
         key = labels.tobytes()
@@ -188,10 +193,11 @@ class TfDataShards:
             seed=seed,
             epoch=epoch,
             spread=self.spread,
+            thin=thin,
         )
 
-    def order(self, labels, strategy, rounding, seed, epoch):
-        out = self._balanced(labels, strategy, rounding, seed, epoch)
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        out = self._balanced(labels, strategy, rounding, seed, epoch, thin)
         return [int(e["id"]) for e in out]
 
     def resume(self, labels, seed, consumed, tmp_path):
@@ -234,8 +240,8 @@ class PythonStream:
             **kwargs,
         )
 
-    def order(self, labels, strategy, rounding, seed, epoch):
-        out = self._balanced(labels, strategy, rounding, seed, epoch=epoch)
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        out = self._balanced(labels, strategy, rounding, seed, epoch=epoch, thin=thin)
         return [e["id"] for e in out]
 
     def resume(self, labels, seed, consumed, tmp_path):
@@ -324,14 +330,14 @@ EXECUTORS = _executors()
 
 
 @pytest.mark.parametrize("executor", EXECUTORS, ids=lambda e: e.name)
-@pytest.mark.parametrize(("strategy", "rounding"), CASES)
+@pytest.mark.parametrize(("strategy", "rounding", "thin"), CASES)
 @pytest.mark.parametrize("epoch", EPOCHS)
 def test_executor_gives_every_sample_the_plans_copies(
-    executor, strategy, rounding, epoch
+    executor, strategy, rounding, thin, epoch
 ):
     labels = _labels()
-    plan = ovs.plan(labels, strategy, seed=21, rounding=rounding)
-    order = executor.order(labels, strategy, rounding, 21, epoch)
+    plan = ovs.plan(labels, strategy, seed=21, rounding=rounding, thin=thin)
+    order = executor.order(labels, strategy, rounding, 21, epoch, thin=thin)
     counted = np.bincount(order, minlength=labels.size)
     assert counted.tolist() == plan.copies(epoch).tolist()
 

@@ -68,6 +68,7 @@ def balance(
     progress: bool = False,
     key: Label | None = None,
     spread: int | str | None = "auto",
+    thin: bool = False,
 ) -> Any:
     """Duplicates samples per class so that each class reaches its target.
 
@@ -119,6 +120,9 @@ def balance(
             buffer only). Collecting them reads the source once when the
             pipeline is built; that pass also counts the labels when no
             `counts` are given. `.spread` on the result reports what is held.
+        thin: allow targets below the counts ("median", "mean", an int size, a
+            dict target): such a class gives each sample 0 or 1 copies per
+            epoch, rotating over epochs (see `ovs.plan`).
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
@@ -134,7 +138,7 @@ def balance(
     """
     settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
     check_bool(progress, "progress")
-    choice = Choice(strategy, seed, rounding, max_factor, counts, plan)
+    choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
     executor = sources.executor(ds)
     return executor.balance(ds, label, choice, settings, progress=progress, key=key)
 

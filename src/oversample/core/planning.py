@@ -14,6 +14,7 @@ from oversample.core import strategies
 from oversample.core.plan import Plan
 from oversample.core.schedules import Progressive
 from oversample.core.validation import (
+    check_bool,
     check_choice,
     check_factor,
     check_weights,
@@ -57,6 +58,7 @@ def plan(
     max_factor: float | None = None,
     weights: object = None,
     counts: Mapping[Any, int] | None = None,
+    thin: bool = False,
 ) -> Plan:
     """Plans how many copies each sample gets per epoch.
 
@@ -76,6 +78,11 @@ def plan(
         max_factor: caps every class's (or sample's) factor.
         weights: per-sample factors instead of labels and strategy.
         counts: class counts instead of labels.
+        thin: allow targets below the counts (a dict target, "median",
+            "mean", an int size) and weights in (0, 1). A thinned class gives
+            each sample 0 or 1 copies per epoch (b or b+1 in general), rotating
+            so that every sample is used within ceil(count / target) epochs.
+            Off by default: a plan then never removes a sample.
 
     Returns:
         A frozen `Plan`.
@@ -87,6 +94,8 @@ def plan(
         ({'cat': 6, 'dog': 2}, {'cat': 6, 'dog': 6})
         >>> ovs.plan(weights=[1.0, 2.5, 1.5], seed=0).total
         5
+        >>> ovs.plan([0] * 9 + [1] * 3, "mean", thin=True, seed=0).targets
+        {0: 6, 1: 6}
     """
     given = [
         name
@@ -99,6 +108,7 @@ def plan(
             f" {', '.join(given) or 'none'}."
         )
     rounding = check_choice(rounding, "rounding", _rounding.ROUNDINGS)
+    thin = check_bool(thin, "thin")
     cap = None if max_factor is None else check_factor(max_factor, "max_factor")
     resolved_seed = _seeding.resolve_seed(seed)
     common: dict[str, Any] = {
@@ -113,7 +123,7 @@ def plan(
                 "`strategy` does not apply to `weights`: each weight is already a"
                 f" sample's factor; got strategy={describe(strategy)}."
             )
-        factors = check_weights(weights)
+        factors = check_weights(weights, thin=thin)
         if cap is not None:
             factors = np.minimum(factors, cap)
         fixed = _rounding.to_fixed(factors)
@@ -130,7 +140,9 @@ def plan(
     if counts is not None:
         classes, class_counts = _counts_classes(counts)
         total = int(class_counts.sum())
-        targets, schedule = _targets(strategy, classes, class_counts, total, cap)
+        targets, schedule = _targets(
+            strategy, classes, class_counts, total, cap, thin
+        )
         return Plan(
             classes=classes,
             strategy=strategies.describe_strategy(strategy),
@@ -145,7 +157,9 @@ def plan(
         return _multilabel_plan(labels, strategy, common)
     encoded = _labels.encode_labels(labels)
     size = encoded.codes.size
-    targets, schedule = _targets(strategy, encoded.classes, encoded.counts, size, cap)
+    targets, schedule = _targets(
+        strategy, encoded.classes, encoded.counts, size, cap, thin
+    )
     return Plan(
         classes=encoded.classes,
         strategy=strategies.describe_strategy(strategy),
@@ -164,13 +178,19 @@ def _targets(
     counts: np.ndarray,
     num_samples: int,
     cap: float | None,
+    thin: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The plan's targets, and for an epoch-dependent strategy its schedule."""
     if isinstance(strategy, Progressive):
+        if thin:
+            raise ValueError(
+                "`thin=True` does not apply to ovs.Progressive, whose epochs only"
+                " grow; thin with a static strategy."
+            )
         table = strategy.table(classes, counts, num_samples, cap)
         return table[0], table
     targets = strategies.resolve_targets(
-        strategy, classes, counts, num_samples, max_factor=cap
+        strategy, classes, counts, num_samples, max_factor=cap, thin=thin
     )
     return targets, None
 

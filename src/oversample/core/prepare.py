@@ -21,7 +21,7 @@ from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.spread import PER_SAMPLE
 from oversample.core.strategies import RepeatFactor
-from oversample.core.validation import check_choice, describe
+from oversample.core.validation import check_bool, check_choice, describe
 
 Label = int | str
 Pairs = dict[tuple[int, Label], int]  # samples per (shard place, label)
@@ -45,6 +45,7 @@ _DEFAULTS = (
     ("max_factor", None),
     ("counts", None),
     ("seed", None),
+    ("thin", False),
 )
 
 
@@ -60,9 +61,11 @@ class Choice:
     max_factor: float | None = None
     counts: Any = None
     plan: Any = None
+    thin: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.rounding, "rounding", ROUNDINGS)
+        check_bool(self.thin, "thin")
 
     def given_plan(self, with_counts: bool = False) -> Plan | None:
         """The ready `plan`, checked to be a Plan given alone (or with its
@@ -98,6 +101,7 @@ class Choice:
             "seed": self.seed,
             "rounding": self.rounding,
             "max_factor": self.max_factor,
+            "thin": self.thin,
         }
 
 

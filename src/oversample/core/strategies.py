@@ -84,7 +84,12 @@ class RepeatFactor:
 
 
 Strategy: TypeAlias = (
-    str | Mapping[Any, int] | Power | RepeatFactor | Callable[[dict[Any, int]], Any]
+    str
+    | int
+    | Mapping[Any, int]
+    | Power
+    | RepeatFactor
+    | Callable[[dict[Any, int]], Any]
 )
 
 
@@ -119,6 +124,25 @@ PRESETS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "not minority": _not_minority,
     "sqrt": Power(0.5).targets,
 }
+
+
+# Strategies that move every class to one size, up or down: they thin the
+# classes above that size, so they need `thin=True` (unless none is above).
+SIZES: dict[str, Callable[[np.ndarray], float]] = {
+    "median": lambda counts: float(np.median(counts)),
+    "mean": lambda counts: float(np.mean(counts)),
+}
+
+THIN_HINT = (
+    "oversampling never removes a sample unless a target below the count asks"
+    " for it: pass thin=True to thin these classes (each sample 0 or 1 copies"
+    " per epoch, rotating so that every sample is used within ceil(count /"
+    " target) epochs)"
+)
+
+
+def _one_size(size: float, counts: np.ndarray) -> np.ndarray:
+    return np.full(counts.shape, max(1, int(round_half_up(np.asarray(size)))), np.int64)
 
 
 def round_half_up(values: np.ndarray) -> np.ndarray:
@@ -163,25 +187,54 @@ def _dict_targets(
             )
             continue
         target = int(raw_target)
-        if target < count:
+        if target < 1:
             problems.append(
-                f"target {target} for class {describe(label)} is below its count"
-                f" {count} (oversampling never removes samples)"
+                f"target {target} for class {describe(label)} would drop the class"
+                f" (count {count}) for good; leave it out of the source instead"
             )
             continue
         targets[index[label]] = target
     if problems:
         raise ValueError(
             "`strategy` dict must map classes in the labels to whole-number targets"
-            " >= their counts; " + "; ".join(problems) + "."
+            " >= 1; " + "; ".join(problems) + "."
         )
     return targets
+
+
+def check_thinning(
+    targets: np.ndarray,
+    classes: tuple[Label, ...],
+    counts: np.ndarray,
+    thin: bool,
+    strategy: object,
+) -> None:
+    """Refuses targets below the counts unless `thin=True` asked for them."""
+    below = np.flatnonzero(targets < counts)
+    if thin or not below.size:
+        return
+    shown = ", ".join(
+        f"class {describe(classes[i])}: {int(targets[i])} < {int(counts[i])}"
+        for i in below[:4]
+    )
+    more = f" and {below.size - 4} more" if below.size > 4 else ""
+    named = (
+        repr(strategy)
+        if isinstance(strategy, str) or is_int(strategy)
+        else describe_strategy(strategy)
+    )
+    raise ValueError(
+        f"`strategy`={named} sets targets below the"
+        f" counts ({shown}{more}); {THIN_HINT}."
+    )
 
 
 def describe_strategy(strategy: object) -> str:
     """A stable text for summaries, JSON and fingerprints."""
     if isinstance(strategy, str):
         return strategy
+    if is_int(strategy):
+        return str(int(strategy))
     if isinstance(strategy, Power | RepeatFactor):
         return repr(strategy)
     if isinstance(strategy, Mapping):
@@ -198,6 +251,7 @@ def resolve_targets(
     num_samples: int,
     *,
     max_factor: float | None = None,
+    thin: bool = False,
 ) -> np.ndarray:
     """Validates `strategy` and returns int64 targets per class, in class order.
 
@@ -208,14 +262,20 @@ def resolve_targets(
         num_samples: number of source samples (differs from counts.sum() for
             multi-label data).
         max_factor: caps every class's factor.
+        thin: allows targets below the counts (opt-in thinning).
     """
     counts = np.asarray(counts, dtype=np.int64)
-    if isinstance(strategy, str) and strategy not in PRESETS:
-        allowed = ", ".join(repr(name) for name in PRESETS)
+    if isinstance(strategy, str) and strategy not in PRESETS | SIZES:
+        allowed = ", ".join(repr(name) for name in PRESETS | SIZES)
         raise ValueError(
-            f"`strategy` must be one of {allowed}, a dict {{label: target}},"
-            f" ovs.Power(a), ovs.RepeatFactor(t) or a callable; got"
-            f" strategy={strategy!r}."
+            f"`strategy` must be one of {allowed}, an int size, a dict"
+            " {label: target}, ovs.Power(a), ovs.RepeatFactor(t) or a callable;"
+            f" got strategy={strategy!r}."
+        )
+    if is_int(strategy) and int(strategy) < 1:
+        raise ValueError(
+            "`strategy` as an int is the size every class is moved to, an int"
+            f" >= 1; got strategy={int(strategy)}."
         )
     if isinstance(strategy, str | Power) and len(classes) == 1:
         raise ValueError(
@@ -223,8 +283,12 @@ def resolve_targets(
             f" single class ({describe(classes[0])}); check the `label` you"
             " chose, or use `duplicate(copies=...)` to repeat every sample."
         )
-    if isinstance(strategy, str):
+    if isinstance(strategy, str) and strategy in SIZES:
+        targets = _one_size(SIZES[strategy](counts), counts)
+    elif isinstance(strategy, str):
         targets = PRESETS[strategy](counts)
+    elif is_int(strategy):
+        targets = _one_size(int(strategy), counts)
     elif isinstance(strategy, Power):
         targets = strategy.targets(counts)
     elif isinstance(strategy, RepeatFactor):
@@ -241,10 +305,11 @@ def resolve_targets(
         targets = _dict_targets(result, classes, counts)
     else:
         raise TypeError(
-            "`strategy` must be a preset name, a dict {label: target}, ovs.Power(a),"
-            f" ovs.RepeatFactor(t) or a callable; got strategy={describe(strategy)}."
+            "`strategy` must be a preset name, an int size, a dict {label: target},"
+            " ovs.Power(a), ovs.RepeatFactor(t) or a callable; got"
+            f" strategy={describe(strategy)}."
         )
-    targets = np.maximum(targets, counts)
+    check_thinning(targets, classes, counts, thin, strategy)
     if max_factor is not None:
         targets = np.minimum(targets, np.floor(counts * max_factor).astype(np.int64))
     return targets.astype(np.int64)

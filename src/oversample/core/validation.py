@@ -84,12 +84,16 @@ def check_choice(value: object, name: str, allowed: Iterable[str]) -> str:
     return value
 
 
-def check_weights(weights: object, name: str = "weights") -> np.ndarray:
-    """Returns per-sample factors as float64 (N,), each finite and >= 1."""
+def check_weights(
+    weights: object, name: str = "weights", thin: bool = False
+) -> np.ndarray:
+    """Returns per-sample factors as float64 (N,), each finite and >= 1 (or,
+    with `thin`, > 0: a factor below 1 thins the sample)."""
+    allowed = "> 0 (thin=True)" if thin else ">= 1"
     array = np.asarray(weights)
     if array.dtype == bool or array.dtype == object or array.dtype.kind not in "iuf":
         raise TypeError(
-            f"`{name}` must be real numbers >= 1, one per sample; got dtype"
+            f"`{name}` must be real numbers {allowed}, one per sample; got dtype"
             f" {array.dtype}."
         )
     if array.ndim != 1 or array.size == 0:
@@ -98,13 +102,17 @@ def check_weights(weights: object, name: str = "weights") -> np.ndarray:
             f" shape {array.shape}."
         )
     array = array.astype(np.float64)
-    bad = ~np.isfinite(array) | (array < 1)
+    bad = ~np.isfinite(array) | ((array <= 0) if thin else (array < 1))
     if bad.any():
         where = np.flatnonzero(bad)
         shown = ", ".join(f"{name}[{i}]={array[i]}" for i in where[:3])
         more = f" and {where.size - 3} more" if where.size > 3 else ""
+        hint = (
+            " (a weight of 0 would drop the sample for good)"
+            if thin
+            else "; a factor below 1 thins a sample, which needs thin=True"
+        )
         raise ValueError(
-            f"`{name}` must be finite numbers >= 1 (a sample is never dropped); got"
-            f" {shown}{more}."
+            f"`{name}` must be finite numbers {allowed}{hint}; got {shown}{more}."
         )
     return array
