@@ -6,7 +6,7 @@ NumPy; an executor imports TensorFlow when it is handed a tf.data source.
 
 from __future__ import annotations
 
-from oversample.api import balance, count_labels, duplicate
+from oversample.api import balance, count_labels, duplicate, mix, mix_plan
 from oversample.core.marks import Marks
 from oversample.core.plan import Plan
 from oversample.core.planning import plan
@@ -32,5 +32,7 @@ __all__ = [
     "balance",
     "count_labels",
     "duplicate",
+    "mix",
+    "mix_plan",
     "plan",
 ]

@@ -1,5 +1,6 @@
-"""The entry points: `count_labels`, `balance` and `duplicate` check what they
-are given and hand the source to its executor (see `oversample.sources`).
+"""The entry points: `count_labels`, `balance`, `duplicate` and `mix` check what
+they are given and hand the source to its executor (see `oversample.sources`);
+`mix_plan` is the mixture's plan for random access.
 
 NumPy only: an executor imports TensorFlow when the source is a tf.data one.
 """
@@ -9,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from oversample import sources
+from oversample import sources as _sources
 from oversample.core import copies as _copies
+from oversample.core import mixture as _mixture
 from oversample.core import settings as _settings
 from oversample.core.plan import Plan
 from oversample.core.prepare import Choice
-from oversample.core.validation import check_bool
+from oversample.core.validation import check_bool, check_int
 
 Label = str | int | Callable[[Any], Any]  # what `label=` and `key=` take
 
-__all__ = ["balance", "count_labels", "duplicate"]
+__all__ = ["balance", "count_labels", "duplicate", "mix", "mix_plan"]
 
 
 def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> Any:
@@ -48,7 +50,7 @@ def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> 
         {1: 1, 3: 3}
     """
     check_bool(progress, "progress")
-    return sources.executor(ds).count_labels(ds, label, progress)
+    return _sources.executor(ds).count_labels(ds, label, progress)
 
 
 def balance(
@@ -139,7 +141,7 @@ def balance(
     settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
     check_bool(progress, "progress")
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
-    executor = sources.executor(ds)
+    executor = _sources.executor(ds)
     return executor.balance(ds, label, choice, settings, progress=progress, key=key)
 
 
@@ -185,5 +187,85 @@ def duplicate(
     settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
     form = _copies.parse(copies, where, indices, label, plan is not None)
     choice = Choice(seed=seed, rounding=rounding, plan=plan)
-    executor = sources.executor(ds)
+    executor = _sources.executor(ds)
     return executor.duplicate(ds, form, label=label, choice=choice, settings=settings)
+
+
+def mix(
+    sources: Mapping[str, Any],
+    rates: Mapping[str, float] | None = None,
+    *,
+    samples: Mapping[str, int] | None = None,
+    seed: int | None = None,
+    stratified: int | None = None,
+    epoch: int | None = None,
+    epochs: int | None = _settings.UNSET,
+    shuffle_buffer: int | str | None = "auto",
+) -> Any:
+    """Mixes several named sources into one stream at exact rates.
+
+    The mixture is a plan whose classes are the sources: a source of n samples
+    at a rate of r epochs gives round(r * n) elements per epoch, each sample
+    b or b+1 copies by the plan's rule (a rate below 1 thins the source and
+    rotates: every sample is used within ceil(1 / r) epochs). A sample's copies
+    lie a source-epoch apart (each extra epoch of a source is a pass over it),
+    and the sources are interleaved by a fixed schedule that puts the j-th
+    output of source s at the point (j + 1/2) / T_s of the epoch, so every
+    run of outputs holds each source near its share.
+
+    Args:
+        sources: {name: source}, all tf.data datasets (one dataset out, its
+            cardinality known) or all Python iterables that start over on
+            every iter() (a stream out, for a DataLoader).
+        rates: {name: epochs of that source per epoch of the mixture}, each a
+            finite number > 0 (e.g. {"wiki": 2.5, "code": 1, "books": 0.3}).
+        samples: instead of `rates`, {name: elements per epoch}, each >= 1.
+        seed: an int in [0, 2**64), or None to draw one (kept in `.plan.seed`).
+        stratified: a batch size B for stratified batches: every batch of B
+            consecutive elements (from the first) holds each source's share
+            B * T_s / T to within one sample, each source shuffled in its own
+            buffer. None (default): the schedule's order goes through one
+            shuffle buffer of the mixed stream.
+        epoch, epochs, shuffle_buffer: as in `ovs.balance`.
+
+    Returns:
+        The mixed stream, with `.plan` (classes are the names) and `.mixture`.
+
+    Examples:
+        >>> import oversample as ovs
+        >>> out = ovs.mix({"a": list(range(4)), "b": [10, 11]},
+        ...               rates={"a": 0.5, "b": 2}, seed=0, epoch=0)
+        >>> len(out), sorted(out)
+        (6, [1, 3, 10, 10, 11, 11])
+    """
+    settings = _settings.checked(epoch, epochs, shuffle_buffer, False)
+    if stratified is not None:
+        stratified = check_int(stratified, "stratified", minimum=1)
+    executor = _sources.mixture_executor(sources)
+    return executor.mix(dict(sources), rates, samples, seed, settings, stratified)
+
+
+def mix_plan(
+    sizes: Mapping[str, int],
+    rates: Mapping[str, float] | None = None,
+    *,
+    samples: Mapping[str, int] | None = None,
+    seed: int | None = None,
+) -> Plan:
+    """The plan of a mixture of map-style datasets, for `ovs.Sampler`.
+
+    Its samples are the concatenation of the sources in the order given (as
+    `torch.utils.data.ConcatDataset` or HF `concatenate_datasets` lays them
+    out) and its classes are the names, with the targets of `ovs.mix`.
+
+    Args:
+        sizes: {name: len(dataset)}, in the order of the concatenation.
+        rates, samples, seed: as in `ovs.mix`.
+
+    Examples:
+        >>> import oversample as ovs
+        >>> plan = ovs.mix_plan({"a": 4, "b": 2}, rates={"a": 0.5, "b": 2}, seed=0)
+        >>> plan.targets, len(ovs.Sampler(plan))
+        ({'a': 2, 'b': 4}, 6)
+    """
+    return _mixture.mixture(sizes, rates, samples, seed).plan

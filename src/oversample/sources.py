@@ -1,7 +1,8 @@
 """The kind of source, told apart in this one place: a tf.data stream, shards
 (files read by many workers, into tf.data or into Python iterables), or a
 Python iterable of examples. Each kind has its executor; the entry points
-(`ovs.balance`, `ovs.duplicate`, `ovs.count_labels`) hand it the source.
+(`ovs.balance`, `ovs.duplicate`, `ovs.count_labels`, `ovs.mix`) hand it the
+source.
 
 A kind decides only how samples are keyed and read: by position in one
 stream (or a stable id), or by (shard, position in the shard).
@@ -20,6 +21,7 @@ from oversample.shards import Shards
 TF_STREAM = "oversample.tf.stream"
 TF_SHARDS = "oversample.tf.shards"
 PYTHON = "oversample.py.iterables"
+MIXTURES = {TF_STREAM: "oversample.tf.mixture", PYTHON: "oversample.py.mixture"}
 
 
 def is_dataset(source: object) -> bool:
@@ -57,3 +59,29 @@ def executor(source: object) -> ModuleType:
     """The executor module for `source` (TensorFlow is imported only for a
     tf.data kind)."""
     return importlib.import_module(kind(source))
+
+
+def mixture_executor(sources: object) -> ModuleType:
+    """The mixture executor for a dict of named sources, all of one kind."""
+    if not isinstance(sources, Mapping) or not sources:
+        raise TypeError(
+            "`sources` must be a non-empty dict {name: source}; got"
+            f" sources={describe(sources)}."
+        )
+    kinds = {}
+    for name, source in sources.items():
+        if isinstance(source, Shards):
+            raise TypeError(
+                f"`sources[{name!r}]` is ovs.Shards; a mixture takes tf.data"
+                " datasets or Python iterables (shards per source are not"
+                " supported yet)."
+            )
+        kinds[name] = kind(source)
+    found = sorted(set(kinds.values()))
+    if len(found) > 1:
+        shown = ", ".join(f"{n!r}: {k.rsplit('.', 1)[0]}" for n, k in kinds.items())
+        raise TypeError(
+            "`sources` must all be of one kind (all tf.data datasets, or all"
+            f" Python iterables); got {shown}."
+        )
+    return importlib.import_module(MIXTURES[found[0]])

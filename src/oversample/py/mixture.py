@@ -1,0 +1,229 @@
+"""The Python-stream executor of a mixture: several iterables in, one stream.
+
+The same passes and schedule as the tf.data mixture: in epoch t, pass j of
+source s yields the samples whose copies (the plan's rule for class s at
+their position) exceed j, and the mixture's schedule says which source gives
+the next output. In a DataLoader with workers (and over ranks), reader r of R
+yields the outputs r, r + R, ... of the epoch, so the union over readers is
+exactly the plan's epoch; every reader reads every source.
+
+`state_dict()` on the stream is (epoch, outputs yielded): a restore reads the
+sources again up to that point, deciding nothing anew.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from oversample.core import seeding as _seeding
+from oversample.core.mixture import (
+    Mixture,
+    batch_counts,
+    batch_order,
+    mixture,
+    schedule_piece,
+)
+from oversample.core.settings import Settings, auto_buffer
+from oversample.core.validation import check_int, describe
+from oversample.py import replicas as _replicas
+from oversample.py.stream import _EpochCell
+
+__all__ = ["Mixed", "mix"]
+
+STATE_VERSION = 1
+BLOCK = 4096
+
+
+def sizes(sources: dict[str, Any]) -> dict[str, int]:
+    """Each source's size: `len()`, or one counting pass when it has none."""
+    found = {}
+    for name, source in sources.items():
+        if not isinstance(source, Iterable) or isinstance(source, str | bytes | dict):
+            raise TypeError(
+                f"`sources[{name!r}]` must be an iterable of examples (a list, a"
+                " dataset object); got"
+                f" {type(source).__name__} {describe(source)}."
+            )
+        if iter(source) is source:
+            raise TypeError(
+                f"`sources[{name!r}]` is a one-shot iterator"
+                f" ({type(source).__name__}); a mixture reads each source once per"
+                " pass and epoch: give an iterable that starts over on every iter()."
+            )
+        try:
+            found[name] = len(source)
+        except TypeError:
+            found[name] = sum(1 for _ in source)
+    return found
+
+
+def mix(
+    sources: dict[str, Any],
+    rates: Any,
+    samples: Any,
+    seed: int | None,
+    settings: Settings,
+    stratified: int | None,
+) -> Mixed:
+    """One Python stream of the sources mixed at their exact rates."""
+    if settings.provenance:
+        raise ValueError("`provenance=True` is not available for mixtures yet.")
+    found = mixture(sizes(sources), rates, samples, seed)
+    return Mixed(dict(sources), found, settings, stratified)
+
+
+class Mixed:
+    """Sources mixed at exact rates: iterate it for one epoch (or `epochs=E`
+    back to back); `set_epoch(e)` chooses the next iteration's epoch."""
+
+    def __init__(
+        self, sources: dict[str, Any], found: Mixture, settings: Settings, stratified: int | None
+    ) -> None:
+        self.sources = sources
+        self.mixture = found
+        self.plan = found.plan
+        self.settings = settings
+        self.stratified = stratified
+        self._epoch = _EpochCell(settings.epochs.fixed or 0)
+        self._resume: dict[str, Any] | None = None
+        self._yielded = 0
+        self._current = self._epoch.get()
+        self._split: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        epochs = self.settings.epochs
+        if epochs.streaming and epochs.stream is None:
+            raise TypeError("an endless mixture (epochs=None) has no length")
+        return self.plan.total * (epochs.stream or 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.set(check_int(epoch, "epoch"))
+
+    def split(self, num_replicas: int, rank: int) -> Mixed:
+        """This rank's share, when ranks are not set by torch.distributed."""
+        replicas = check_int(num_replicas, "num_replicas", minimum=1)
+        if check_int(rank, "rank") >= replicas:
+            raise ValueError(f"`rank` must be in [0, {replicas}); got rank={rank}.")
+        other = Mixed(self.sources, self.mixture, self.settings, self.stratified)
+        other._split = (replicas, rank)
+        return other
+
+    def _identity(self) -> str:
+        return self.plan.fingerprint + repr((self.settings, self.stratified))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "identity": self._identity(),
+            "epoch": self._current,
+            "yielded": self._yielded,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"`state` is not a mixture's state; got {describe(state)}.")
+        if state.get("identity") != self._identity():
+            raise ValueError(
+                "`state` was saved from a mixture with another plan or other"
+                " settings; restore it into the same configuration."
+            )
+        self._resume = dict(state)
+
+    def _epochs(self) -> Iterator[int]:
+        epochs = self.settings.epochs
+        if epochs.fixed is not None:
+            return iter([epochs.fixed])
+        if epochs.streaming:
+            return itertools.count() if epochs.stream is None else iter(range(epochs.stream))
+        return iter([self._epoch.get()])
+
+    def __iter__(self) -> Iterator[Any]:
+        reader, readers = _replicas.reader(self._split)
+        resume, self._resume = self._resume, None
+        skip = 0 if resume is None else int(resume["yielded"])
+        first = None if resume is None else int(resume["epoch"])
+        self._yielded = 0
+        for epoch in self._epochs():
+            if first is not None and epoch < first:
+                continue
+            self._current = epoch
+            outputs = self._epoch_stream(epoch)
+            outputs = itertools.islice(outputs, reader, None, readers)
+            if self.stratified is None:
+                outputs = _shuffle(outputs, self._buffer(self.plan.total // readers),
+                                   self._rng("", epoch, reader))
+            for element in outputs:
+                if skip:
+                    skip -= 1
+                    self._yielded += 1
+                    continue
+                self._yielded += 1
+                yield element
+            first = None
+            self._yielded = 0
+
+    def _buffer(self, total: int) -> int:
+        given = self.settings.shuffle_buffer
+        return auto_buffer(total, None) if given is None else given
+
+    def _rng(self, name: str, epoch: int, reader: int) -> np.random.Generator:
+        return np.random.default_rng(
+            _seeding.derive(self.plan.seed, "mixture-shuffle", name, epoch, reader)
+        )
+
+    def _epoch_stream(self, epoch: int) -> Iterator[Any]:
+        found = self.mixture
+        streams = []
+        for i, name in enumerate(found.names):
+            stream = _passes(self.sources[name], found, i, epoch)
+            if self.stratified is not None:
+                buffer = self._buffer(found.targets[i])
+                stream = _shuffle(stream, buffer, self._rng(name, epoch, 0))
+            streams.append(stream)
+        if self.stratified is not None:
+            table = batch_counts(found.targets, self.stratified)
+            chosen = (batch_order(row) for row in table)
+        else:
+            pieces = found.pieces()
+            chosen = (schedule_piece(found.targets, p, pieces) for p in range(pieces))
+        for piece in chosen:
+            for source in piece.tolist():
+                yield next(streams[source])
+
+
+def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:
+    """Source i's copies in `epoch`: pass j yields the samples with copies > j."""
+    rule = found.plan._rule
+    c = found.code[i]
+    size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
+    mult, offset = int(rule.mult[c]), int(rule.offset[c])
+    shift = (epoch % size) * extra % size
+    for j in range(base + (extra > 0)):
+        if j < base:
+            yield from source
+            continue
+        for position, element in enumerate(source):
+            if ((mult * position + offset) % size - shift) % size < extra:
+                yield element
+
+
+def _shuffle(items: Iterator[Any], buffer: int, rng: np.random.Generator) -> Iterator[Any]:
+    """A seeded shuffle buffer: each new item takes a random slot's place."""
+    if buffer <= 1:
+        yield from items
+        return
+    pool: list[Any] = []
+    for item in items:
+        if len(pool) < buffer:
+            pool.append(item)
+            continue
+        slot = int(rng.integers(buffer))
+        yield pool[slot]
+        pool[slot] = item
+    order = rng.permutation(len(pool))
+    for slot in order.tolist():
+        yield pool[slot]

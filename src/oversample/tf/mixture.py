@@ -1,0 +1,219 @@
+"""The tf.data executor of a mixture: several datasets in, one dataset out.
+
+Each source is read in passes: in epoch t, pass j of source s keeps the
+samples whose copies (the plan's rule for class s at their position) exceed
+j, so a sample's copies lie a source-epoch apart and a rate below 1 reads the
+source once and keeps its share. The sources are interleaved by the mixture's
+schedule (`oversample.core.mixture`), computed in the graph piece by piece,
+through `choose_from_datasets`. No `py_function`, no stateful RNG: iterators
+checkpoint, and a guard refuses a state saved from another mixture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oversample.core import seeding as _seeding
+from oversample.core.mixture import Mixture, batch_counts, mixture
+from oversample.core.settings import Settings, auto_buffer
+from oversample.tf import INT64_MAX
+from oversample.tf import tf as _tf
+from oversample.tf.checks import GUARD_MESSAGE, element_bytes
+
+__all__ = ["mix"]
+
+
+def sizes(sources: dict[str, Any]) -> dict[str, int]:
+    """Each dataset's size: its cardinality, or one counting pass when unknown."""
+    tf = _tf()
+    found = {}
+    first_name, first = next(iter(sources.items()))
+    for name, ds in sources.items():
+        if not isinstance(ds, tf.data.Dataset):
+            raise TypeError(
+                f"`sources[{name!r}]` must be a tf.data.Dataset like"
+                f" `sources[{first_name!r}]`; got {type(ds).__name__}. A mixture"
+                " takes one kind of source."
+            )
+        _check_structure(name, ds, first_name, first)
+        size = int(ds.cardinality())
+        if size == int(tf.data.INFINITE_CARDINALITY):
+            raise ValueError(
+                f"`sources[{name!r}]` is infinite; a mixture needs finite sources"
+                " (its rate counts epochs of each)."
+            )
+        if size < 0:
+            size = int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        found[name] = size
+    return found
+
+
+def _check_structure(name: str, ds: Any, first_name: str, first: Any) -> None:
+    tf = _tf()
+    try:
+        tf.nest.assert_same_structure(ds.element_spec, first.element_spec)
+        same = all(
+            a.dtype == b.dtype
+            for a, b in zip(
+                tf.nest.flatten(ds.element_spec),
+                tf.nest.flatten(first.element_spec),
+                strict=True,
+            )
+        )
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise TypeError(
+            f"`sources[{name!r}]` has elements {ds.element_spec}, unlike"
+            f" `sources[{first_name!r}]` ({first.element_spec}); mixed sources"
+            " must share one element structure and dtypes (map them to one first)."
+        )
+
+
+def mix(
+    sources: dict[str, Any],
+    rates: Any,
+    samples: Any,
+    seed: int | None,
+    settings: Settings,
+    stratified: int | None,
+) -> Any:
+    """One dataset of the sources mixed at their exact rates."""
+    tf = _tf()
+    found = mixture(sizes(sources), rates, samples, seed)
+    epochs = settings.epochs
+    config = (
+        _seeding.derive(0, "mixture", found.plan.fingerprint, epochs, stratified)
+        & INT64_MAX
+    )
+    names = found.names
+    streams = []
+    for i, name in enumerate(names):
+        stream = _source_stream(sources[name], found, i, settings)
+        if stratified is not None:
+            stream = _shuffled(stream, found, settings, name, found.targets[i])
+        streams.append(stream)
+    choice = _choices(found, settings, config, stratified)
+    out = tf.data.Dataset.choose_from_datasets(streams, choice)
+    if stratified is None:
+        out = _shuffled(out, found, settings, "", found.plan.total)
+    total = found.plan.total
+    if epochs.streaming:
+        total = (
+            int(tf.data.INFINITE_CARDINALITY)
+            if epochs.stream is None
+            else total * epochs.stream
+        )
+    out = out.apply(tf.data.experimental.assert_cardinality(total))
+    out.plan = found.plan
+    out.mixture = found
+    return out
+
+
+def _epochs(found: Mixture, settings: Settings) -> Any:
+    """A dataset of the epochs one iteration streams."""
+    tf = _tf()
+    epochs = settings.epochs
+    if epochs.fixed is not None:
+        return tf.data.Dataset.from_tensors(tf.constant(epochs.fixed, tf.int64))
+    if epochs.streaming:
+        return tf.data.Dataset.range(epochs.stream or INT64_MAX)
+    # NOTE: every source draws its epoch from the same seed, once per
+    # iteration, so they agree; the draw is part of the iterator checkpoint.
+    draw = _seeding.derive(found.plan.seed, "mixture-epoch") & INT64_MAX
+    random = tf.data.Dataset.random(seed=draw, rerandomize_each_iteration=True)
+    return random.take(1).map(lambda value: value % (2**31))
+
+
+def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
+    """Source i's copies of each epoch: pass j keeps samples with copies > j."""
+    tf = _tf()
+    rule = found.plan._rule
+    c = found.code[i]
+    size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
+    mult, offset = int(rule.mult[c]), int(rule.offset[c])
+    passes = base + (extra > 0)
+
+    def epoch_of(epoch: Any) -> Any:
+        shift = (epoch % size) * extra % size
+
+        def one_pass(j: Any) -> Any:
+            def kept(position: Any, _: Any) -> Any:
+                rank = (mult * position + offset) % size
+                return tf.logical_or(j < base, (rank - shift) % size < extra)
+
+            return ds.enumerate().filter(kept).map(lambda _, element: element)
+
+        return tf.data.Dataset.range(passes).flat_map(one_pass)
+
+    return _epochs(found, settings).flat_map(epoch_of)
+
+
+def _spread(counts: Any) -> Any:
+    """One stratified batch's sources, spread out (`core.mixture.batch_order`)."""
+    tf = _tf()
+    owner = tf.repeat(tf.range(tf.size(counts, tf.int64), dtype=tf.int64), counts)
+    starts = tf.repeat(tf.cumsum(counts) - counts, counts)
+    j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
+    points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
+        2.0 * tf.cast(tf.gather(counts, owner), tf.float64)
+    )
+    order = tf.argsort(points, stable=True)
+    return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
+
+
+def _choices(
+    found: Mixture, settings: Settings, config: int, stratified: int | None
+) -> Any:
+    """The source of every output: the schedule, piece by piece, per epoch."""
+    tf = _tf()
+    totals = tf.constant(found.targets, tf.float64)
+    sources = tf.range(len(found.names), dtype=tf.int64)
+    pieces = found.pieces()
+
+    def first(piece: Any) -> Any:
+        edge = tf.math.ceil(tf.cast(piece, tf.float64) / pieces * totals - 0.5)
+        edge = tf.clip_by_value(edge, 0.0, totals)
+        return tf.cast(tf.where(piece >= pieces, totals, edge), tf.int64)
+
+    def piece_of(piece: Any) -> Any:
+        low, high = first(piece), first(piece + 1)
+        counts = high - low
+        owner = tf.repeat(sources, counts)
+        starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
+        j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
+        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
+            2.0 * tf.gather(totals, owner)
+        )
+        order = tf.argsort(points, stable=True)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
+
+    if stratified is None:
+        epoch = tf.data.Dataset.range(pieces).flat_map(piece_of)
+    else:
+        table = batch_counts(found.targets, stratified)
+        epoch = tf.data.Dataset.from_tensor_slices(table).flat_map(_spread)
+    epochs = settings.epochs
+    if epochs.streaming:
+        epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
+
+    def guarded(saved: Any, source: Any) -> Any:
+        same = tf.debugging.Assert(tf.equal(saved, config), [GUARD_MESSAGE])
+        with tf.control_dependencies([same]):
+            return saved, tf.identity(source)
+
+    return epoch.scan(tf.constant(config, tf.int64), guarded)
+
+
+def _shuffled(ds: Any, found: Mixture, settings: Settings, name: str, total: int) -> Any:
+    """A seeded top-level shuffle (a source's, or the mixed stream's)."""
+    if settings.shuffle_buffer == 0:
+        return ds
+    buffer = (
+        auto_buffer(total, element_bytes(ds.element_spec))
+        if settings.shuffle_buffer is None
+        else settings.shuffle_buffer
+    )
+    fixed = settings.epochs.fixed
+    seed = _seeding.derive(found.plan.seed, "mixture-shuffle", name, fixed) & INT64_MAX
+    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=fixed is None)
