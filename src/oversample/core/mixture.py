@@ -61,7 +61,8 @@ class Mixture:
     def rates(self) -> dict[str, float]:
         """Epochs of each source in one epoch of the mixture."""
         return {
-            n: t / s for n, s, t in zip(self.names, self.sizes, self.targets, strict=True)
+            n: t / s
+            for n, s, t in zip(self.names, self.sizes, self.targets, strict=True)
         }
 
     def pieces(self) -> int:
@@ -74,12 +75,16 @@ class Mixture:
             table = batch_counts(self.targets, batch)
             return np.concatenate([batch_order(row) for row in table])
         count = self.pieces()
-        return np.concatenate([schedule_piece(self.targets, p, count) for p in range(count)])
+        return np.concatenate(
+            [schedule_piece(self.targets, p, count) for p in range(count)]
+        )
 
     def copies(self, epoch: int) -> list[np.ndarray]:
         """Each source's per-sample copies in `epoch` (from the plan)."""
         copies = self.plan.copies(epoch)
-        return [copies[o : o + s] for o, s in zip(self.offsets, self.sizes, strict=True)]
+        return [
+            copies[o : o + s] for o, s in zip(self.offsets, self.sizes, strict=True)
+        ]
 
 
 def schedule_piece(targets: tuple[int, ...], piece: int, pieces: int) -> np.ndarray:
@@ -124,7 +129,9 @@ def batch_counts(targets: tuple[int, ...], batch: int) -> np.ndarray:
             owed = debt - total * base
             row[np.argsort(-owed, kind="stable")[:extra]] += 1
         row = np.minimum(row, totals - given)
-        row[np.argsort(-(debt - total * row), kind="stable")[: size - int(row.sum())]] += 1
+        row[
+            np.argsort(-(debt - total * row), kind="stable")[: size - int(row.sum())]
+        ] += 1
         debt -= total * row
         given += row
         rows.append(row)
@@ -165,7 +172,9 @@ def _check_names(sources: Mapping[str, object], argument: str) -> tuple[str, ...
     return tuple(sources)
 
 
-def _check_keys(given: Mapping[str, object], names: tuple[str, ...], argument: str) -> None:
+def _check_keys(
+    given: Mapping[str, object], names: tuple[str, ...], argument: str
+) -> None:
     if not isinstance(given, Mapping):
         raise TypeError(
             f"`{argument}` must be a dict {{source name: value}}; got"
@@ -207,17 +216,18 @@ def _targets(
         value = given[name]
         if rates is not None:
             real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not real or not math.isfinite(float(value)) or float(value) <= 0:
+            rate = float(value) if isinstance(value, numbers.Real) else math.nan
+            if not real or not math.isfinite(rate) or rate <= 0:
                 raise (ValueError if real else TypeError)(
                     f"`rates` must map each source to a finite number of epochs"
                     f" > 0; got rates[{name!r}]={describe(value)} (leave a source"
                     " out of `sources` to skip it)."
                 )
-            target = int(round_half_up(np.asarray(float(value) * size)))
+            target = int(round_half_up(np.asarray(rate * size)))
             if target < 1:
                 raise ValueError(
                     f"`rates[{name!r}]`={value} gives the source of {size} samples"
-                    f" {float(value) * size:.3g} samples per epoch, which rounds to"
+                    f" {rate * size:.3g} samples per epoch, which rounds to"
                     " 0; give a rate of at least 0.5 / size."
                 )
         else:

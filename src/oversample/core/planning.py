@@ -140,9 +140,7 @@ def plan(
     if counts is not None:
         classes, class_counts = _counts_classes(counts)
         total = int(class_counts.sum())
-        targets, schedule = _targets(
-            strategy, classes, class_counts, total, cap, thin
-        )
+        targets, schedule = _targets(strategy, classes, class_counts, total, cap, thin)
         return Plan(
             classes=classes,
             strategy=strategies.describe_strategy(strategy),

@@ -55,7 +55,7 @@ def sizes(sources: dict[str, Any]) -> dict[str, int]:
                 " pass and epoch: give an iterable that starts over on every iter()."
             )
         try:
-            found[name] = len(source)
+            found[name] = len(source)  # type: ignore[arg-type]
         except TypeError:
             found[name] = sum(1 for _ in source)
     return found
@@ -81,7 +81,11 @@ class Mixed:
     back to back); `set_epoch(e)` chooses the next iteration's epoch."""
 
     def __init__(
-        self, sources: dict[str, Any], found: Mixture, settings: Settings, stratified: int | None
+        self,
+        sources: dict[str, Any],
+        found: Mixture,
+        settings: Settings,
+        stratified: int | None,
     ) -> None:
         self.sources = sources
         self.mixture = found
@@ -125,7 +129,9 @@ class Mixed:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise ValueError(f"`state` is not a mixture's state; got {describe(state)}.")
+            raise ValueError(
+                f"`state` is not a mixture's state; got {describe(state)}."
+            )
         if state.get("identity") != self._identity():
             raise ValueError(
                 "`state` was saved from a mixture with another plan or other"
@@ -133,13 +139,16 @@ class Mixed:
             )
         self._resume = dict(state)
 
-    def _epochs(self) -> Iterator[int]:
+    def _epochs(self, resumed: int | None) -> Iterator[int]:
         epochs = self.settings.epochs
         if epochs.fixed is not None:
             return iter([epochs.fixed])
         if epochs.streaming:
-            return itertools.count() if epochs.stream is None else iter(range(epochs.stream))
-        return iter([self._epoch.get()])
+            first = resumed or 0
+            if epochs.stream is None:
+                return itertools.count(first)
+            return iter(range(first, epochs.stream))
+        return iter([self._epoch.get() if resumed is None else resumed])
 
     def __iter__(self) -> Iterator[Any]:
         reader, readers = _replicas.reader(self._split)
@@ -147,15 +156,16 @@ class Mixed:
         skip = 0 if resume is None else int(resume["yielded"])
         first = None if resume is None else int(resume["epoch"])
         self._yielded = 0
-        for epoch in self._epochs():
-            if first is not None and epoch < first:
-                continue
+        for epoch in self._epochs(first):
             self._current = epoch
             outputs = self._epoch_stream(epoch)
             outputs = itertools.islice(outputs, reader, None, readers)
             if self.stratified is None:
-                outputs = _shuffle(outputs, self._buffer(self.plan.total // readers),
-                                   self._rng("", epoch, reader))
+                outputs = _shuffle(
+                    outputs,
+                    self._buffer(self.plan.total // readers),
+                    self._rng("", epoch, reader),
+                )
             for element in outputs:
                 if skip:
                     skip -= 1
@@ -163,7 +173,6 @@ class Mixed:
                     continue
                 self._yielded += 1
                 yield element
-            first = None
             self._yielded = 0
 
     def _buffer(self, total: int) -> int:
@@ -211,7 +220,9 @@ def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:
                 yield element
 
 
-def _shuffle(items: Iterator[Any], buffer: int, rng: np.random.Generator) -> Iterator[Any]:
+def _shuffle(
+    items: Iterator[Any], buffer: int, rng: np.random.Generator
+) -> Iterator[Any]:
     """A seeded shuffle buffer: each new item takes a random slot's place."""
     if buffer <= 1:
         yield from items

@@ -93,7 +93,7 @@ def mix(
         if stratified is not None:
             stream = _shuffled(stream, found, settings, name, found.targets[i])
         streams.append(stream)
-    choice = _choices(found, settings, config, stratified)
+    choice = _choices(found, settings, stratified)
     out = tf.data.Dataset.choose_from_datasets(streams, choice)
     if stratified is None:
         out = _shuffled(out, found, settings, "", found.plan.total)
@@ -104,7 +104,7 @@ def mix(
             if epochs.stream is None
             else total * epochs.stream
         )
-    out = out.apply(tf.data.experimental.assert_cardinality(total))
+    out = _guarded(out, config).apply(tf.data.experimental.assert_cardinality(total))
     out.plan = found.plan
     out.mixture = found
     return out
@@ -162,9 +162,7 @@ def _spread(counts: Any) -> Any:
     return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
 
 
-def _choices(
-    found: Mixture, settings: Settings, config: int, stratified: int | None
-) -> Any:
+def _choices(found: Mixture, settings: Settings, stratified: int | None) -> Any:
     """The source of every output: the schedule, piece by piece, per epoch."""
     tf = _tf()
     totals = tf.constant(found.targets, tf.float64)
@@ -182,9 +180,7 @@ def _choices(
         owner = tf.repeat(sources, counts)
         starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
         j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
-        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
-            2.0 * tf.gather(totals, owner)
-        )
+        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (2.0 * tf.gather(totals, owner))
         order = tf.argsort(points, stable=True)
         return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
 
@@ -197,15 +193,25 @@ def _choices(
     if epochs.streaming:
         epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
 
-    def guarded(saved: Any, source: Any) -> Any:
+    return epoch
+
+
+def _guarded(ds: Any, config: int) -> Any:
+    """Passes elements through a scan whose state is the configuration, so a
+    restored state from another mixture fails at the next element."""
+    tf = _tf()
+
+    def check(saved: Any, element: Any) -> Any:
         same = tf.debugging.Assert(tf.equal(saved, config), [GUARD_MESSAGE])
         with tf.control_dependencies([same]):
-            return saved, tf.identity(source)
+            return saved, tf.nest.map_structure(tf.identity, element)
 
-    return epoch.scan(tf.constant(config, tf.int64), guarded)
+    return ds.scan(tf.constant(config, tf.int64), check)
 
 
-def _shuffled(ds: Any, found: Mixture, settings: Settings, name: str, total: int) -> Any:
+def _shuffled(
+    ds: Any, found: Mixture, settings: Settings, name: str, total: int
+) -> Any:
     """A seeded top-level shuffle (a source's, or the mixed stream's)."""
     if settings.shuffle_buffer == 0:
         return ds
