@@ -223,9 +223,9 @@ def mix(
         seed: an int in [0, 2**64), or None to draw one (kept in `.plan.seed`).
         stratified: a batch size B for stratified batches: every batch of B
             consecutive elements (from the first) holds each source's share
-            B * T_s / T to within one sample, each source shuffled in its own
-            buffer. None (default): the schedule's order goes through one
-            shuffle buffer of the mixed stream.
+            B * T_s / T to within one sample. None (default): every run of
+            elements holds each source's share to within about two. Either
+            way each source is shuffled in its own seeded buffer.
         epoch, epochs, shuffle_buffer: as in `ovs.balance`.
 
     Returns:

@@ -160,12 +160,6 @@ class Mixed:
             self._current = epoch
             outputs = self._epoch_stream(epoch)
             outputs = itertools.islice(outputs, reader, None, readers)
-            if self.stratified is None:
-                outputs = _shuffle(
-                    outputs,
-                    self._buffer(self.plan.total // readers),
-                    self._rng("", epoch, reader),
-                )
             for element in outputs:
                 if skip:
                     skip -= 1
@@ -179,9 +173,9 @@ class Mixed:
         given = self.settings.shuffle_buffer
         return auto_buffer(total, None) if given is None else given
 
-    def _rng(self, name: str, epoch: int, reader: int) -> np.random.Generator:
+    def _rng(self, name: str, epoch: int) -> np.random.Generator:
         return np.random.default_rng(
-            _seeding.derive(self.plan.seed, "mixture-shuffle", name, epoch, reader)
+            _seeding.derive(self.plan.seed, "mixture-shuffle", name, epoch)
         )
 
     def _epoch_stream(self, epoch: int) -> Iterator[Any]:
@@ -189,10 +183,8 @@ class Mixed:
         streams = []
         for i, name in enumerate(found.names):
             stream = _passes(self.sources[name], found, i, epoch)
-            if self.stratified is not None:
-                buffer = self._buffer(found.targets[i])
-                stream = _shuffle(stream, buffer, self._rng(name, epoch, 0))
-            streams.append(stream)
+            buffer = self._buffer(found.targets[i])
+            streams.append(_shuffle(stream, buffer, self._rng(name, epoch)))
         if self.stratified is not None:
             table = batch_counts(found.targets, self.stratified)
             chosen = (batch_order(row) for row in table)

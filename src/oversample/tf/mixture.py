@@ -22,6 +22,8 @@ from oversample.tf.checks import GUARD_MESSAGE, element_bytes
 
 __all__ = ["mix"]
 
+BLOCK = 1024  # source elements decided at a time (fixed shapes)
+
 
 def sizes(sources: dict[str, Any]) -> dict[str, int]:
     """Each dataset's size: its cardinality, or one counting pass when unknown."""
@@ -90,13 +92,9 @@ def mix(
     streams = []
     for i, name in enumerate(names):
         stream = _source_stream(sources[name], found, i, settings)
-        if stratified is not None:
-            stream = _shuffled(stream, found, settings, name, found.targets[i])
-        streams.append(stream)
-    choice = _choices(found, settings, stratified)
+        streams.append(_shuffled(stream, found, settings, name, found.targets[i]))
+    choice = _choices(found, settings, stratified, config)
     out = tf.data.Dataset.choose_from_datasets(streams, choice)
-    if stratified is None:
-        out = _shuffled(out, found, settings, "", found.plan.total)
     total = found.plan.total
     if epochs.streaming:
         total = (
@@ -104,7 +102,7 @@ def mix(
             if epochs.stream is None
             else total * epochs.stream
         )
-    out = _guarded(out, config).apply(tf.data.experimental.assert_cardinality(total))
+    out = out.apply(tf.data.experimental.assert_cardinality(total))
     out.plan = found.plan
     out.mixture = found
     return out
@@ -126,26 +124,44 @@ def _epochs(found: Mixture, settings: Settings) -> Any:
 
 
 def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
-    """Source i's copies of each epoch: pass j keeps samples with copies > j."""
+    """Source i's copies of each epoch: the first b passes keep every sample,
+    the last (when the class has extras) those the rule gives one more."""
     tf = _tf()
     rule = found.plan._rule
     c = found.code[i]
     size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
     mult, offset = int(rule.mult[c]), int(rule.offset[c])
-    passes = base + (extra > 0)
+    blocked = all(
+        spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)
+    )
 
-    def epoch_of(epoch: Any) -> Any:
+    def extras(epoch: Any) -> Any:
         shift = (epoch % size) * extra % size
 
-        def one_pass(j: Any) -> Any:
-            def kept(position: Any, _: Any) -> Any:
-                rank = (mult * position + offset) % size
-                return tf.logical_or(j < base, (rank - shift) % size < extra)
+        def kept(position: Any) -> Any:
+            return ((mult * position + offset) % size - shift) % size < extra
 
-            return ds.enumerate().filter(kept).map(lambda _, element: element)
+        if not blocked:
+            pairs = ds.enumerate().filter(lambda position, _: kept(position))
+            return pairs.map(lambda _, element: element)
 
-        return tf.data.Dataset.range(passes).flat_map(one_pass)
+        def block(index: Any, elements: Any) -> Any:
+            count = tf.shape(tf.nest.flatten(elements)[0], out_type=tf.int64)[0]
+            mask = kept(index * BLOCK + tf.range(count, dtype=tf.int64))
+            return tf.nest.map_structure(lambda v: tf.boolean_mask(v, mask), elements)
 
+        return ds.batch(BLOCK).enumerate().map(block).unbatch()
+
+    def epoch_of(epoch: Any) -> Any:
+        passes = [ds] * base + ([extras(epoch)] if extra else [])
+        out = passes[0]
+        for more in passes[1:]:
+            out = out.concatenate(more)
+        return out
+
+    epochs = settings.epochs
+    if epochs.fixed is not None:
+        return epoch_of(tf.constant(epochs.fixed, tf.int64))
     return _epochs(found, settings).flat_map(epoch_of)
 
 
@@ -162,7 +178,9 @@ def _spread(counts: Any) -> Any:
     return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
 
 
-def _choices(found: Mixture, settings: Settings, stratified: int | None) -> Any:
+def _choices(
+    found: Mixture, settings: Settings, stratified: int | None, config: int
+) -> Any:
     """The source of every output: the schedule, piece by piece, per epoch."""
     tf = _tf()
     totals = tf.constant(found.targets, tf.float64)
@@ -184,11 +202,15 @@ def _choices(found: Mixture, settings: Settings, stratified: int | None) -> Any:
         order = tf.argsort(points, stable=True)
         return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
 
+    guard = tf.constant(config, tf.int64)
     if stratified is None:
-        epoch = tf.data.Dataset.range(pieces).flat_map(piece_of)
+        pieces_of = tf.data.Dataset.range(pieces)
+        epoch = pieces_of.scan(guard, _guard(config)).flat_map(piece_of)
     else:
-        table = batch_counts(found.targets, stratified)
-        epoch = tf.data.Dataset.from_tensor_slices(table).flat_map(_spread)
+        table = tf.data.Dataset.from_tensor_slices(
+            batch_counts(found.targets, stratified)
+        )
+        epoch = table.scan(guard, _guard(config)).flat_map(_spread)
     epochs = settings.epochs
     if epochs.streaming:
         epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
@@ -196,23 +218,24 @@ def _choices(found: Mixture, settings: Settings, stratified: int | None) -> Any:
     return epoch
 
 
-def _guarded(ds: Any, config: int) -> Any:
-    """Passes elements through a scan whose state is the configuration, so a
-    restored state from another mixture fails at the next element."""
+def _guard(config: int) -> Any:
+    """A scan step whose state is the configuration, once per piece of the
+    schedule: a state restored from another mixture fails at the next piece."""
     tf = _tf()
 
-    def check(saved: Any, element: Any) -> Any:
+    def check(saved: Any, piece: Any) -> Any:
         same = tf.debugging.Assert(tf.equal(saved, config), [GUARD_MESSAGE])
         with tf.control_dependencies([same]):
-            return saved, tf.nest.map_structure(tf.identity, element)
+            return saved, tf.nest.map_structure(tf.identity, piece)
 
-    return ds.scan(tf.constant(config, tf.int64), check)
+    return check
 
 
 def _shuffled(
     ds: Any, found: Mixture, settings: Settings, name: str, total: int
 ) -> Any:
-    """A seeded top-level shuffle (a source's, or the mixed stream's)."""
+    """A source's seeded shuffle, top-level (a shuffle nested in `flat_map`
+    would not checkpoint)."""
     if settings.shuffle_buffer == 0:
         return ds
     buffer = (
