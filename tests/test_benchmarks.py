@@ -18,6 +18,7 @@ TINY = {
     "bench_counting.py": ["--config", "tiny", "--repeats", "1"],
     "bench_endurance.py": ["--samples", "3000", "--epochs", "2"],
     "bench_iterables.py": ["--samples", "5000", "--repeats", "1"],
+    "bench_mixture.py": ["--scale", "0.05", "--repeats", "1"],
     "bench_plan.py": ["--samples", "20000", "--classes", "50", "--repeats", "1"],
     "bench_sampler.py": ["--sizes", "5000", "--classes", "20", "--repeats", "1"],
     "bench_scaling.py": ["--sizes", "2000", "--class-counts", "10"],

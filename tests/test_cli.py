@@ -113,6 +113,18 @@ def test_plan_writes_json_that_loads_back(data_dir, tmp_path):
     assert png_size(plot)[0] >= 600
 
 
+def test_plan_shows_a_thinned_plan(data_dir, tmp_path):
+    path = tmp_path / "plan.json"
+    args = ["plan", "digits_lt", "--data-dir", data_dir, "--strategy", "median"]
+    refused = _run(*args)
+    assert refused.returncode != 0 and "thin=True" in refused.stderr
+    done = _run(*args, "--thin", "--seed", "1", "--json", str(path))
+    assert done.returncode == 0, done.stderr
+    plan = ovs.Plan.load(path)
+    assert len(set(plan.targets.values())) == 1
+    assert min(plan.factors.values()) < 1 < max(plan.factors.values())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -98,3 +98,21 @@ def test_the_summary_and_the_html_share_their_rows():
     text = plan.summary()
     for row in report.plan_rows(plan):
         assert row[1] in text and row[2] in text
+
+
+def test_a_mixtures_view_names_its_sources_and_their_epochs():
+    plan = ovs.mix_plan({"wiki": 300, "books": 200}, {"wiki": 2.5, "books": 0.3}, seed=0)
+    rows = _cells(plan._repr_html_())
+    assert rows[0] == ["source", "count", "target", "epochs", "added"]
+    body = {row[0]: row[1:] for row in rows[1:]}
+    assert body["wiki"] == ["300", "750", "2.50", "450"]
+    assert body["books"] == ["200", "60", "0.30", "-140"]
+    assert "source" in plan.summary().splitlines()[2]
+
+
+def test_a_thinned_plans_view_shows_what_is_left_out_per_epoch():
+    labels = np.repeat(np.arange(3), [100, 20, 5])
+    rows = _cells(ovs.plan(labels, "median", seed=0, thin=True)._repr_html_())
+    body = {row[0]: row[1:] for row in rows[1:]}
+    assert body["0"] == ["100", "20", "0.20", "-80"]
+    assert body["total"] == ["125", "60", "0.48", "-65"]

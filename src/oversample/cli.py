@@ -21,7 +21,8 @@ _EXAMPLES = """examples:
 
 _STRATEGY_HELP = (
     "'not majority' (default), 'all', 'minority', 'not minority', 'sqrt',"
-    " power:A, repeat-factor:T, or a JSON object of targets such as '{\"7\": 500}'"
+    " 'median', 'mean' or an int size (with --thin), power:A, repeat-factor:T,"
+    " or a JSON object of targets such as '{\"7\": 500}'"
 )
 
 
@@ -40,10 +41,12 @@ def _quiet_tensorflow() -> None:
 
 def parse_strategy(text: str) -> object:
     """Turns the --strategy text into a strategy of the grammar."""
-    from oversample.core.strategies import PRESETS, Power, RepeatFactor
+    from oversample.core.strategies import PRESETS, SIZES, Power, RepeatFactor
 
-    if text in PRESETS:
+    if text in PRESETS or text in SIZES:
         return text
+    if text.isdigit():
+        return int(text)
     if text.startswith("{"):
         try:
             raw = json.loads(text)
@@ -181,6 +184,7 @@ def _plan(args: argparse.Namespace) -> int:
         seed=args.seed,
         rounding=args.rounding,
         max_factor=args.max_factor,
+        thin=args.thin,
     )
     print(plan.summary())
     if args.json:
@@ -282,6 +286,12 @@ def _parser() -> argparse.ArgumentParser:
                 "--rounding", default="exact", choices=["exact", "stochastic"]
             )
             sub.add_argument("--max-factor", type=float, default=None)
+            sub.add_argument(
+                "--thin",
+                action="store_true",
+                help="allow targets below the counts (each sample 0 or 1 copies"
+                " per epoch, rotating)",
+            )
             sub.add_argument("--json", metavar="PATH", help="write the plan as JSON")
             sub.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
     return parser

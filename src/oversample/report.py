@@ -79,9 +79,7 @@ def rule(console: Any, title: str) -> None:
     console.print(Rule(title), width=min(console.width, RULE_WIDTH))
 
 
-def _shown(
-    labels: list[Label], key: Mapping[Label, int], max_rows: int
-) -> list[Label | None]:
+def _shown(labels: list[Label], key: Mapping[Label, int], max_rows: int) -> list[Any]:
     """All labels, or the largest and smallest halves around a `None` marker."""
     if len(labels) <= max_rows:
         return list(labels)
@@ -143,7 +141,11 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
     return rows
 
 
-PLAN_COLUMNS = ("class", "count", "target", "factor", "added")
+def plan_columns(plan: Planned) -> tuple[str, ...]:
+    """A mixture's classes are its sources, its factors epochs of each."""
+    mixture = plan.strategy == "mixture"
+    first, factor = ("source", "epochs") if mixture else ("class", "factor")
+    return (first, "count", "target", factor, "added")
 
 
 def _header(plan: Planned) -> str:
@@ -158,8 +160,8 @@ def summary(plan: Planned, max_rows: int = 40) -> str:
     from rich.table import Table
 
     table = Table()
-    for name in PLAN_COLUMNS:
-        table.add_column(name, justify="left" if name == "class" else "right")
+    for place, name in enumerate(plan_columns(plan)):
+        table.add_column(name, justify="right" if place else "left")
     rows = plan_rows(plan, max_rows)
     for row in rows[:-1]:
         table.add_row(*row)
@@ -174,8 +176,7 @@ def html(
     rows: Sequence[Sequence[str]],
     figure: Callable[[Any], object] | None = None,
 ) -> str:
-    """A compact HTML table for Jupyter (`_repr_html_`), the last row the
-    total, with the figure drawn inline where matplotlib is installed."""
+    """A Jupyter table (`_repr_html_`), the total last, the figure inline."""
     escape = _html.escape
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = []
@@ -223,7 +224,7 @@ def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
     """A plan's `_repr_html_`: the counts before and after, and its plot."""
     return html(
         title or _header(plan),
-        PLAN_COLUMNS,
+        plan_columns(plan),
         plan_rows(plan, max_rows),
         lambda buffer: plot(plan, buffer),
     )
