@@ -125,6 +125,37 @@ def test_plan_shows_a_thinned_plan(data_dir, tmp_path):
     assert min(plan.factors.values()) < 1 < max(plan.factors.values())
 
 
+def test_mix_plans_a_mixture_of_splits_from_their_declared_sizes(data_dir, tmp_path):
+    path, plot = tmp_path / "mix.json", tmp_path / "mix.png"
+    sources = ["digits_lt:train=2.5", "digits_lt:test=0.3"]
+    done = _run(
+        "mix",
+        *sources,
+        "--data-dir",
+        data_dir,
+        "--seed",
+        "3",
+        "--json",
+        str(path),
+        "--plot",
+        str(plot),
+    )
+    assert done.returncode == 0, done.stderr
+    plan = ovs.Plan.load(path)
+    assert plan.strategy == "mixture" and plan.seed == 3
+    counts = plan.counts
+    assert plan.targets == {
+        "digits_lt:test": round(0.3 * counts["digits_lt:test"]),
+        "digits_lt:train": round(2.5 * counts["digits_lt:train"] + 1e-9),
+    }
+    assert "source" in done.stdout and "epochs" in done.stdout
+    assert png_size(plot)[0] >= 600
+    bad = _run("mix", "digits_lt:validation=1", "--data-dir", data_dir)
+    assert bad.returncode == 2 and "'validation' is not a split" in bad.stderr
+    rate = _run("mix", "digits_lt=-1", "--data-dir", data_dir)
+    assert rate.returncode == 2 and "rates['digits_lt:train']=-1.0" in rate.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

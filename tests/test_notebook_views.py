@@ -101,7 +101,9 @@ def test_the_summary_and_the_html_share_their_rows():
 
 
 def test_a_mixtures_view_names_its_sources_and_their_epochs():
-    plan = ovs.mix_plan({"wiki": 300, "books": 200}, {"wiki": 2.5, "books": 0.3}, seed=0)
+    plan = ovs.mix_plan(
+        {"wiki": 300, "books": 200}, {"wiki": 2.5, "books": 0.3}, seed=0
+    )
     rows = _cells(plan._repr_html_())
     assert rows[0] == ["source", "count", "target", "epochs", "added"]
     body = {row[0]: row[1:] for row in rows[1:]}

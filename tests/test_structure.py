@@ -113,7 +113,12 @@ def test_an_executor_imports_only_the_core_and_itself():
 
 def test_only_the_tf_executor_and_the_faces_import_its_modules():
     modules = _modules()
-    faces = {"oversample.cli", "oversample.demo", "oversample.beam"}
+    faces = {
+        "oversample.cli",
+        "oversample.cli_mix",
+        "oversample.demo",
+        "oversample.beam",
+    }
     for name in sorted(modules):
         if _room(name) in ("oversample.tf", "oversample.datasets") or name in faces:
             continue

@@ -1,4 +1,4 @@
-"""The `oversample` command line: demo, inspect and plan."""
+"""The `oversample` command line: demo, inspect, plan and mix."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from oversample import cli_mix
+from oversample.tf import quiet_command
+
 _EXAMPLES = """examples:
   oversample demo
   oversample inspect digits_lt --plot counts.png
   oversample inspect mnist --data-dir ~/tensorflow_datasets --json
   oversample plan digits_lt --strategy sqrt --max-factor 10 --json plan.json
   oversample plan /data/my_dataset/1.0.0 --label objects/label --strategy power:0.7
+  oversample plan digits_lt --strategy median --thin
 """
 
 _STRATEGY_HELP = (
@@ -28,15 +32,6 @@ _STRATEGY_HELP = (
 
 class UsageError(Exception):
     """A problem with what the user asked for; printed as one line."""
-
-
-def _quiet_tensorflow() -> None:
-    from oversample.tf import quiet_start
-
-    quiet_start("2")
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
 
 
 def parse_strategy(text: str) -> object:
@@ -127,7 +122,7 @@ def _label_dataset(builder: Any, split: str, label: str) -> Any:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    quiet_command()
     import oversample as ovs
     from oversample import report
 
@@ -163,7 +158,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    quiet_command()
     import oversample as ovs
     from oversample.tf import labels as tf_labels
 
@@ -217,12 +212,11 @@ def _beam_counts(builder: Any, split: str, label: str) -> Any:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    quiet_command()
     from oversample import demo
 
-    return demo.run(
-        out=Path(args.out), seeds=args.seeds, steps=args.steps, data_dir=args.data_dir
-    )
+    out = Path(args.out)
+    return demo.run(out=out, seeds=args.seeds, steps=args.steps, data_dir=args.data_dir)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -286,14 +280,10 @@ def _parser() -> argparse.ArgumentParser:
                 "--rounding", default="exact", choices=["exact", "stochastic"]
             )
             sub.add_argument("--max-factor", type=float, default=None)
-            sub.add_argument(
-                "--thin",
-                action="store_true",
-                help="allow targets below the counts (each sample 0 or 1 copies"
-                " per epoch, rotating)",
-            )
+            sub.add_argument("--thin", action="store_true", help="allow thinning")
             sub.add_argument("--json", metavar="PATH", help="write the plan as JSON")
             sub.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
+    cli_mix.add(commands)
     return parser
 
 

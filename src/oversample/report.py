@@ -259,35 +259,32 @@ def _bars(
     )
     if many:
         if after is not None:
-            axis.fill_between(
-                positions,
-                [after[c] for c in order],
-                step="mid",
-                alpha=0.35,
-                label="after",
-            )
-        axis.step(
-            positions,
-            [before[c] for c in order],
-            where="mid",
-            color="black",
-            label="before",
-        )
+            values = [after[c] for c in order]
+            axis.fill_between(positions, values, step="mid", alpha=0.35, label="after")
+        values = [before[c] for c in order]
+        axis.step(positions, values, where="mid", color="black", label="before")
         axis.set_xlabel(f"{len(order)} classes, largest first")
     else:
+        # Side by side, so that a thinned class's shorter bar stays visible.
+        width = 0.8 if after is None else 0.4
+        shift = 0 if after is None else width / 2
+        left = [p - shift for p in positions]
+        axis.bar(
+            left, [before[c] for c in order], width, color="tab:blue", label="before"
+        )
         if after is not None:
+            right = [p + shift for p in positions]
             axis.bar(
-                positions,
+                right,
                 [after[c] for c in order],
+                width,
                 color="tab:orange",
-                alpha=0.6,
                 label="after",
             )
-        axis.bar(
-            positions, [before[c] for c in order], color="tab:blue", label="before"
-        )
         axis.set_xticks(list(positions), [str(c) for c in order], rotation=45)
         axis.set_xlabel("class, largest first")
+    lowest = min([*before.values(), *(after or {}).values()])
+    axis.set_ylim(bottom=max(lowest / 2, 0.5))
     axis.set_yscale("log")
     axis.set_ylabel("samples per epoch")
     axis.set_title(title)

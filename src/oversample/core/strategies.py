@@ -84,12 +84,7 @@ class RepeatFactor:
 
 
 Strategy: TypeAlias = (
-    str
-    | int
-    | Mapping[Any, int]
-    | Power
-    | RepeatFactor
-    | Callable[[dict[Any, int]], Any]
+    str | int | Mapping[Any, int] | Power | RepeatFactor | Callable[..., Any]
 )
 
 

@@ -18,6 +18,15 @@ def quiet_start(level: str = "1") -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
 
 
+def quiet_command() -> None:
+    """For the command line: TensorFlow's C++ lines at errors only (unless
+    the user set the level) and absl's Python log at errors."""
+    quiet_start("2")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
 def tf() -> Any:
     """TensorFlow, imported on first use, with an install hint when missing."""
     quiet_start()
