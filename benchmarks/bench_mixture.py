@@ -83,7 +83,7 @@ def measure(method: str, scale: float, repeats: int) -> dict[str, Any]:
     assert sources is not None
     return {
         **_figures(sources, targets),
-        "us per element": round(statistics.median(times) / total * 1e6, 2),
+        "us per element": round(statistics.median(times) / sources.size * 1e6, 2),
         "elements": int(sources.size),
     }
 

@@ -115,7 +115,7 @@ def test_only_the_tf_executor_and_the_faces_import_its_modules():
     modules = _modules()
     faces = {
         "oversample.cli",
-        "oversample.cli_mix",
+        "oversample.cli_tfds",
         "oversample.demo",
         "oversample.beam",
     }

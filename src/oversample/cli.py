@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oversample import cli_mix
+from oversample import cli_tfds
+from oversample.cli_tfds import UsageError
+from oversample.cli_tfds import builder as _builder
 from oversample.tf import quiet_command
 
 _EXAMPLES = """examples:
@@ -28,10 +28,6 @@ _STRATEGY_HELP = (
     " 'median', 'mean' or an int size (with --thin), power:A, repeat-factor:T,"
     " or a JSON object of targets such as '{\"7\": 500}'"
 )
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line."""
 
 
 def parse_strategy(text: str) -> object:
@@ -58,36 +54,6 @@ def parse_strategy(text: str) -> object:
         except ValueError as error:
             raise UsageError(f"--strategy {text!r}: {error}") from None
     raise UsageError(f"--strategy must be {_STRATEGY_HELP}; got {text!r}.")
-
-
-def _builder(dataset: str, data_dir: str | None) -> Any:
-    import tensorflow_datasets as tfds
-
-    importlib.import_module("oversample.datasets")  # registers digits_lt
-
-    if Path(dataset).is_dir():
-        try:
-            return tfds.builder_from_directory(dataset)
-        except Exception as error:
-            raise UsageError(
-                f"{dataset!r} is not a prepared TFDS dataset directory ({error})."
-            ) from None
-    try:
-        builder = tfds.builder(dataset, data_dir=data_dir)
-    except Exception as error:
-        first = str(error).strip().splitlines()[0]
-        raise UsageError(f"unknown dataset {dataset!r}: {first}") from None
-    if dataset == "digits_lt":
-        # NOTE: TFDS reports preparation on stdout; keep stdout for results
-        # (--json output must parse).
-        with contextlib.redirect_stdout(sys.stderr):
-            builder.download_and_prepare()
-    elif not builder.is_prepared():
-        raise UsageError(
-            f"dataset {dataset!r} is not prepared in {builder.data_dir}; prepare it"
-            " with `tfds build` or point --data-dir at it (no download is tried)."
-        )
-    return builder
 
 
 def _label_dataset(builder: Any, split: str, label: str) -> Any:
@@ -283,7 +249,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--thin", action="store_true", help="allow thinning")
             sub.add_argument("--json", metavar="PATH", help="write the plan as JSON")
             sub.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
-    cli_mix.add(commands)
+    cli_tfds.add(commands)
     return parser
 
 
