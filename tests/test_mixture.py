@@ -365,3 +365,56 @@ def test_mix_plan_drives_the_sampler_over_ranks():
     concatenated = [BASE[n] + i for n, size in SIZES.items() for i in range(size)]
     assert len(seen) == 910 and offsets.tolist() == [0, 300, 400]
     _assert_exact([concatenated[i] for i in seen], 5, 4)
+
+
+def _labelled() -> dict[str, list[dict]]:
+    """wiki without classes; code with three languages, long-tailed."""
+    langs = np.random.default_rng(0).permutation(np.repeat([0, 1, 2], [60, 30, 10]))
+    return {
+        "wiki": [{"value": v, "lang": -1} for v in range(300)],
+        "code": [{"value": 10_000 + i, "lang": int(y)} for i, y in enumerate(langs)],
+    }
+
+
+def _check_within(elements, out) -> None:
+    inner = out.mixture.within["code"]
+    assert inner.targets == {0: 90, 1: 90, 2: 90}  # 1.5 x the largest class, 60
+    langs = [e["lang"] for e in elements if e["value"] >= 10_000]
+    assert np.bincount(langs).tolist() == [90, 90, 90]
+    assert sum(e["value"] < 10_000 for e in elements) == 300
+
+
+def test_python_mixture_balances_classes_inside_a_source():
+    rates = {"wiki": 1, "code": 1.5}
+    out = ovs.mix(_labelled(), rates, seed=1, epoch=2, balance={"code": "lang"})
+    elements = list(out)
+    _check_within(elements, out)
+    seen = []
+    for rank in range(2):
+        split = ovs.mix(_labelled(), rates, seed=1, epoch=2, balance={"code": "lang"})
+        seen += list(split.split(2, rank))
+    assert sorted(e["value"] for e in seen) == sorted(e["value"] for e in elements)
+
+
+@needs_tf
+def test_tf_mixture_balances_classes_inside_a_source():
+    import tensorflow as tf
+
+    tables = {
+        name: tf.data.Dataset.from_tensor_slices(
+            {k: np.asarray([row[k] for row in rows]) for k in ("value", "lang")}
+        )
+        for name, rows in _labelled().items()
+    }
+    out = ovs.mix(
+        tables, {"wiki": 1, "code": 1.5}, seed=1, epoch=2, balance={"code": "lang"}
+    )
+    assert int(out.cardinality()) == 300 + 270
+    _check_within(list(out.as_numpy_iterator()), out)
+
+
+def test_balance_inside_a_mixture_is_checked_before_reading():
+    with pytest.raises(ValueError, match=r"unknown sources \['news'\]"):
+        ovs.mix(_labelled(), {"wiki": 1, "code": 1}, balance={"news": "lang"})
+    with pytest.raises(ValueError, match="give `rates`, not `samples`"):
+        ovs.mix(_labelled(), samples={"wiki": 1, "code": 1}, balance={"code": "lang"})

@@ -201,6 +201,7 @@ def mix(
     epoch: int | None = None,
     epochs: int | None = _settings.UNSET,
     shuffle_buffer: int | str | None = "auto",
+    balance: Mapping[str, Any] | None = None,
 ) -> Any:
     """Mixes several named sources into one stream at exact rates.
 
@@ -227,6 +228,10 @@ def mix(
             elements holds each source's share to within about two. Either
             way each source is shuffled in its own seeded buffer.
         epoch, epochs, shuffle_buffer: as in `ovs.balance`.
+        balance: {name: label} or {name: (label, strategy)}: balance that
+            source's classes inside the mixture. A label pass counts them; the
+            class plan's targets times the source's rate are its targets
+            (`.mixture.within[name]`), carried out by `ovs.balance`'s executor.
 
     Returns:
         The mixed stream, with `.plan` (classes are the names) and `.mixture`.
@@ -242,7 +247,9 @@ def mix(
     if stratified is not None:
         stratified = check_int(stratified, "stratified", minimum=1)
     executor = _sources.mixture_executor(sources)
-    return executor.mix(dict(sources), rates, samples, seed, settings, stratified)
+    return executor.mix(
+        dict(sources), rates, samples, seed, settings, stratified, balance
+    )
 
 
 def mix_plan(

@@ -6,28 +6,24 @@ copies per epoch, b or b+1 per sample, the extras rotating by the plan's one
 rule (a rate below 1 thins the source: every sample is used within
 ceil(n_s / T_s) epochs). A sample's key is (source, position in the source).
 
-The interleave is a pure function of the targets: the j-th output of source s
-sits at the point (2j + 1) / (2 T_s) of the epoch, and the epoch lists the
-points in order (ties by source). Any run of B outputs then holds each
-source's share B * T_s / T to within one sample, and the schedule can be
-computed in pieces (`schedule_piece`) with no state carried between them.
+The order of the sources in an epoch is `oversample.core.interleave`'s.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from oversample.core import seeding as _seeding
+from oversample.core.interleave import PIECE, batch_counts, batch_order, schedule_piece
 from oversample.core.plan import Plan
 from oversample.core.strategies import round_half_up
 from oversample.core.validation import describe, is_int
-
-PIECE = 4096  # outputs per piece of the schedule, on average
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,7 @@ class Mixture:
     names: tuple[str, ...]
     sizes: tuple[int, ...]
     plan: Plan
+    within: Mapping[str, Plan] = field(default_factory=dict)  # classes inside a source
 
     @property
     def code(self) -> tuple[int, ...]:
@@ -85,76 +82,6 @@ class Mixture:
         return [
             copies[o : o + s] for o, s in zip(self.offsets, self.sizes, strict=True)
         ]
-
-
-def schedule_piece(targets: tuple[int, ...], piece: int, pieces: int) -> np.ndarray:
-    """The sources of the outputs whose points lie in [piece, piece + 1) /
-    pieces: source s's j-th output has the point (2j + 1) / (2 T_s)."""
-    totals = np.asarray(targets, np.float64)
-    low = _first_index(totals, piece, pieces)
-    high = _first_index(totals, piece + 1, pieces)
-    counts = high - low
-    owner = np.repeat(np.arange(totals.size), counts)
-    j = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    j = j + np.repeat(low, counts)
-    points = (2.0 * j + 1.0) / (2.0 * totals[owner])
-    return owner[np.argsort(points, kind="stable")]
-
-
-def _first_index(totals: np.ndarray, piece: int, pieces: int) -> np.ndarray:
-    """The first j of each source whose point is at or after piece / pieces."""
-    if piece >= pieces:
-        return totals.astype(np.int64)
-    edge = np.ceil(piece / pieces * totals - 0.5)
-    return np.clip(edge, 0, totals).astype(np.int64)
-
-
-def batch_counts(targets: tuple[int, ...], batch: int) -> np.ndarray:
-    """Each batch's count of each source, shape (batches, sources): batch k
-    gives source s floor(B T_s / T) or one more, the ones chosen for the
-    largest debt so far (k B T_s - T * given, exact integers), so every batch
-    holds each source's share to within one sample and the epoch its total."""
-    totals = np.asarray(targets, np.int64)
-    total = int(totals.sum())
-    size = min(batch, total)
-    base = size * totals // total
-    debt = np.zeros(totals.size, np.int64)  # in units of 1 / total
-    given = np.zeros(totals.size, np.int64)
-    rows = []
-    for _ in range(total // size):
-        debt += size * totals
-        extra = size - int(base.sum())
-        row = base.copy()
-        if extra:
-            owed = debt - total * base
-            row[np.argsort(-owed, kind="stable")[:extra]] += 1
-        row = np.minimum(row, totals - given)
-        row[
-            np.argsort(-(debt - total * row), kind="stable")[: size - int(row.sum())]
-        ] += 1
-        debt -= total * row
-        given += row
-        rows.append(row)
-    if total % size:
-        rows.append(totals - given)
-    return np.asarray(rows, np.int64)
-
-
-def batch_order(counts: np.ndarray) -> np.ndarray:
-    """The sources of one batch, spread out: the j-th of source s at the point
-    (2j + 1) / (2 a_s), ties by source."""
-    owner = np.repeat(np.arange(counts.size), counts)
-    j = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    points = (2.0 * j + 1.0) / (2.0 * counts[owner])
-    return owner[np.argsort(points, kind="stable")]
-
-
-def batch_deviation(sources: np.ndarray, shares: np.ndarray, batch: int) -> float:
-    """The largest |count - batch * share| of any source in any whole batch."""
-    whole = sources.size // batch * batch
-    batches = sources[:whole].reshape(-1, batch)
-    counts = np.stack([(batches == s).sum(axis=1) for s in range(shares.size)], axis=1)
-    return float(np.abs(counts - batch * shares[None]).max())
 
 
 def _check_names(sources: Mapping[str, object], argument: str) -> tuple[str, ...]:
@@ -256,15 +183,89 @@ def check_sizes(sizes: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[int
     return names, tuple(values)
 
 
+def check_within(
+    balance: object, names: tuple[str, ...], rates: object
+) -> dict[str, Any]:
+    """`balance={name: label}` or `{name: (label, strategy)}`, checked: the
+    sources whose classes are balanced inside the mixture."""
+    if balance is None:
+        return {}
+    if not isinstance(balance, Mapping):
+        raise TypeError(
+            "`balance` must be a dict {source name: label or (label, strategy)};"
+            f" got balance={describe(balance)}."
+        )
+    unknown = [k for k in balance if k not in names]
+    if unknown:
+        raise ValueError(
+            f"`balance` names unknown sources {describe(unknown)}; the sources are"
+            f" {describe(list(names))}."
+        )
+    if balance and rates is None:
+        raise ValueError(
+            "`balance` scales each class's target by its source's rate: give"
+            " `rates`, not `samples`."
+        )
+    found = {}
+    for name, value in balance.items():
+        label, strategy = value if isinstance(value, tuple) else (value, "not majority")
+        found[name] = (label, strategy)
+    return found
+
+
+def within_targets(inner: Plan, rate: float) -> dict[Any, int]:
+    """A balanced source's class targets in the mixture: rate x the class
+    plan's targets, rounded half up, each at least 1."""
+    scaled = round_half_up(np.asarray(inner._targets, np.float64) * rate)
+    return dict(zip(inner.classes, np.maximum(scaled, 1).tolist(), strict=True))
+
+
+def plan_mixture(
+    sizes: Mapping[str, int],
+    rates: Mapping[str, object] | None,
+    samples: Mapping[str, object] | None,
+    seed: int | None,
+    balance: object,
+    count: Callable[[str, Any], Mapping[Any, int]],
+) -> Mixture:
+    """The mixture's plan, with a class plan per source in `balance`: every
+    argument is checked before `count(name, label)` reads a source's labels."""
+    from oversample.core.planning import plan as make_plan
+
+    resolved = _seeding.resolve_seed(seed)
+    names, _ = check_sizes(sizes)
+    wanted = check_within(balance, names, rates)
+    found = mixture(sizes, rates, samples, resolved)
+    if not wanted:
+        return found
+    assert rates is not None
+    within = {}
+    for name, (label, strategy) in wanted.items():
+        counts = count(name, label)
+        inner_seed = _seeding.derive(resolved, "within", name)
+        balanced = make_plan(counts=counts, strategy=strategy, seed=inner_seed)
+        targets = within_targets(balanced, float(rates[name]))  # type: ignore[arg-type]
+        within[name] = make_plan(
+            counts=counts, strategy=targets, seed=inner_seed, thin=True
+        )
+    return mixture(sizes, rates, samples, resolved, within)
+
+
 def mixture(
     sizes: Mapping[str, int],
     rates: Mapping[str, object] | None = None,
     samples: Mapping[str, object] | None = None,
     seed: int | None = None,
+    within: Mapping[str, Plan] | None = None,
 ) -> Mixture:
-    """The plan of a mixture of sources of these sizes (in the order given)."""
+    """The plan of a mixture of sources of these sizes (in the order given);
+    a source in `within` takes its total from its class plan."""
     names, counts = check_sizes(sizes)
     targets = _targets(names, counts, rates, samples)
+    within = dict(within or {})
+    for place, name in enumerate(names):
+        if name in within:
+            targets[place] = within[name].total
     order = sorted(range(len(names)), key=names.__getitem__)
     code = np.empty(len(names), np.int64)
     code[order] = np.arange(len(names))
@@ -279,4 +280,4 @@ def mixture(
         _targets=np.asarray([targets[i] for i in order], np.int64),
         _codes=np.repeat(code, counts),
     )
-    return Mixture(names, counts, plan)
+    return Mixture(names, counts, plan, within)

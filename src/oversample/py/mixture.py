@@ -20,14 +20,10 @@ from typing import Any
 import numpy as np
 
 from oversample.core import seeding as _seeding
-from oversample.core.mixture import (
-    Mixture,
-    batch_counts,
-    batch_order,
-    mixture,
-    schedule_piece,
-)
-from oversample.core.settings import Settings, auto_buffer
+from oversample.core.interleave import batch_counts, batch_order, schedule_piece
+from oversample.core.mixture import Mixture, plan_mixture
+from oversample.core.prepare import Choice
+from oversample.core.settings import Epochs, Settings, auto_buffer
 from oversample.core.validation import check_int, describe
 from oversample.py import replicas as _replicas
 from oversample.py.stream import _EpochCell
@@ -68,12 +64,20 @@ def mix(
     seed: int | None,
     settings: Settings,
     stratified: int | None,
+    balance: Any = None,
 ) -> Mixed:
     """One Python stream of the sources mixed at their exact rates."""
-    if settings.provenance:
-        raise ValueError("`provenance=True` is not available for mixtures yet.")
-    found = mixture(sizes(sources), rates, samples, seed)
-    return Mixed(dict(sources), found, settings, stratified)
+    from oversample.py import iterables as _iterables
+
+    def count(name: str, label: Any) -> Any:
+        return _iterables.count_labels(sources[name], label, False)
+
+    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    labels = {
+        name: value[0] if isinstance(value, tuple) else value
+        for name, value in (balance or {}).items()
+    }
+    return Mixed(dict(sources), found, settings, stratified, labels)
 
 
 class Mixed:
@@ -86,8 +90,10 @@ class Mixed:
         found: Mixture,
         settings: Settings,
         stratified: int | None,
+        labels: dict[str, Any] | None = None,
     ) -> None:
         self.sources = sources
+        self.labels = labels or {}
         self.mixture = found
         self.plan = found.plan
         self.settings = settings
@@ -112,7 +118,9 @@ class Mixed:
         replicas = check_int(num_replicas, "num_replicas", minimum=1)
         if check_int(rank, "rank") >= replicas:
             raise ValueError(f"`rank` must be in [0, {replicas}); got rank={rank}.")
-        other = Mixed(self.sources, self.mixture, self.settings, self.stratified)
+        other = Mixed(
+            self.sources, self.mixture, self.settings, self.stratified, self.labels
+        )
         other._split = (replicas, rank)
         return other
 
@@ -182,6 +190,9 @@ class Mixed:
         found = self.mixture
         streams = []
         for i, name in enumerate(found.names):
+            if name in found.within:
+                streams.append(self._balanced(name, epoch))
+                continue
             stream = _passes(self.sources[name], found, i, epoch)
             buffer = self._buffer(found.targets[i])
             streams.append(_shuffle(stream, buffer, self._rng(name, epoch)))
@@ -194,6 +205,31 @@ class Mixed:
         for piece in chosen:
             for source in piece.tolist():
                 yield next(streams[source])
+
+    def _balanced(self, name: str, epoch: int) -> Iterator[Any]:
+        """A source whose classes are balanced inside the mixture: the Python
+        executor's `balance` with its class plan, read whole by this reader
+        (the mixture splits the outputs among readers)."""
+        from oversample.py import iterables as _iterables
+
+        inner = self.mixture.within[name]
+        choice = Choice(
+            strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
+        )
+        settings = Settings(
+            Epochs(fixed=epoch, stream=None, streaming=False),
+            self.settings.shuffle_buffer,
+            provenance=False,
+        )
+        stream = _iterables.balance(
+            self.sources[name],
+            self.labels[name],
+            choice,
+            settings,
+            progress=False,
+            key=None,
+        )
+        return iter(stream.whole())
 
 
 def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:

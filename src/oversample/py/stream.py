@@ -50,6 +50,7 @@ class Config:
     strings: bool | None = None
     split: tuple[int, int] | None = None  # (num_replicas, rank) given
     all_held: bool = False  # every class held: the source needs no second read
+    whole: bool = False  # one reader reads it all, whatever the workers
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -93,6 +94,14 @@ class Balanced:
         out._epoch = _EpochCell(self.epoch)
         return out
 
+    def whole(self) -> Balanced:
+        """This stream read whole by one reader, in any DataLoader worker or
+        rank (for a reader that splits the outputs itself, as a mixture)."""
+        out = copy.copy(self)
+        out._config = copy.copy(self._config)
+        out._config.whole = True
+        return out
+
     def _epochs(self) -> Iterator[int]:
         config = self._config
         if config.fixed is not None:
@@ -131,7 +140,8 @@ class _Windows:
 
     def __init__(self, stream: Balanced) -> None:
         self.stream, self.config = stream, stream._config
-        self.reader = _replicas.reader(self.config.split)
+        whole = self.config.whole
+        self.reader = (0, 1) if whole else _replicas.reader(self.config.split)
         self.resume: dict[str, Any] | None = None
         self.started = False
         self.where: dict[str, Any] = {"epoch": None, "done": False}

@@ -14,8 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from oversample.core import seeding as _seeding
-from oversample.core.mixture import Mixture, batch_counts, mixture
+from oversample.core.interleave import batch_counts
+from oversample.core.mixture import Mixture, plan_mixture
+from oversample.core.prepare import Choice
 from oversample.core.settings import Settings, auto_buffer
+from oversample.core.settings import Settings as _Settings
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
 from oversample.tf.checks import GUARD_MESSAGE, element_bytes
@@ -79,10 +82,17 @@ def mix(
     seed: int | None,
     settings: Settings,
     stratified: int | None,
+    balance: Any = None,
 ) -> Any:
     """One dataset of the sources mixed at their exact rates."""
+    from oversample.tf import stream as _stream
+
     tf = _tf()
-    found = mixture(sizes(sources), rates, samples, seed)
+
+    def count(name: str, label: Any) -> Any:
+        return _stream.count_labels(sources[name], label, False)
+
+    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
     epochs = settings.epochs
     config = (
         _seeding.derive(0, "mixture", found.plan.fingerprint, epochs, stratified)
@@ -91,6 +101,11 @@ def mix(
     names = found.names
     streams = []
     for i, name in enumerate(names):
+        if name in found.within:
+            streams.append(
+                _balanced(sources[name], found, name, balance[name], settings)
+            )
+            continue
         stream = _source_stream(sources[name], found, i, settings)
         streams.append(_shuffled(stream, found, settings, name, found.targets[i]))
     choice = _choices(found, settings, stratified, config)
@@ -106,6 +121,22 @@ def mix(
     out.plan = found.plan
     out.mixture = found
     return out
+
+
+def _balanced(
+    ds: Any, found: Mixture, name: str, asked: Any, settings: Settings
+) -> Any:
+    """A source whose classes are balanced inside the mixture: the tf.data
+    executor's `balance` with the source's class plan."""
+    from oversample.tf import stream as _stream
+
+    inner = found.within[name]
+    label = asked[0] if isinstance(asked, tuple) else asked
+    choice = Choice(
+        strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
+    )
+    chosen = _Settings(settings.epochs, settings.shuffle_buffer, provenance=False)
+    return _stream.balance(ds, label, choice, chosen, progress=False, key=None)
 
 
 def _epochs(found: Mixture, settings: Settings) -> Any:

@@ -1,0 +1,86 @@
+"""The interleave of a mixture: which source gives each output of an epoch.
+
+A pure function of the targets T_s. By default the j-th output of source s
+sits at the point (2j + 1) / (2 T_s) of the epoch and the epoch lists the
+points in order (ties by source), computed in pieces with no state carried
+between them: any run of outputs holds each source near its share. With a
+batch size B (stratified), each batch's counts come from a running
+apportionment, so every batch holds each share B * T_s / T to within one
+sample and the epoch its totals exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PIECE = 4096  # outputs per piece of the default schedule, on average
+
+
+def schedule_piece(targets: tuple[int, ...], piece: int, pieces: int) -> np.ndarray:
+    """The sources of the outputs whose points lie in [piece, piece + 1) /
+    pieces: source s's j-th output has the point (2j + 1) / (2 T_s)."""
+    totals = np.asarray(targets, np.float64)
+    low = _first_index(totals, piece, pieces)
+    high = _first_index(totals, piece + 1, pieces)
+    counts = high - low
+    owner = np.repeat(np.arange(totals.size), counts)
+    j = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    j = j + np.repeat(low, counts)
+    points = (2.0 * j + 1.0) / (2.0 * totals[owner])
+    return owner[np.argsort(points, kind="stable")]
+
+
+def _first_index(totals: np.ndarray, piece: int, pieces: int) -> np.ndarray:
+    """The first j of each source whose point is at or after piece / pieces."""
+    if piece >= pieces:
+        return totals.astype(np.int64)
+    edge = np.ceil(piece / pieces * totals - 0.5)
+    return np.clip(edge, 0, totals).astype(np.int64)
+
+
+def batch_counts(targets: tuple[int, ...], batch: int) -> np.ndarray:
+    """Each batch's count of each source, shape (batches, sources): batch k
+    gives source s floor(B T_s / T) or one more, the ones chosen for the
+    largest debt so far (k B T_s - T * given, exact integers), so every batch
+    holds each source's share to within one sample and the epoch its total."""
+    totals = np.asarray(targets, np.int64)
+    total = int(totals.sum())
+    size = min(batch, total)
+    base = size * totals // total
+    debt = np.zeros(totals.size, np.int64)  # in units of 1 / total
+    given = np.zeros(totals.size, np.int64)
+    rows = []
+    for _ in range(total // size):
+        debt += size * totals
+        extra = size - int(base.sum())
+        row = base.copy()
+        if extra:
+            owed = debt - total * base
+            row[np.argsort(-owed, kind="stable")[:extra]] += 1
+        row = np.minimum(row, totals - given)
+        row[
+            np.argsort(-(debt - total * row), kind="stable")[: size - int(row.sum())]
+        ] += 1
+        debt -= total * row
+        given += row
+        rows.append(row)
+    if total % size:
+        rows.append(totals - given)
+    return np.asarray(rows, np.int64)
+
+
+def batch_order(counts: np.ndarray) -> np.ndarray:
+    """The sources of one batch, spread out: the j-th of source s at the point
+    (2j + 1) / (2 a_s), ties by source."""
+    owner = np.repeat(np.arange(counts.size), counts)
+    j = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    points = (2.0 * j + 1.0) / (2.0 * counts[owner])
+    return owner[np.argsort(points, kind="stable")]
+
+
+def batch_deviation(sources: np.ndarray, shares: np.ndarray, batch: int) -> float:
+    """The largest |count - batch * share| of any source in any whole batch."""
+    whole = sources.size // batch * batch
+    batches = sources[:whole].reshape(-1, batch)
+    counts = np.stack([(batches == s).sum(axis=1) for s in range(shares.size)], axis=1)
+    return float(np.abs(counts - batch * shares[None]).max())
