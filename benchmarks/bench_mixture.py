@@ -188,13 +188,8 @@ def main() -> None:
             scale=args.scale,
             repeats=args.repeats,
         )
-        rows.append(
-            {
-                "method": method,
-                **result,
-                "peak RSS MiB": round(result.pop("peak_rss_mib")),
-            }
-        )
+        peak = round(result.pop("peak_rss_mib"))
+        rows.append({"method": method, **result, "peak RSS MiB": peak})
         print(rows[-1], flush=True)
     reference = next(r for r in rows if r["method"] == METHODS[1])["us per element"]
     for row in rows:
