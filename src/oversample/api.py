@@ -227,7 +227,9 @@ def mix(
             B * T_s / T to within one sample. None (default): every run of
             elements holds each source's share to within about two. Either
             way each source is shuffled in its own seeded buffer.
-        epoch, epochs, shuffle_buffer: as in `ovs.balance`.
+        epoch: as in `ovs.balance`.
+        epochs: as in `ovs.balance`.
+        shuffle_buffer: as in `ovs.balance`: each source's own buffer.
         balance: {name: label} or {name: (label, strategy)}: balance that
             source's classes inside the mixture. A label pass counts them; the
             class plan's targets times the source's rate are its targets
@@ -267,7 +269,9 @@ def mix_plan(
 
     Args:
         sizes: {name: len(dataset)}, in the order of the concatenation.
-        rates, samples, seed: as in `ovs.mix`.
+        rates: as in `ovs.mix`.
+        samples: as in `ovs.mix`.
+        seed: as in `ovs.mix`.
 
     Examples:
         >>> import oversample as ovs
