@@ -418,3 +418,28 @@ def test_balance_inside_a_mixture_is_checked_before_reading():
         ovs.mix(_labelled(), {"wiki": 1, "code": 1}, balance={"news": "lang"})
     with pytest.raises(ValueError, match="give `rates`, not `samples`"):
         ovs.mix(_labelled(), samples={"wiki": 1, "code": 1}, balance={"code": "lang"})
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None
+    or importlib.util.find_spec("datasets") is None,
+    reason="torch or datasets absent",
+)
+def test_a_source_that_splits_itself_among_workers_is_refused_not_lost():
+    import datasets
+    import torch
+
+    tables = {
+        name: datasets.Dataset.from_dict({"value": values}).to_iterable_dataset(2)
+        for name, values in _rows().items()
+    }
+
+    stream = ovs.mix(tables, RATES, seed=0, epoch=0)  # planned in the main process
+    assert isinstance(stream, torch.utils.data.IterableDataset)
+    loader = torch.utils.data.DataLoader(stream, batch_size=16, num_workers=2)
+    with pytest.raises(
+        ValueError, match=r"yielded 150 samples in this pass, not the 300"
+    ):
+        list(loader)
+    whole = ovs.mix(tables, RATES, seed=0, epoch=0)
+    _assert_exact([row["value"] for row in whole], 0, 0)

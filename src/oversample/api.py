@@ -243,7 +243,7 @@ def mix(
         >>> out = ovs.mix({"a": list(range(4)), "b": [10, 11]},
         ...               rates={"a": 0.5, "b": 2}, seed=0, epoch=0)
         >>> len(out), sorted(out)
-        (6, [1, 3, 10, 10, 11, 11])
+        (6, [1, 2, 10, 10, 11, 11])
     """
     settings = _settings.checked(epoch, epochs, shuffle_buffer, False)
     if stratified is not None:

@@ -5,7 +5,9 @@ source s yields the samples whose copies (the plan's rule for class s at
 their position) exceed j, and the mixture's schedule says which source gives
 the next output. In a DataLoader with workers (and over ranks), reader r of R
 yields the outputs r, r + R, ... of the epoch, so the union over readers is
-exactly the plan's epoch; every reader reads every source.
+exactly the plan's epoch; every reader reads every source. Build the mixture
+in the main process: a pass that yields another number of samples than the
+plan's (a source that splits itself among workers) is refused.
 
 `state_dict()` on the stream is (epoch, outputs yielded): a restore reads the
 sources again up to that point, deciding nothing anew.
@@ -14,6 +16,7 @@ sources again up to that point, deciding nothing anew.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -77,7 +80,12 @@ def mix(
         name: value[0] if isinstance(value, tuple) else value
         for name, value in (balance or {}).items()
     }
-    return Mixed(dict(sources), found, settings, stratified, labels)
+    stream_class: type[Mixed] = Mixed
+    if "torch" in sys.modules:
+        from oversample.py.torch_stream import TorchMixed
+
+        stream_class = TorchMixed
+    return stream_class(dict(sources), found, settings, stratified, labels)
 
 
 class Mixed:
@@ -118,7 +126,7 @@ class Mixed:
         replicas = check_int(num_replicas, "num_replicas", minimum=1)
         if check_int(rank, "rank") >= replicas:
             raise ValueError(f"`rank` must be in [0, {replicas}); got rank={rank}.")
-        other = Mixed(
+        other = type(self)(
             self.sources, self.mixture, self.settings, self.stratified, self.labels
         )
         other._split = (replicas, rank)
@@ -240,12 +248,24 @@ def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:
     mult, offset = int(rule.mult[c]), int(rule.offset[c])
     shift = (epoch % size) * extra % size
     for j in range(base + (extra > 0)):
-        if j < base:
-            yield from source
-            continue
+        read = 0
         for position, element in enumerate(source):
-            if ((mult * position + offset) % size - shift) % size < extra:
+            read += 1
+            if j < base or ((mult * position + offset) % size - shift) % size < extra:
                 yield element
+        if read != size:
+            _short(found.names[i], read, size)
+
+
+def _short(name: str, read: int, size: int) -> None:
+    raise ValueError(
+        f"`sources[{name!r}]` yielded {read} samples in this pass, not the {size} it"
+        " had when the mixture was planned. A mixture reads every source whole in"
+        " each reader: a source that splits itself among DataLoader workers or"
+        " ranks (a Hugging Face IterableDataset with shards, a WebDataset with"
+        " nodesplitter) gives each reader only part of it; give the unsplit"
+        " source, or one whose order does not change."
+    )
 
 
 def _shuffle(
