@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -301,6 +302,40 @@ class PythonTagged(PythonShards):
         return ovs.Shards.tagged(stream, shards.files, tag="shard")
 
 
+class RayShards(PythonShards):
+    """The Ray Data executor over the same uneven shards as Parquet files, one
+    Ray task per file, in Ray's global order (`random_shuffle`)."""
+
+    name = "ray shards"
+    resumable = False
+
+    def order(self, labels, strategy, rounding, seed, epoch, thin=False):
+        import pyarrow.parquet as pq
+
+        from ray_helpers import ids_of, start_ray, write_parquet
+
+        start_ray()
+        folder = tempfile.mkdtemp(prefix="oversample-ray-")
+        files = write_parquet(folder, labels, self.bounds)
+        out = ovs.balance(
+            ovs.Shards(files, read=pq.read_table, engine="ray"),
+            strategy=strategy,
+            rounding=rounding,
+            seed=seed,
+            epoch=epoch,
+            thin=thin,
+        )
+        return ids_of(out)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shut_ray_down():
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def _executors():
     executors = [
         NumpyPlan(),
@@ -313,6 +348,8 @@ def _executors():
         PythonShardsPartlyHeld(),
         PythonTagged(),
     ]
+    if importlib.util.find_spec("ray") is not None:
+        executors.append(RayShards())
     if importlib.util.find_spec("tensorflow") is None:
         return executors
     tf_executors = [

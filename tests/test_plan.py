@@ -166,7 +166,7 @@ def test_import_leaves_tensorflow_matplotlib_and_numba_out():
     code = (
         "import sys, oversample\n"
         "heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib',"
-        " 'torch', 'numba') if m in sys.modules]\n"
+        " 'torch', 'numba', 'ray', 'pyarrow') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run(

@@ -72,7 +72,7 @@ def test_no_import_circle():
 
 
 CORE = "oversample.core"
-EXECUTORS = ("oversample.tf", "oversample.py", "oversample.index")
+EXECUTORS = ("oversample.tf", "oversample.py", "oversample.index", "oversample.ray")
 # NOTE: a plan (and a Sampler) renders its summary, plot and HTML view through
 # the report.
 VIEWS = {"oversample", "oversample.report"}

@@ -31,6 +31,9 @@ class Shards:
     `distribute_datasets_from_function`. `key` names a feature holding TFDS's
     `tfds_id` ("<file>__<record>"): each record's id is then checked against
     the file being read and its place in it (records must come in order).
+    `engine="ray"` reads each file in a Ray task, and `ovs.balance` returns a
+    lazy `ray.data.Dataset` (`read` then returns a pyarrow Table, a pandas
+    DataFrame, a dict of columns or row dicts).
 
     Examples:
         >>> import oversample as ovs
@@ -48,9 +51,15 @@ class Shards:
     key: str | None = None  # a feature holding each record's tfds_id
     stream: Any = None  # a stream of examples that name their shard (see `tagged`)
     tag: Any = None  # what names the shard in an example of `stream`
+    engine: str | None = None  # "ray": each file read by a Ray task
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", _check_files(self.files))
+        if self.engine not in (None, "ray"):
+            raise ValueError(
+                "`engine` must be None (tf.data or Python, by what `read` returns)"
+                f" or 'ray' (Ray Data tasks); got engine={describe(self.engine)}."
+            )
         if self.stream is not None:
             if self.tag is None:
                 raise TypeError(

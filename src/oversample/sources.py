@@ -1,6 +1,6 @@
 """The kind of source, told apart in this one place: a tf.data stream, shards
-(files read by many workers, into tf.data or into Python iterables), or a
-Python iterable of examples. Each kind has its executor; the entry points
+(files read by many workers, into tf.data, into Python iterables or by Ray
+tasks), or a Python iterable of examples. Each kind has its executor; the entry points
 (`ovs.balance`, `ovs.duplicate`, `ovs.count_labels`, `ovs.mix`) hand it the
 source.
 
@@ -21,6 +21,7 @@ from oversample.shards import Shards
 TF_STREAM = "oversample.tf.stream"
 TF_SHARDS = "oversample.tf.shards"
 PYTHON = "oversample.py.iterables"
+RAY = "oversample.ray"
 MIXTURES = {TF_STREAM: "oversample.tf.mixture", PYTHON: "oversample.py.mixture"}
 
 
@@ -31,9 +32,17 @@ def is_dataset(source: object) -> bool:
     return tf is not None and isinstance(source, tf.data.Dataset)
 
 
+def is_ray_dataset(source: object) -> bool:
+    """True for a `ray.data.Dataset` (without importing Ray)."""
+    data = sys.modules.get("ray.data")
+    return data is not None and isinstance(source, data.Dataset)
+
+
 def kind(source: object) -> str:
     """The module of the executor that reads `source`."""
     if isinstance(source, Shards):
+        if source.engine == "ray":
+            return RAY
         if source.stream is not None:
             return PYTHON
         probe = source.read(source.files[source.places[0]])
@@ -47,6 +56,14 @@ def kind(source: object) -> str:
         )
     if is_dataset(source):
         return TF_STREAM
+    if is_ray_dataset(source):
+        raise TypeError(
+            "a Ray Dataset keeps no stable order of its rows (Ray may split a file"
+            " over read tasks and regroup rows into blocks), so copies could not"
+            " be decided per sample. Give the files it reads, each read whole by"
+            " one Ray task: ovs.Shards(ds.input_files(), read=pyarrow.parquet"
+            ".read_table, engine='ray') (see the guide's Ray page)."
+        )
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
         return PYTHON
     raise TypeError(

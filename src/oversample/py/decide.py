@@ -14,16 +14,6 @@ from oversample.core.plan import Plan
 from oversample.core.validation import describe
 
 
-def within(index: np.ndarray) -> np.ndarray:
-    """For each entry, how many earlier entries hold the same value."""
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    first = np.searchsorted(ordered, ordered, side="left")
-    out = np.empty(index.size, np.int64)
-    out[order] = np.arange(index.size) - first
-    return out
-
-
 class ClassDecider:
     """The plan's class of each label, and each sample's copies from its class,
     its occurrence in the class and its key."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from oversample.py.decide import within
+from oversample.core.shard_rule import within
 from oversample.py.fields import Field
 
 

@@ -1,0 +1,56 @@
+"""A local Ray cluster for the tests, and Parquet shards they write: each row
+holds its sample id (its place in the files' order), so that what Ray yields
+is compared with the plan sample by sample."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+
+def start_ray(**options):
+    """Ray on this machine only: 2 CPUs, a small object store, no dashboard;
+    results in a fixed order (`preserve_order`) so that orders compare."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=options.pop("num_cpus", 2),
+            object_store_memory=options.pop("object_store_memory", 200 << 20),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            **options,
+        )
+    quiet_data()
+    return ray
+
+
+def quiet_data(preserve_order: bool = True) -> None:
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.execution_options.preserve_order = preserve_order
+
+
+def write_parquet(folder, labels, bounds) -> list[str]:
+    """The labels cut at `bounds` into Parquet files with an "id" column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cuts = [*bounds, len(labels)]
+    files = []
+    for i in range(len(cuts) - 1):
+        path = os.path.join(str(folder), f"part-{i:03d}.parquet")
+        ids = np.arange(cuts[i], cuts[i + 1], dtype=np.int64)
+        pq.write_table(pa.table({"id": ids, "label": np.asarray(labels)[ids]}), path)
+        files.append(path)
+    return files
+
+
+def ids_of(dataset) -> list[int]:
+    return [int(row["id"]) for row in dataset.iter_rows()]
