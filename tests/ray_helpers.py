@@ -4,10 +4,16 @@ is compared with the plan sample by sample."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 
 import numpy as np
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+# Ray's workers import what the tests hand them (a read function) from here.
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": TESTS}}
 
 
 def start_ray(**options):
@@ -22,6 +28,7 @@ def start_ray(**options):
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.ERROR,
+            runtime_env=RUNTIME_ENV,
             **options,
         )
     quiet_data()
@@ -43,6 +50,7 @@ def write_parquet(folder, labels, bounds) -> list[str]:
     import pyarrow.parquet as pq
 
     cuts = [*bounds, len(labels)]
+    os.makedirs(str(folder), exist_ok=True)
     files = []
     for i in range(len(cuts) - 1):
         path = os.path.join(str(folder), f"part-{i:03d}.parquet")
@@ -54,3 +62,33 @@ def write_parquet(folder, labels, bounds) -> list[str]:
 
 def ids_of(dataset) -> list[int]:
     return [int(row["id"]) for row in dataset.iter_rows()]
+
+
+class LoggedRead:
+    """Reads a Parquet file and notes (file, pid, node) in `folder` at each
+    read; the read of `slow` sleeps on its first attempt so that a fault lands
+    inside it."""
+
+    def __init__(self, folder, slow=None, seconds=20.0):
+        self.folder, self.slow, self.seconds = str(folder), slow, seconds
+
+    def __call__(self, name):
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+        stamp = f"{os.path.basename(name)}-{os.getpid()}-{time.monotonic_ns()}"
+        with open(os.path.join(self.folder, stamp), "w") as note:
+            json.dump({"file": name, "pid": os.getpid(), "node": node}, note)
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(name)
+        first = not os.path.exists(os.path.join(self.folder, "slowed"))
+        if name == self.slow and first:
+            with open(os.path.join(self.folder, "slowed"), "w") as note:
+                json.dump({"pid": os.getpid(), "node": node}, note)
+            time.sleep(self.seconds)
+        return table
+
+    def reads(self):
+        notes = [f for f in os.listdir(self.folder) if f.endswith(tuple("0123456789"))]
+        return [json.load(open(os.path.join(self.folder, f))) for f in notes]

@@ -19,6 +19,7 @@ TINY = {
     "bench_endurance.py": ["--samples", "3000", "--epochs", "2"],
     "bench_iterables.py": ["--samples", "5000", "--repeats", "1"],
     "bench_mixture.py": ["--scale", "0.05", "--repeats", "1"],
+    "bench_ray.py": ["--scale", "0.02", "--classes", "8", "--repeats", "1"],
     "bench_plan.py": ["--samples", "20000", "--classes", "50", "--repeats", "1"],
     "bench_sampler.py": ["--sizes", "5000", "--classes", "20", "--repeats", "1"],
     "bench_scaling.py": ["--sizes", "2000", "--class-counts", "10"],
@@ -66,7 +67,8 @@ RESULT_NAME = {
 
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_script_runs_and_writes_results(script, tmp_path):
-    pytest.importorskip("torch" if script == "bench_endurance.py" else "tensorflow")
+    needs = {"bench_endurance.py": "torch", "bench_ray.py": "ray"}
+    pytest.importorskip(needs.get(script, "tensorflow"))
     results = _script(script, *TINY[script], "--out", str(tmp_path))
     assert results["rows"], "no rows written"
     name = script.removeprefix("bench_").removesuffix(".py")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-# NOTE: the examples that start worker processes or a Beam pipeline run in
-# the second tier (README, Testing).
-HEAVY = {"multi_worker.py", "beam_count.py"}
+# NOTE: the examples that start worker processes, a Beam pipeline or a Ray
+# cluster run in the second tier (README, Testing).
+HEAVY = {"multi_worker.py", "beam_count.py", "ray_balance.py"}
 EXAMPLES = [
     pytest.param(path, marks=pytest.mark.heavy) if path.name in HEAVY else path
     for path in sorted((Path(__file__).parent.parent / "examples").glob("*.py"))

@@ -190,3 +190,20 @@ def test_without_ray_the_error_names_the_extra(files, monkeypatch):
     shards = ovs.Shards(files, read=pq.read_table, engine="ray")
     with pytest.raises(ImportError, match=r"oversample\[ray\]"):
         ovs.count_labels(shards)
+
+
+def test_webdataset_tar_shards_read_by_ray_tasks_are_exact(tmp_path, ray_local):
+    pytest.importorskip("webdataset")
+    from stream_cases import examples, read_tar, write_tars
+
+    urls = write_tars(tmp_path, shards=4)
+    shards = ovs.Shards(urls, read=read_tar, engine="ray")
+    label = lambda row: int(row["cls"])  # noqa: E731
+    counts = ovs.count_labels(shards, label=label)
+    rows = examples()
+    plan = ovs.plan([r["label"] for r in rows], seed=2)
+    out = ovs.balance(shards, label=label, counts=counts, seed=2, epoch=3)
+    ids = [int(row["id.cls"]) for row in out.iter_rows()]
+    position = {r["id"]: i for i, r in enumerate(rows)}
+    got = np.bincount([position[i] for i in ids], minlength=len(rows))
+    assert got.tolist() == plan.copies(3).tolist()

@@ -33,8 +33,9 @@ def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> 
     A multi-label element counts once for each distinct class it holds.
 
     Args:
-        ds: a finite `tf.data.Dataset`, or `ovs.Shards` to count each shard
-            (files read in parallel).
+        ds: a finite `tf.data.Dataset`, a Python iterable, or `ovs.Shards` to
+            count each shard (files read in parallel; with `engine="ray"`,
+            one Ray task per file).
         label: a feature key (nested as "a/b"), a tuple position (1 for
             `as_supervised=True`) or a callable element -> label tensor.
         progress: show a progress bar (total from the cardinality when known).
@@ -91,9 +92,13 @@ def balance(
     in union. Give `epoch=k` or `epochs=E` there (every worker must agree);
     the output's cardinality is unknown (each worker holds a share).
 
+    With `ovs.Shards(files, read, engine="ray")`, each file is read and its
+    copies decided by one Ray task, and the result is a lazy
+    `ray.data.Dataset` of the epoch (see the guide's Ray page).
+
     Args:
-        ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples, or
-            `ovs.Shards`.
+        ds: a finite `tf.data.Dataset` of dicts (TFDS) or tuples, a Python
+            iterable of examples, or `ovs.Shards`.
         label: a feature key (nested "a/b"), a tuple position or a callable.
         strategy: see `ovs.plan`; multi-label elements take `ovs.RepeatFactor`.
         seed: an int in [0, 2**64), or None to draw one (kept in `.plan.seed`).
@@ -129,7 +134,10 @@ def balance(
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
         `provenance`), a known cardinality with exact rounding, and the plan
-        it carries out as its `.plan` attribute.
+        it carries out as its `.plan` attribute. For a Python iterable, a
+        stream (a torch `IterableDataset` when torch is loaded); for shards
+        on Ray, a `ray.data.Dataset` with `.plan`, `.shard_counts` and
+        `.with_epoch(k)`.
 
     Examples:
         >>> import tensorflow as tf, oversample as ovs
