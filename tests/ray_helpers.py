@@ -22,7 +22,10 @@ def start_ray(**options):
     import ray
 
     if not ray.is_initialized():
+        # NOTE: "local" starts a new cluster even where an earlier one in this
+        # process left its address in RAY_ADDRESS.
         ray.init(
+            address="local",
             num_cpus=options.pop("num_cpus", 2),
             object_store_memory=options.pop("object_store_memory", 200 << 20),
             include_dashboard=False,
