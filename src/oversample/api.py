@@ -149,7 +149,7 @@ def balance(
     settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
     check_bool(progress, "progress")
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
-    executor = _sources.executor(ds)
+    executor = _sources.executor(ds, key)
     return executor.balance(ds, label, choice, settings, progress=progress, key=key)
 
 
@@ -195,7 +195,7 @@ def duplicate(
     settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
     form = _copies.parse(copies, where, indices, label, plan is not None)
     choice = Choice(seed=seed, rounding=rounding, plan=plan)
-    executor = _sources.executor(ds)
+    executor = _sources.stream_executor(ds)
     return executor.duplicate(ds, form, label=label, choice=choice, settings=settings)
 
 

@@ -72,10 +72,26 @@ def kind(source: object) -> str:
     )
 
 
-def executor(source: object) -> ModuleType:
+def executor(source: object, key: object = None) -> ModuleType:
     """The executor module for `source` (TensorFlow is imported only for a
     tf.data kind)."""
+    if isinstance(source, Shards) and key is not None:
+        raise ValueError(
+            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
+            " does not apply."
+        )
     return importlib.import_module(kind(source))
+
+
+def stream_executor(source: object) -> ModuleType:
+    """The executor for `duplicate`, which takes one stream, not shards."""
+    if isinstance(source, Shards):
+        raise TypeError(
+            "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
+            " Shards: use ovs.balance with per-class targets (strategy={label:"
+            " target})."
+        )
+    return executor(source)
 
 
 def mixture_executor(sources: object) -> ModuleType:

@@ -49,6 +49,20 @@ def check_epochs(epoch: object, epochs: object) -> Epochs:
     return Epochs(fixed=None, stream=count, streaming=True)
 
 
+def agreed_epochs(epochs: Epochs, who: str, then: str = "one per fit") -> list[int]:
+    """The epochs that every worker (or task) decides alike: `epoch=k` or
+    `epochs=E`; the fresh default and endless epochs are refused."""
+    if epochs.fixed is not None:
+        return [epochs.fixed]
+    if epochs.stream is not None:
+        return list(range(epochs.stream))
+    raise ValueError(
+        f"{who} must decide the same epoch: give `epoch=k` (the same k"
+        f" everywhere, {then}) or `epochs=E`; without them each would draw its"
+        " own random epoch, and endless epochs are not supported."
+    )
+
+
 def check_buffer(shuffle_buffer: object) -> int | None:
     """The buffer size; None means automatic and 0 turns shuffling off."""
     if shuffle_buffer is None:

@@ -87,12 +87,6 @@ def balance(
 def duplicate(
     source: Any, form: Copies, *, label: Any, choice: Choice, settings: Settings
 ) -> Balanced:
-    if isinstance(source, Shards):
-        raise TypeError(
-            "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
-            " Shards: use ovs.balance with per-class targets (strategy={label:"
-            " target})."
-        )
     first = _source.first(source)
     plan = choice.given_plan()
     if plan is not None and plan.kind != "classes":

@@ -28,10 +28,15 @@ import os
 from typing import Any
 
 from oversample.core import seeding as _seeding
-from oversample.core.copies import Copies
 from oversample.core.plan import Plan
 from oversample.core.prepare import Choice, Counted, prepare
-from oversample.core.settings import UNSET, Epochs, Settings, check_epochs
+from oversample.core.settings import (
+    UNSET,
+    Epochs,
+    Settings,
+    agreed_epochs,
+    check_epochs,
+)
 from oversample.core.shard_counts import ShardCounts
 from oversample.ray import tasks as _tasks
 from oversample.shards import Shards
@@ -59,14 +64,6 @@ def count_labels(shards: Shards, label: object, progress: bool) -> ShardCounts:
     return found
 
 
-def duplicate(shards: Shards, form: Copies, **_: Any) -> Any:
-    raise TypeError(
-        "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
-        " Shards: use ovs.balance with per-class targets (strategy={label:"
-        " target})."
-    )
-
-
 def balance(
     shards: Shards,
     label: object,
@@ -77,11 +74,6 @@ def balance(
     key: object,
 ) -> Any:
     """The plan's epoch (or epochs) as a lazy Ray Dataset; see the module."""
-    if key is not None:
-        raise ValueError(
-            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
-            " does not apply."
-        )
     if settings.provenance:
         raise ValueError(
             "`provenance=True` is not supported on Ray yet; add a column with each"
@@ -134,15 +126,7 @@ def epoch_dataset(
 
 
 def _epochs(epochs: Epochs) -> list[int]:
-    if epochs.fixed is not None:
-        return [epochs.fixed]
-    if epochs.stream is not None:
-        return list(range(epochs.stream))
-    raise ValueError(
-        "on Ray every task must decide the same epoch: give `epoch=k` (then"
-        " `.with_epoch(k + 1)` for the next) or `epochs=E` (epochs 0..E-1 in one"
-        " dataset); endless epochs are not supported."
-    )
+    return agreed_epochs(epochs, "on Ray every task", "`.with_epoch(k + 1)` next")
 
 
 def _task_options(shards: Shards) -> dict[str, Any]:

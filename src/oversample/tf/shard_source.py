@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core.plan import Plan
-from oversample.core.settings import Settings
+from oversample.core.settings import Settings, agreed_epochs
 from oversample.core.shard_counts import ShardCounts, file_sizes
 from oversample.shards import Shards
 from oversample.tf import labels as _labels
@@ -124,14 +124,4 @@ def check_counts(shards: Shards, counts: ShardCounts, plan: Plan | None) -> None
 
 
 def epochs_of(settings: Settings) -> list[int]:
-    epochs = settings.epochs
-    if epochs.fixed is not None:
-        return [epochs.fixed]
-    if epochs.stream is not None:
-        return list(range(epochs.stream))
-    raise ValueError(
-        "with shards every worker must decide the same epoch: give `epoch=k` (the"
-        " same k on every worker, e.g. one per fit) or `epochs=E`; without them"
-        " each worker would draw its own random epoch, and endless epochs are"
-        " not supported."
-    )
+    return agreed_epochs(settings.epochs, "with shards every worker")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from oversample.core.copies import Copies
 from oversample.core.prepare import Choice, prepare
 from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
@@ -25,14 +24,6 @@ def count_labels(shards: Shards, label: LabelSpec, progress: bool) -> ShardCount
     return _source.count(shards, _labels.resolve_label(spec, label), progress)
 
 
-def duplicate(shards: Shards, form: Copies, **_: Any) -> Any:
-    raise TypeError(
-        "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
-        " Shards: use ovs.balance with per-class targets (strategy={label:"
-        " target})."
-    )
-
-
 def balance(
     shards: Shards,
     label: LabelSpec,
@@ -43,11 +34,6 @@ def balance(
     key: object,
 ) -> Any:
     """Decisions keyed by (shard, position in the shard); see `ovs.Shards`."""
-    if key is not None:
-        raise ValueError(
-            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
-            " does not apply."
-        )
     spec = _source.element_spec(shards)
     resolved = _labels.resolve_label(spec, label)
     _source.check_source(shards, resolved, settings)
