@@ -139,7 +139,12 @@ def measure(rows: int, classes: int, repeats: int) -> dict[str, Any]:
 
     import oversample as ovs
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    ray.init(
+        address="local",  # a new cluster, even where RAY_ADDRESS names another
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+    )
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False

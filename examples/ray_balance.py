@@ -68,7 +68,13 @@ def train_loop(config: dict) -> None:
 
 
 def main() -> None:
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.ERROR)
+    # "local": a new cluster of its own, even where RAY_ADDRESS names another.
+    ray.init(
+        address="local",
+        num_cpus=4,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+    )
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         with tempfile.TemporaryDirectory() as folder:
