@@ -195,13 +195,8 @@ class CopyShard:
         return shard.take(rows)
 
     def rows(self, shard: Shard, place: int, epoch: int) -> np.ndarray:
-        """Each row of the shard, repeated by its copies in `epoch`."""
-        if shard.size != int(self.counts.per_shard[place]):
-            raise ValueError(
-                f"shard {place} ({self.files[place]!r}) holds {shard.size} samples"
-                f" but {int(self.counts.per_shard[place])} were counted; count it"
-                " again."
-            )
+        """Each row of the shard, repeated by its copies in `epoch` (a shard
+        that differs from its counts is refused by `shard_copies`)."""
         copies = shard_copies(self.plan, self.counts, place, shard.labels, epoch)
         rows = np.repeat(np.arange(shard.size, dtype=np.int64), copies)
         if self.local:
