@@ -93,7 +93,7 @@ def copy_seeds(
         >>> int(copy_seeds(0, 0, 7, 1)) == int(seeds[1])
         True
     """
-    base = np.uint64(derive(check_seed(seed), "copy-seed"))
+    base = np.asarray(derive(check_seed(seed), "copy-seed"), dtype=np.uint64)
     for name, value in (("epoch", epoch), ("keys", keys), ("copies", copies)):
         array = np.asarray(value)
         if array.dtype.kind not in "iu" or (array.size and array.min() < 0):
@@ -101,11 +101,6 @@ def copy_seeds(
                 f"`{name}` must be ints >= 0; got {name} of dtype {array.dtype}"
                 + (f" with minimum {array.min()}." if array.size else ".")
             )
-    with np.errstate(over="ignore"):
-        golden = np.uint64(GOLDEN64)
-        e = np.asarray(epoch, dtype=np.int64).astype(np.uint64) * golden
-        k = np.asarray(keys, dtype=np.int64).astype(np.uint64) * golden
-        c = np.asarray(copies, dtype=np.int64).astype(np.uint64) * golden
-    per_epoch = mix64(base ^ mix64(e))
-    per_sample = mix64(per_epoch ^ mix64(k))
-    return mix64(per_sample ^ mix64(c))
+    per_epoch = sample_hash(base, np.asarray(epoch, dtype=np.int64))
+    per_sample = sample_hash(per_epoch, np.asarray(keys, dtype=np.int64))
+    return sample_hash(per_sample, np.asarray(copies, dtype=np.int64))
