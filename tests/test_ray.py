@@ -180,6 +180,12 @@ def test_an_epoch_is_asked_for(shards, counts):
         ovs.balance(shards, counts=counts)
 
 
+@pytest.mark.parametrize("mark", ["provenance", "copy_seeds"])
+def test_marks_are_refused_on_ray_with_the_reason(shards, counts, mark):
+    with pytest.raises(ValueError, match=rf"`{mark}=True` is not supported on Ray"):
+        ovs.balance(shards, counts=counts, epoch=0, **{mark: True})
+
+
 def test_an_unknown_engine_is_refused(files):
     with pytest.raises(ValueError, match=r"`engine` must be None.*engine='spark'"):
         ovs.Shards(files, read=pq.read_table, engine="spark")

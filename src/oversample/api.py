@@ -68,6 +68,7 @@ def balance(
     epochs: int | None = _settings.UNSET,
     shuffle_buffer: int | str | None = "auto",
     provenance: bool = False,
+    copy_seeds: bool = False,
     progress: bool = False,
     key: Label | None = None,
     spread: int | str | None = "auto",
@@ -118,6 +119,16 @@ def balance(
             size, or 0 / None for no shuffle (copies then stay close together).
         provenance: emit (element, {"key": sample, "copy": index}); the sample
             is the source position (or, with `key=`, the rank of the key).
+        copy_seeds: emit (element, {"seed": seed}) (with `provenance`, in the
+            same dict), a seed per copy for its augmentation: a pure function
+            of (plan seed, epoch, sample, copy index), so two copies of a
+            sample differ and a copy keeps its seed in another process, on
+            another worker and after a resume. In tf.data an int64 [2] tensor
+            for `tf.image.stateless_random_*` (the iterator still
+            checkpoints); in a Python stream an int in [0, 2**64) for
+            `numpy.random.default_rng` or `torch.Generator().manual_seed`.
+            Seeds are keyed like `provenance`, so a source whose order changes
+            between iterations needs `key=`; see the guide's augmentation page.
         progress: show a progress bar on the counting pass.
         key: a feature (or callable) holding a unique id per sample.
         spread: the memory budget for holding the samples with the most
@@ -133,11 +144,11 @@ def balance(
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
-        `provenance`), a known cardinality with exact rounding, and the plan
-        it carries out as its `.plan` attribute. For a Python iterable, a
-        stream (a torch `IterableDataset` when torch is loaded); for shards
-        on Ray, a `ray.data.Dataset` with `.plan`, `.shard_counts` and
-        `.with_epoch(k)`.
+        `provenance` or `copy_seeds`), a known cardinality with exact
+        rounding, and the plan it carries out as its `.plan` attribute. For
+        a Python iterable, a stream (a torch `IterableDataset` when torch is
+        loaded); for shards on Ray, a `ray.data.Dataset` with `.plan`,
+        `.shard_counts` and `.with_epoch(k)`.
 
     Examples:
         >>> import tensorflow as tf, oversample as ovs
@@ -146,7 +157,9 @@ def balance(
         >>> int(out.cardinality()), sorted(int(e["label"]) for e in out)
         (6, [0, 0, 0, 1, 1, 1])
     """
-    settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
+    settings = _settings.checked(
+        epoch, epochs, shuffle_buffer, provenance, spread, copy_seeds
+    )
     check_bool(progress, "progress")
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
     executor = _sources.executor(ds, key)
@@ -167,6 +180,7 @@ def duplicate(
     epochs: int | None = _settings.UNSET,
     shuffle_buffer: int | str | None = "auto",
     provenance: bool = False,
+    copy_seeds: bool = False,
     spread: int | str | None = "auto",
 ) -> Any:
     """Duplicates every sample, chosen samples, or samples per class.
@@ -192,7 +206,9 @@ def duplicate(
         >>> sorted(int(x) for x in ovs.duplicate(ds, copies=2, seed=0))
         [0, 0, 1, 1, 2, 2]
     """
-    settings = _settings.checked(epoch, epochs, shuffle_buffer, provenance, spread)
+    settings = _settings.checked(
+        epoch, epochs, shuffle_buffer, provenance, spread, copy_seeds
+    )
     form = _copies.parse(copies, where, indices, label, plan is not None)
     choice = Choice(seed=seed, rounding=rounding, plan=plan)
     executor = _sources.stream_executor(ds)

@@ -1,4 +1,8 @@
-"""The marks of `provenance=True` checked at the consumer: every (key, copy)
+"""The marks an output element carries, and their check at the consumer.
+
+`Marking` says what each element carries besides itself: its (key, copy) pair
+with `provenance=True`, its augmentation seed with `copy_seeds=True`. `Marks`
+checks the pairs of `provenance=True` at the consumer: every (key, copy)
 pair occurs once per epoch, so after a failure that repeats elements (a
 restarted tf.data service worker under FILE sharding starts its files again)
 the repeats are dropped, and the class totals say whether anything was lost
@@ -18,13 +22,47 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from oversample.core.seeding import copy_seeds
 from oversample.core.validation import check_int, describe
 
 _COPY_BITS = 24
+
+
+@dataclass(frozen=True)
+class Marking:
+    """What each output element carries: `(element, marks)` with marks a dict
+    of "key" and "copy" (provenance) and "seed" (copy seeds), or the element
+    alone when neither is asked for. Every executor marks through this."""
+
+    provenance: bool = False
+    copy_seeds: bool = False
+    seed: int = 0  # the plan seed
+
+    @property
+    def wanted(self) -> bool:
+        return self.provenance or self.copy_seeds
+
+    def pairs(
+        self, elements: Sequence[Any], keys: np.ndarray, copies: np.ndarray, epoch: int
+    ) -> list[tuple[Any, dict[str, int]]]:
+        """`(element, marks)` per element; marks are Python ints, the seed in
+        [0, 2**64) for `numpy.random.default_rng` or `torch.Generator`."""
+        columns: dict[str, list[int]] = {}
+        if self.provenance:
+            columns["key"], columns["copy"] = keys.tolist(), copies.tolist()
+        if self.copy_seeds:
+            columns["seed"] = copy_seeds(self.seed, epoch, keys, copies).tolist()
+        names = list(columns)
+        rows = zip(*columns.values(), strict=True)
+        return [
+            (element, dict(zip(names, row, strict=True)))
+            for element, row in zip(elements, rows, strict=True)
+        ]
 
 
 class Marks:

@@ -1,12 +1,13 @@
 """What a caller chose for a stream, checked before any data flows: epochs, the
-shuffle buffer, provenance and the spread's budget. Shared by every stream
-executor (tf.data, Python iterables)."""
+shuffle buffer, the marks (provenance, copy seeds) and the spread's budget.
+Shared by every stream executor (tf.data, Python iterables)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from oversample.core.marks import Marking
 from oversample.core.spread import check_spread
 from oversample.core.validation import check_bool, check_int, describe
 
@@ -95,6 +96,11 @@ class Settings:
     shuffle_buffer: int | None
     provenance: bool
     spread: int = 0  # bytes the spread may hold; 0: off
+    copy_seeds: bool = False
+
+    def marking(self, seed: int) -> Marking:
+        """What each output element carries besides itself, for a plan seed."""
+        return Marking(self.provenance, self.copy_seeds, seed)
 
 
 def checked(
@@ -103,6 +109,7 @@ def checked(
     shuffle_buffer: object,
     provenance: object,
     spread: object = None,
+    copy_seeds: object = False,
 ) -> Settings:
     """The stream settings, each argument checked."""
     return Settings(
@@ -110,4 +117,5 @@ def checked(
         shuffle_buffer=check_buffer(shuffle_buffer),
         provenance=check_bool(provenance, "provenance"),
         spread=check_spread(spread),
+        copy_seeds=check_bool(copy_seeds, "copy_seeds"),
     )

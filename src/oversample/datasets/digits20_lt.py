@@ -13,8 +13,6 @@ classes, 2,000 images of the largest class down to 40 of the smallest
 
 Example:
     >>> import tensorflow_datasets as tfds
-
-from oversample.datasets._rows import RowsBuilder
     >>> import oversample.datasets  # registers digits20_lt
     >>> tfds.builder("digits20_lt").info.features["label"].num_classes
     20

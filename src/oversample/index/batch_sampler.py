@@ -11,7 +11,8 @@ from oversample.index import sampler as _sampler
 
 
 class BatchSampler:
-    """Yields a `Sampler`'s epoch as lists of `batch_size` source indices.
+    """Yields a `Sampler`'s epoch as lists of `batch_size` source indices (of
+    (index, seed) pairs when the sampler has `copy_seeds=True`).
 
     `DataLoader(dataset, batch_sampler=ovs.BatchSampler(sampler, 256))` asks
     for a whole batch of indices per call instead of one index at a time (and
@@ -58,7 +59,7 @@ class BatchSampler:
         """Chooses the sampler's epoch (from its start)."""
         self.sampler.set_epoch(epoch)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[Any]]:
         sampler, size = self.sampler, self.batch_size
         end = len(sampler) - self.num_left_out
         piece = size * max(1, _sampler._PIECE // size)
@@ -67,8 +68,9 @@ class BatchSampler:
                 batch = array[offset : offset + size]
                 if low + offset + batch.size > end:
                     break
-                sampler._moved_to(low + offset + batch.size)
-                yield batch.tolist()
+                first = low + offset
+                sampler._moved_to(first + batch.size)
+                yield sampler._listed(sampler._slots(first, first + batch.size), batch)
         sampler._moved_to(0)
 
     def state_dict(self) -> dict[str, Any]:

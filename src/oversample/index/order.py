@@ -109,6 +109,18 @@ class ClassLayout:
             np.int64
         )
 
+    def copy_numbers(self, positions: np.ndarray) -> np.ndarray:
+        """Which copy of its sample each position holds: 0, 1, ..."""
+        owner = np.searchsorted(self.starts, positions, side="right") - 1
+        base, extra = self.table[0, owner], self.table[1, owner]
+        inside = positions - self.starts[owner]
+        holders = extra * (base + 1)
+        return np.where(
+            inside < holders,
+            inside % (base + 1),
+            (inside - holders) % np.maximum(base, 1),
+        )
+
 
 @dataclass(frozen=True)
 class SampleLayout:
@@ -127,6 +139,11 @@ class SampleLayout:
 
     def sources(self, positions: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.ends, positions, side="right")
+
+    def copy_numbers(self, positions: np.ndarray) -> np.ndarray:
+        """Which copy of its sample each position holds: 0, 1, ..."""
+        sample = np.searchsorted(self.ends, positions, side="right")
+        return positions - np.where(sample > 0, self.ends[sample - 1], 0)
 
 
 @dataclass(frozen=True)
@@ -176,6 +193,10 @@ class EpochOrder:
         out = np.empty(slots.size, np.int64)
         function(slots, out, *arrays)
         return out
+
+    def copy_numbers(self, slots: np.ndarray) -> np.ndarray:
+        """Which copy of its source index each slot holds, int64."""
+        return self.layout.copy_numbers(self.feistel(slots)).astype(np.int64)
 
     def whole(self, rank: int, replicas: int) -> np.ndarray:
         """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""

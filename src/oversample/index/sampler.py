@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import seeding as _seeding
 from oversample.core.plan import Plan
 from oversample.core.validation import check_bool, check_int, describe, is_int
 from oversample.index import epochs as _epochs
@@ -42,6 +43,13 @@ class Sampler:
     only with more ranks than classes), never removing a sample's only copy
     while another choice exists; `num_padded` and `num_dropped` say how many.
 
+    With `copy_seeds=True` it yields `(index, seed)` pairs instead: the seed
+    of each copy for its augmentation, a pure function of (plan seed, epoch,
+    index, copy) in [0, 2**64), for `numpy.random.default_rng(seed)` or
+    `torch.Generator().manual_seed(seed)` in `Dataset.__getitem__` or a
+    collate function. Two copies of a sample in an epoch get different seeds;
+    a copy keeps its seed on every rank, in every process and after a resume.
+
     Examples:
         >>> import oversample as ovs
         >>> plan = ovs.plan([0, 0, 0, 1], seed=0)
@@ -57,6 +65,7 @@ class Sampler:
         num_replicas: int = 1,
         rank: int = 0,
         drop_last: bool = False,
+        copy_seeds: bool = False,
     ) -> None:
         if not isinstance(plan, Plan):
             raise TypeError(f"`plan` must be an ovs.Plan; got plan={describe(plan)}.")
@@ -67,6 +76,7 @@ class Sampler:
             )
         check_bool(shuffle, "shuffle")
         check_bool(drop_last, "drop_last")
+        check_bool(copy_seeds, "copy_seeds")
         replicas = check_int(num_replicas, "num_replicas", minimum=1)
         rank = check_int(rank, "rank")
         if rank >= replicas:
@@ -78,6 +88,7 @@ class Sampler:
         self.num_replicas = replicas
         self.rank = rank
         self.drop_last = drop_last
+        self.copy_seeds = copy_seeds
         self._epoch = 0
         self._position = 0
         self._reading: tuple[int, int, Iterator[int]] | None = None
@@ -157,24 +168,49 @@ class Sampler:
             )
         return self.rank + self.num_replicas * (i % length)
 
-    def __getitem__(self, index: int) -> int:
-        """The index-th source index of this rank's epoch (random access)."""
+    def __getitem__(self, index: int) -> Any:
+        """The index-th source index of this rank's epoch (random access); with
+        `copy_seeds`, the (index, seed) pair."""
         order = self._order_now()
         length = self._length
+        if self.copy_seeds:
+            return self._getitems([index])[0]
         # NOTE: the common case, a Python int in range, is checked inline:
         # this runs once per element under Grain's MapDataset.
         if type(index) is int and 0 <= index < length:
             return order.at(self.rank + self.num_replicas * index)
         return order.at(self._slot(index))
 
-    def _getitems(self, indices: Sequence[int]) -> list[int]:
-        """Many source indices at once (Grain's batched read)."""
+    def _getitems(self, indices: Sequence[int]) -> list[Any]:
+        """Many source indices (or pairs) at once (Grain's batched read)."""
         slots = np.fromiter((self._slot(i) for i in indices), np.int64)
-        return self._order_now().take(slots).tolist()
+        return self._listed(slots, self._order_now().take(slots))
+
+    def _listed(self, slots: np.ndarray, array: np.ndarray) -> list[Any]:
+        """The source indices at `slots` as Python ints, or with `copy_seeds`
+        as (index, seed) pairs."""
+        if not self.copy_seeds:
+            return array.tolist()
+        copies = self._order_now().copy_numbers(slots)
+        seeds = _seeding.copy_seeds(self.plan.seed, self._epoch, array, copies)
+        return list(zip(array.tolist(), seeds.tolist(), strict=True))
+
+    def _slots(self, first: int, last: int) -> np.ndarray:
+        """The epoch slots of this rank's elements [first, last)."""
+        steps = np.arange(first, last, dtype=np.int64)
+        return self.rank + self.num_replicas * steps
 
     def indices(self) -> np.ndarray:
-        """This rank's whole epoch as an int64 array (what iteration yields)."""
+        """This rank's whole epoch as an int64 array (the indices iteration
+        yields)."""
         return self._order_now().whole(self.rank, self.num_replicas)
+
+    def seeds(self) -> np.ndarray:
+        """The copy seed of each element of `indices()`, uint64 (with or
+        without `copy_seeds`)."""
+        slots = self._slots(0, len(self))
+        copies = self._order_now().copy_numbers(slots)
+        return _seeding.copy_seeds(self.plan.seed, self._epoch, self.indices(), copies)
 
     def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first position, indices) pieces of this rank's epoch from `start`."""
@@ -186,14 +222,13 @@ class Sampler:
             if whole is not None:
                 array = whole[first:last]
             else:
-                steps = np.arange(first, last, dtype=np.int64)
-                array = self._order_now().take(self.rank + self.num_replicas * steps)
+                array = self._order_now().take(self._slots(first, last))
             for low in range(first, last, piece):
                 yield low, array[low - first : low - first + piece]
 
     def _lists(self, start: int) -> Iterator[Iterator[int]]:
         for low, array in self._pieces(start, _PIECE):
-            items = iter(array.tolist())
+            items = iter(self._listed(self._slots(low, low + array.size), array))
             self._reading = (low, array.size, items)
             yield items
         self._moved_to(0)
@@ -236,6 +271,7 @@ class Sampler:
             "rank": self.rank,
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
+            "copy_seeds": self.copy_seeds,
             "epoch": self._epoch,
             "position": self.position,
         }
@@ -248,9 +284,11 @@ class Sampler:
                 f" {describe(state)}."
             )
         mine = self.state_dict()
+        state = {"copy_seeds": False, **state}  # NOTE: states saved before it
+        names = ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
         differ = [
             f"{name}: saved {state.get(name)!r}, here {mine[name]!r}"
-            for name in ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
+            for name in (*names, "copy_seeds")
             if state.get(name) != mine[name]
         ]
         if differ:

@@ -39,7 +39,7 @@ def class_stream(
     held = None
     if found is not None:
         # NOTE: the preparation collected `found` only with the spread on.
-        held = _passes.hold(plan, found, decider, starts, settings.provenance)
+        held = _passes.hold(plan, found, decider, starts, settings.marking(plan.seed))
         if held is None:
             reason = _spread.none_fits(settings.spread)
     if held is not None:
@@ -97,6 +97,7 @@ def stream(
         epochs,
         block,
         settings.provenance,
+        settings.copy_seeds,
         None if held is None else (held.size, held.bytes, held.keys.tobytes()),
         None if counts is None else counts.fingerprint,
     )
@@ -109,7 +110,7 @@ def stream(
         epochs=None if epochs.stream is None else tuple(range(epochs.stream)),
         fixed=epochs.fixed,
         block=block,
-        provenance=settings.provenance,
+        marking=settings.marking(seed_value),
         identity=f"{identity:016x}",
         strings=getattr(decider, "strings", None),
         extra={"streaming": epochs.streaming},

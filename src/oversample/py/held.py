@@ -19,6 +19,7 @@ import numpy as np
 from oversample.core import permutation as _permutation
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
+from oversample.core.marks import Marking
 from oversample.py.decide import ClassDecider
 from oversample.py.fields import nbytes
 
@@ -95,7 +96,7 @@ class Held:
         occurrence: np.ndarray,
         keys: np.ndarray,
         held_bytes: int,
-        provenance: bool,
+        marking: Marking,
     ) -> None:
         order = np.lexsort((occurrence, index))
         self.decider = decider
@@ -105,7 +106,7 @@ class Held:
         self.examples = np.fromiter(ordered, dtype=object, count=order.size)
         self.index, self.occurrence = index[order], occurrence[order]
         self.keys, self.bytes = keys[order], held_bytes
-        self.provenance = provenance
+        self.marking = marking
         plan = decider.plan
         self.samples = int(plan.num_samples)
         self.seed = plan.seed
@@ -152,7 +153,7 @@ class Held:
 
     def owned(self, keys: np.ndarray, epoch: int) -> Any:
         """The held copies that the samples with these keys own in `epoch`:
-        an object array (of (example, marks) pairs with provenance)."""
+        an object array (of (example, marks) pairs when marks are asked for)."""
         columns, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
         total = permutation.total
         low = keys * total // self.samples
@@ -174,14 +175,11 @@ class Held:
                 extra_starts[column] + inside - bulk, 0, extra_rows.size - 1
             )
             row = np.where(in_base, row, extra_rows[place])
-        if not self.provenance:
+        if not self.marking.wanted:
             return self.examples[row]
-        found = self.examples[row].tolist()
         copy = np.where(in_base, inside // np.maximum(size, 1), base[column])
-        marks = zip(self.keys[row].tolist(), copy.tolist(), strict=True)
-        pairs = [
-            (e, {"key": k, "copy": c}) for e, (k, c) in zip(found, marks, strict=True)
-        ]
+        found = self.examples[row].tolist()
+        pairs = self.marking.pairs(found, self.keys[row], copy, epoch)
         out = np.empty(len(pairs), dtype=object)
         for place, pair in enumerate(pairs):
             out[place] = pair

@@ -46,15 +46,11 @@ def lay_out(
     if config.held is not None:
         owners = block.keys if mine is None else block.keys[mine]
         held = config.held.owned(owners, epoch)
-    if config.provenance:
+    if config.marking.wanted:
         first = np.repeat(np.cumsum(copies) - copies, copies)
-        numbers = (np.arange(rows.size) - first).tolist()
-        keys = block.keys[rows].tolist()
+        numbers = np.arange(rows.size) - first
         streamed = [examples[r] for r in rows.tolist()]
-        out = [
-            (e, {"key": k, "copy": c})
-            for e, k, c in zip(streamed, keys, numbers, strict=True)
-        ]
+        out = config.marking.pairs(streamed, block.keys[rows], numbers, epoch)
         out += list(held)
         if config.block and len(out) > 1:
             order = _order_of(config, block.keys, epoch, len(out))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core import spread as _spread
+from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.py.decide import ClassDecider
 from oversample.py.fields import Field, labels_of
@@ -139,7 +140,7 @@ def hold(
     found: Found,
     decider: ClassDecider,
     starts: np.ndarray | None,
-    provenance: bool,
+    marking: Marking,
 ) -> Held | None:
     """The held samples worth their memory (all when every class fitted, else
     the oversampled ones), with their keys and occurrences."""
@@ -182,7 +183,7 @@ def hold(
     )
     occurrence = np.arange(index.size) - first[: index.size]
     keys = positions if starts is None else starts[places] + positions
-    return Held(decider, examples, index, occurrence, keys, size, provenance)
+    return Held(decider, examples, index, occurrence, keys, size, marking)
 
 
 def _one(label: Any) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from oversample.core.marks import Marking
 from oversample.core.validation import check_int, describe
 from oversample.py import replicas as _replicas
 from oversample.py.fields import Field
@@ -45,7 +46,7 @@ class Config:
     epochs: tuple[int, ...] | None  # None: endless, from 0
     fixed: int | None  # epoch=k; with neither, the epoch of set_epoch
     block: int  # source examples per block; 0: no mixing
-    provenance: bool
+    marking: Marking  # what each output element carries besides itself
     identity: str  # fingerprint of the plan or rule, and the settings
     strings: bool | None = None
     split: tuple[int, int] | None = None  # (num_replicas, rank) given

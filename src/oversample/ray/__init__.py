@@ -79,6 +79,12 @@ def balance(
             "`provenance=True` is not supported on Ray yet; add a column with each"
             " row's id in `read` to tell copies apart."
         )
+    if settings.copy_seeds:
+        raise ValueError(
+            "`copy_seeds=True` is not supported on Ray yet: its tasks carry no"
+            " marks (no provenance, no seeds); read the shards with the tf.data"
+            " or the Python executor for per-copy augmentation seeds."
+        )
     epochs = _epochs(settings.epochs)
     reader = RayReader(shards, label)
     prepared = prepare(reader, choice, settings, progress)

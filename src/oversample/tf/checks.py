@@ -35,7 +35,12 @@ def order_problem(ds: Any) -> str | None:
     return None
 
 
-def check_source(ds: Any, num_samples: int | None, keyed_by_position: bool) -> None:
+def check_source(
+    ds: Any, num_samples: int | None, keyed_by_position: str | None
+) -> None:
+    """Refuses a source of another size than the plan's and, when
+    `keyed_by_position` names what is keyed by position, one whose order
+    changes between iterations."""
     cardinality = int(ds.cardinality())
     if num_samples is not None and cardinality >= 0 and cardinality != num_samples:
         raise ValueError(
@@ -47,7 +52,7 @@ def check_source(ds: Any, num_samples: int | None, keyed_by_position: bool) -> N
         if problem is not None:
             raise ValueError(
                 f"`ds` does not keep its order between iterations ({problem}), but"
-                " per-sample decisions are keyed by position. Load TFDS with"
+                f" {keyed_by_position} are keyed by position. Load TFDS with"
                 " shuffle_files=False (shuffle after oversample), or shuffle"
                 " with a seed and reshuffle_each_iteration=False."
             )

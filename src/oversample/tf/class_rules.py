@@ -192,6 +192,7 @@ class KeyedClassRule(ClassRule):
     """
 
     by_position = False
+    keyed = True
 
     def __init__(self, plan: Plan, label: Label, key: Label, keys: np.ndarray) -> None:
         tf = _tf()

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from oversample.core import seeding as _seeding
+from oversample.core.marks import Marking
 from oversample.core.settings import Epochs
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
 from oversample.tf.checks import GUARD_MESSAGE
 from oversample.tf.class_rules import ClassRule
 from oversample.tf.holding import Table
-from oversample.tf.rule import int64
+from oversample.tf.rule import int64, marks_of
 
 HELD_BLOCK = 1024
 PICK_BLOCK = 4096
@@ -49,14 +50,14 @@ class Held:
         rule: ClassRule,
         table: Table,
         spec: Any,
-        seed: int,
-        provenance: bool,
+        marking: Marking,
         totals: list[int],
         held_totals: list[int],
         drain: int = 0,
     ) -> None:
         tf = _tf()
-        self.rule, self.table, self.provenance = rule, table, provenance
+        self.rule, self.table, self.marking = rule, table, marking
+        seed = marking.seed
         leaves = [_constant(leaf) for leaf in table.leaves]
         self.elements = tf.nest.pack_sequence_as(spec, leaves)
         self.rows = int64(table.rows)
@@ -89,7 +90,7 @@ class Held:
         return ends - copies, ends, ends[-1]
 
     def take(self, slots: Any, epoch: Any, bounds: tuple[Any, Any, Any]) -> Any:
-        """The held copies at `slots` of `epoch` (with provenance marks)."""
+        """The held copies at `slots` of `epoch` (with the marks asked for)."""
         tf = _tf()
         starts, ends, total = bounds
         seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
@@ -100,13 +101,10 @@ class Held:
         row = tf.searchsorted(ends, copy, side="right", out_type=tf.int64)
         stored = tf.gather(self.rows, row)
         out = tf.nest.map_structure(lambda x: tf.gather(x, stored), self.elements)
-        if not self.provenance:
+        if not self.marking.wanted:
             return out
-        marks = {
-            "key": tf.gather(self.keys, row),
-            "copy": copy - tf.gather(starts, row),
-        }
-        return out, marks
+        keys, number = tf.gather(self.keys, row), copy - tf.gather(starts, row)
+        return out, marks_of(self.marking, keys, number, epoch)
 
     def in_range(
         self,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from oversample.core import seeding as _seeding
+from oversample.core.marks import Marking
 from oversample.core.settings import Settings, auto_buffer
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
 from oversample.tf.checks import GUARD_MESSAGE, element_bytes
 from oversample.tf.held import Held, keep_one_copy
-from oversample.tf.rule import Rule
+from oversample.tf.rule import Rule, marks_of
 
 SPREAD_CAP = 256
 BLOCK_BYTES = 256 << 10
@@ -174,7 +175,7 @@ class _Layout:
         """One element at a time: for ragged, sparse or variable shapes, and for
         user callables that may not work on a block."""
         tf = _tf()
-        rule, provenance = self.rule, self.settings.provenance
+        rule, marking = self.rule, self.settings.marking(self.seed)
 
         def step(state: Any, item: Any) -> Any:
             (position, element), draw = item
@@ -183,19 +184,18 @@ class _Layout:
                 value = rule.read(element, keys[0])
                 return tf.nest.map_structure(lambda v: tf.reshape(v, [1]), value)
 
-            state, copies, samples, _ = self._decide(
+            state, copies, samples, epoch = self._decide(
                 state, tf.reshape(position, [1]), one, draw
             )
-            return state, (samples[0], copies[0], element)
+            return state, (samples[0], copies[0], epoch, element)
 
-        def emit(sample: Any, copies: Any, element: Any) -> Any:
+        def emit(sample: Any, copies: Any, epoch: Any, element: Any) -> Any:
             repeated = tf.data.Dataset.from_tensors(element).repeat(copies)
-            if not provenance:
+            if not marking.wanted:
                 return repeated
-            marks = {
-                "key": tf.data.Dataset.from_tensors(sample).repeat(copies),
-                "copy": tf.data.Dataset.range(copies),
-            }
+            marks = tf.data.Dataset.range(copies).map(
+                _plain(lambda copy: marks_of(marking, sample, copy, epoch))
+            )
             return tf.data.Dataset.zip((repeated, marks))
 
         # NOTE: flat_map would emit a sample's copies back to back; interleave
@@ -208,7 +208,8 @@ class _Layout:
         """A block of elements per step: one function call per block, not per
         element. The copies of a block are laid out in a seeded random order."""
         tf = _tf()
-        rule, provenance, mix = self.rule, self.settings.provenance, self.mix
+        rule, mix = self.rule, self.mix
+        marking = self.settings.marking(self.seed)
         block_seed = _seeding.derive(self.seed, "block-order") & INT64_MAX
 
         def step(state: Any, item: Any) -> Any:
@@ -219,16 +220,22 @@ class _Layout:
             order_seed = None
             if mix:
                 order_seed = tf.stack([block_seed, epoch * 1_000_003 + positions[0]])
-            return state, lay_out(copies, elements, samples, order_seed, provenance)
+            laid = lay_out(copies, elements, samples, order_seed, marking, epoch)
+            return state, laid
 
         return self._scan(ds.enumerate().batch(block), step).prefetch(2).unbatch()
 
 
 def lay_out(
-    copies: Any, elements: Any, samples: Any, order_seed: Any, provenance: bool
+    copies: Any,
+    elements: Any,
+    samples: Any,
+    order_seed: Any,
+    marking: Marking,
+    epoch: Any,
 ) -> Any:
     """A block's copies: each element `copies` times, in a stateless random
-    order when `order_seed` is given, with (key, copy) marks for provenance."""
+    order when `order_seed` is given, with the marks `marking` asks for."""
     tf = _tf()
     owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
     copy = tf.ragged.range(copies).flat_values
@@ -238,8 +245,9 @@ def lay_out(
         )
         owner, copy = tf.gather(owner, order), tf.gather(copy, order)
     laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
-    if provenance:
-        laid = (laid, {"key": tf.gather(samples, owner), "copy": copy})
+    if marking.wanted:
+        keys = tf.gather(samples, owner)
+        laid = (laid, marks_of(marking, keys, copy, epoch))
     return laid
 
 

@@ -34,7 +34,7 @@ class StreamReader:
 
     def check(self, counts: Any, plan: Plan | None) -> None:
         planned = None if plan is None else plan.num_samples
-        _checks.check_source(self.ds, planned, keyed_by_position=True)
+        _checks.check_source(self.ds, planned, "per-sample decisions")
 
     def unheld(self, plan: Plan | None) -> str | None:
         if self.label.multi:

@@ -33,16 +33,42 @@ def _mix64(tf: Any, z: Any) -> Any:
     return xor(z, shift(z, tf.constant(31, tf.uint64)))
 
 
+def hash_step(tf: Any, key: Any, sample: Any) -> Any:
+    """Mirrors `_seeding.sample_hash(key, sample)`: `key` uint64, `sample` int."""
+    golden = tf.constant(_seeding.GOLDEN64, tf.uint64)
+    word = tf.bitcast(tf.cast(sample, tf.int64), tf.uint64) * golden
+    return _mix64(tf, tf.bitwise.bitwise_xor(key, _mix64(tf, word)))
+
+
 def sample_hash(seed: int, epoch: Any, key: Any) -> Any:
     """Mirrors `_seeding.sample_hash(_seeding.epoch_key(seed, epoch), key)`."""
     tf = _tf()
-    golden = tf.constant(_seeding.GOLDEN64, tf.uint64)
-    xor = tf.bitwise.bitwise_xor
     base = tf.constant(_seeding.derive(seed, "stochastic"), tf.uint64)
-    epoch_word = tf.bitcast(tf.cast(epoch, tf.int64), tf.uint64) * golden
-    epoch_key = _mix64(tf, xor(base, _mix64(tf, epoch_word)))
-    key_word = tf.bitcast(tf.cast(key, tf.int64), tf.uint64) * golden
-    return _mix64(tf, xor(epoch_key, _mix64(tf, key_word)))
+    return hash_step(tf, hash_step(tf, base, epoch), key)
+
+
+def copy_seeds(seed: int, epoch: Any, keys: Any, copies: Any) -> Any:
+    """The augmentation seed of each copy as int64 [..., 2], ready for
+    `tf.image.stateless_random_*`; the first word's bits are
+    `_seeding.copy_seeds(seed, epoch, keys, copies)`, the second is mixed
+    from it."""
+    tf = _tf()
+    base = tf.constant(_seeding.derive(seed, "copy-seed"), tf.uint64)
+    word = hash_step(tf, hash_step(tf, hash_step(tf, base, epoch), keys), copies)
+    golden = tf.constant(_seeding.GOLDEN64, tf.uint64)
+    second = _mix64(tf, tf.bitwise.bitwise_xor(word, golden))
+    return tf.bitcast(tf.stack([word, second], -1), tf.int64)
+
+
+def marks_of(marking: Any, keys: Any, copies: Any, epoch: Any) -> dict[str, Any]:
+    """The marks of `marking` (an `oversample.core.marks.Marking`) for copies
+    of samples `keys` with copy indices `copies` in `epoch`."""
+    out = {}
+    if marking.provenance:
+        out["key"], out["copy"] = keys, copies
+    if marking.copy_seeds:
+        out["seed"] = copy_seeds(marking.seed, epoch, keys, copies)
+    return out
 
 
 def int64(values: Any) -> Any:
@@ -53,11 +79,13 @@ class Rule:
     """The interface.
 
     `uses_epoch` is False for rules without randomness; `by_position` is True
-    when decisions depend on the source order.
+    when decisions depend on the source order; `keyed` is True when `sample`
+    names samples by a stable id, whatever the order.
     """
 
     uses_epoch = False
     by_position = True
+    keyed = False
     batched = False  # `read` also works on a block of elements
 
     def init_state(self) -> tuple[Any, ...]:

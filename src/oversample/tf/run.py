@@ -67,7 +67,10 @@ def run(
         check_schedule(plan, settings)
     cardinality = int(ds.cardinality())
     num_samples = plan.num_samples if plan is not None else None
-    _checks.check_source(ds, num_samples, keyed_by_position=rule.by_position)
+    keyed_by_position = "per-sample decisions" if rule.by_position else None
+    if keyed_by_position is None and settings.copy_seeds and not rule.keyed:
+        keyed_by_position = "the copy seeds"
+    _checks.check_source(ds, num_samples, keyed_by_position)
     if num_samples is None and cardinality >= 0:
         num_samples = cardinality
     held = None

@@ -152,7 +152,7 @@ def balance(
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
     block = _block_size(size) or 1
     block_seed = _seeding.derive(plan.seed, "block-order") & INT64_MAX
-    provenance = settings.provenance
+    marking = settings.marking(plan.seed)
     places = [p for _ in epochs for p in shards.places]
     root = tf.data.Dataset.from_tensor_slices(
         (
@@ -187,10 +187,10 @@ def balance(
             if buffer:
                 order_seed = tf.stack([block_seed, epoch * 1_000_003 + keys[0]])
             if held is None:
-                laid = lay_out(copies, elements, keys, order_seed, provenance)
+                laid = lay_out(copies, elements, keys, order_seed, marking, epoch)
                 return (saved, seen), laid
             assert bounds is not None
-            laid = lay_out(copies, elements, keys, None, provenance)
+            laid = lay_out(copies, elements, keys, None, marking, epoch)
             owned = held.in_range(epoch, bounds, keys[0], keys[-1] + 1, samples)
             block = tf.nest.map_structure(
                 lambda a, b: tf.concat([a, b], 0), laid, owned
