@@ -15,6 +15,7 @@ import json
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ import numpy as np
 from oversample import report
 from oversample.core import packing as _packing
 
-METHODS = ("no balancing", "class_weight", "balance", "balance sqrt")
+METHODS = ("no balancing", "class_weight", "balance", "balance sqrt")  # the demo's
 METRICS = ("balanced_accuracy", "many_shot", "medium_shot", "few_shot")
 BATCH = 128
 MANY, FEW = 500, 100  # train images: many-shot >= 500, few-shot < 100
+HEAD_RATE = 1e-2  # decoupled training: the re-initialised classifier's rate
+PROGRESSIVE_EPOCHS = 5  # balanced from about two thirds of 1,200 steps on
 
 
 def cnn(seed: int, classes: int = 20) -> Any:
@@ -69,21 +72,113 @@ def scores(predicted: np.ndarray, truth: np.ndarray, counts: np.ndarray) -> dict
     return out
 
 
-def _train(method: str, train: Any, counts: np.ndarray, seed: int, steps: int) -> Any:
+@dataclass(frozen=True)
+class Method:
+    """One way to train on the long tail, for the same steps: a stream (plain
+    or balanced by `strategy`), optionally Keras `class_weight`, and
+    optionally a last part of the steps (`share`) on a balanced stream
+    (`then`), for the whole network (deferred re-balancing) or the classifier
+    alone, re-initialised (decoupled training, cRT)."""
+
+    strategy: object = None  # None: every sample once per epoch
+    weights: bool = False
+    augment: bool = True  # a different view for every copy (copy seeds)
+    then: object = None
+    share: float = 0.0
+    classifier_only: bool = False
+
+
+def methods() -> dict[str, Method]:
+    """The methods of the demo and the training study, by name."""
     import oversample as ovs
 
-    size = int(counts.sum())
-    weights = None
-    if method.startswith("balance"):
-        strategy = "sqrt" if method.endswith("sqrt") else "all"
-        stream = ovs.balance(train, strategy=strategy, seed=seed, epochs=None)
+    return {
+        "no balancing": Method(),
+        "class_weight": Method(weights=True),
+        "balance": Method("all"),
+        "balance, identical copies": Method("all", augment=False),
+        "balance sqrt": Method("sqrt"),
+        "Progressive": Method(ovs.Progressive(epochs=PROGRESSIVE_EPOCHS)),
+        "deferred": Method(then="all", share=1 / 3),
+        "decoupled (cRT)": Method(then="all", share=1 / 6, classifier_only=True),
+    }
+
+
+def augment(image: Any, seed: Any) -> Any:
+    """One view of a 20x20 grey digit for an int64 [2] seed: shifted by up to
+    2 pixels, with a random contrast and brightness. Stateless, so the view
+    follows the copy (and the iterator still checkpoints)."""
+    import tensorflow as tf
+
+    shift, contrast, light = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    view = tf.pad(tf.cast(image, tf.float32), [[2, 2], [2, 2], [0, 0]])
+    view = tf.image.stateless_random_crop(view, [20, 20, 1], seed=shift)
+    view = tf.image.stateless_random_contrast(view, 0.7, 1.3, seed=contrast)
+    view = tf.image.stateless_random_brightness(view, 25.0, seed=light)
+    return tf.clip_by_value(view, 0.0, 255.0)
+
+
+def stream(source: Any, strategy: object, seed: int, views: bool) -> Any:
+    """(image, label) batches without end: every sample once per epoch
+    (`strategy` None) or balanced by `strategy`, each copy its own view when
+    `views`."""
+    import tensorflow as tf
+
+    import oversample as ovs
+
+    if strategy is None:
+        ds = ovs.duplicate(source, copies=1, seed=seed, epochs=None, copy_seeds=views)
     else:
-        stream = train.shuffle(size, seed=seed).repeat()
-        if method == "class_weight":
-            weights = dict(enumerate((size / (counts.size * counts)).tolist()))
+        ds = ovs.balance(
+            source, strategy=strategy, seed=seed, epochs=None, copy_seeds=views
+        )
+    parallel = tf.data.AUTOTUNE
+    if views:
+        pairs = ds.map(
+            lambda e, m: (augment(e["image"], m["seed"]), e["label"]),
+            num_parallel_calls=parallel,
+        )
+    else:
+        pairs = ds.map(
+            lambda e: (tf.cast(e["image"], tf.float32), e["label"]),
+            num_parallel_calls=parallel,
+        )
+    return pairs.batch(BATCH).prefetch(2)
+
+
+def train(
+    method: Method, source: Any, counts: np.ndarray, seed: int, steps: int
+) -> Any:
+    """One CNN trained `steps` steps of `BATCH` by `method` on `source` (a
+    dataset of {"image", "label"}); returns the model."""
+    import keras
+
     model = cnn(seed, counts.size)
-    pairs = stream.map(lambda e: (e["image"], e["label"])).batch(BATCH).take(steps)
-    model.fit(pairs.prefetch(2), epochs=1, class_weight=weights, verbose=0)
+    weights = None
+    if method.weights:
+        weights = dict(enumerate((counts.sum() / (counts.size * counts)).tolist()))
+    later = round(steps * method.share) if method.then is not None else 0
+    first = stream(source, method.strategy, seed, method.augment)
+    model.fit(first.take(steps - later), epochs=1, class_weight=weights, verbose=0)
+    if later:
+        if method.classifier_only:
+            for layer in model.layers[:-1]:
+                layer.trainable = False
+            head = model.layers[-1]
+            head.set_weights(
+                [
+                    keras.initializers.GlorotUniform(seed)(head.kernel.shape),
+                    np.zeros(head.bias.shape, np.float32),
+                ]
+            )
+            # NOTE: a linear layer from scratch on frozen features: at the
+            # network's 1e-3 it is still far from fitted after 200 steps.
+            model.compile(
+                optimizer=keras.optimizers.Adam(HEAD_RATE),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+        second = stream(source, method.then, seed + 1000, method.augment)
+        model.fit(second.take(later), epochs=1, verbose=0)
     return model
 
 
@@ -117,19 +212,19 @@ def run(
     builder = tfds.builder("digits20_lt", data_dir=data_dir)
     builder.download_and_prepare()
     arrays = tfds.as_numpy(builder.as_dataset(split="train", batch_size=-1))
-    train = tf.data.Dataset.from_tensor_slices(
+    source = tf.data.Dataset.from_tensor_slices(
         {"image": arrays["image"], "label": arrays["label"]}
     )
 
     report.rule(console, "2. count the labels and plan")
-    found = ovs.count_labels(train)
+    found = ovs.count_labels(source)
     plan = ovs.plan(counts=found, strategy="all", seed=0)
     console.print(plan.summary(max_rows=20))
     plan.plot(str(out / "plan.png"))
     console.print(f"before/after plot: {out / 'plan.png'}")
 
     report.rule(console, "3. stream one balanced epoch and check its totals")
-    balanced = ovs.balance(train, plan=plan, epoch=0)
+    balanced = ovs.balance(source, plan=plan, epoch=0)
     streamed = np.bincount(
         np.concatenate([b["label"].numpy() for b in balanced.batch(4096)]),
         minlength=len(plan.classes),
@@ -142,14 +237,19 @@ def run(
         f" {balanced.spread}"
     )
 
-    report.rule(console, f"4. train four ways, {steps} steps of {BATCH}, {seeds} seeds")
+    report.rule(
+        console,
+        f"4. train {len(METHODS)} ways, {steps} steps of {BATCH}, {seeds} seeds",
+    )
     test = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1))
     counts = np.array([found[c] for c in sorted(found)])
+    recipes = methods()
     results: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
     for seed in range(seeds):
         for method in METHODS:
-            model = _train(method, train, counts, seed, steps)
-            logits = model.predict(test["image"], batch_size=512, verbose=0)
+            model = train(recipes[method], source, counts, seed, steps)
+            images = test["image"].astype(np.float32)
+            logits = model.predict(images, batch_size=512, verbose=0)
             got = scores(logits.argmax(axis=1), test["label"], counts)
             results[method].append(got)
             console.print(
@@ -193,26 +293,31 @@ def run(
 
 
 def _plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:
-    """One panel per metric: every seed as a dot, the mean as a bar, on an
-    axis fitted to the values so that the differences show."""
     from oversample.report import _pyplot
 
     plt: Any = _pyplot()
     figure, axes = plt.subplots(1, len(METRICS), figsize=(13, 3.6))
-    colours = ["tab:gray", "tab:blue", "tab:orange", "tab:green"]
+    plot_row(axes, results)
+    figure.suptitle("digits20_lt: the same CNN and steps; dots are seeds, bars means")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_row(axes: Any, results: dict[str, list[dict[str, float]]]) -> None:
+    """One panel per metric: every seed as a dot, the mean as a bar, on an
+    axis fitted to the values so that the differences show."""
+    names = list(results)
     for axis, metric in zip(axes, METRICS, strict=True):
-        values = [[r[metric] for r in results[m]] for m in METHODS]
+        values = [[r[metric] for r in results[m]] for m in names]
         flat = [v for group in values for v in group]
-        for place, (group, colour) in enumerate(zip(values, colours, strict=True)):
+        for place, group in enumerate(values):
+            colour = f"C{place % 10}"
             mean = statistics.mean(group)
             axis.hlines(mean, place - 0.3, place + 0.3, colors=colour, linewidth=3)
             axis.scatter([place] * len(group), group, color=colour, s=18, zorder=3)
         margin = max(0.02, (max(flat) - min(flat)) * 0.15)
         axis.set_ylim(max(0.0, min(flat) - margin), min(1.0, max(flat) + margin))
-        axis.set_xticks(range(len(METHODS)), METHODS, rotation=25, fontsize=8)
+        axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         axis.set_title(metric.replace("_", " "))
         axis.grid(axis="y", alpha=0.3)
-    figure.suptitle("digits20_lt: the same CNN and steps; dots are seeds, bars means")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
