@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 from _common import out_folder, write_results
 
-from oversample.demo import BATCH, FEW, MANY, METRICS, methods, plot_row, scores, train
+from oversample.demo import plot_row
+from oversample.training import BATCH, FEW, MANY, METRICS, methods, scores, train
 
 DATASETS = {"digits20_lt": 50.0, "digits20_lt, imbalance 250": 250.0}
 REFERENCE = "class_weight"

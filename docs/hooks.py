@@ -23,15 +23,19 @@ TEST_WORDS = re.compile(r"^(?P<fence>\s*(?:`{3,}|~{3,})\s*python)(?:\s+notest)+\
 _figures = Path(tempfile.mkdtemp(prefix="oversample-docs-"))
 
 
-def table(name: str, columns: list[str] | None, rows: str | None) -> str:
-    """A markdown table of a benchmark's JSON rows (columns and a method
-    filter optional)."""
+def table(
+    name: str, columns: list[str] | None, rows: str | None, dataset: str | None = None
+) -> str:
+    """A markdown table of a benchmark's JSON rows (columns, and regular
+    expressions over the method and the dataset, optional)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import _cell
 
     found = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
     if rows:
         found = [row for row in found if re.search(rows, str(row.get("method", "")))]
+    if dataset:
+        found = [row for row in found if re.search(dataset, str(row.get("dataset")))]
     if not found:
         raise ValueError(
             f"benchmarks/results/{name}.json has no rows matching {rows!r}"
@@ -69,7 +73,9 @@ def _replace(match: re.Match[str]) -> str:
         return demo_table()
     options = dict(arg.split("=", 1) for arg in args)
     columns = options["columns"].split(",") if "columns" in options else None
-    return table(options.get("file", name), columns, options.get("rows"))
+    return table(
+        options.get("file", name), columns, options.get("rows"), options.get("dataset")
+    )
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
