@@ -44,7 +44,16 @@ import numpy as np
 from _common import out_folder, write_results
 
 from oversample.demo import plot_row
-from oversample.training import BATCH, FEW, MANY, METRICS, methods, scores, train
+from oversample.training import (
+    BATCH,
+    FEW,
+    MANY,
+    METRICS,
+    compare,
+    methods,
+    scores,
+    train,
+)
 
 DATASETS = {"digits20_lt": 50.0, "digits20_lt, imbalance 250": 250.0}
 REFERENCE = "class_weight"
@@ -74,21 +83,6 @@ def run(name: str, data: dict, seed: int, steps: int) -> dict[str, float]:
     test_images, test_labels = data["test"]
     logits = model.predict(test_images.astype(np.float32), batch_size=512, verbose=0)
     return scores(np.asarray(logits).argmax(axis=1), test_labels, counts)
-
-
-def compare(runs: list[dict], reference: list[dict], metric: str) -> dict[str, Any]:
-    """The paired difference to the reference (same seeds) on `metric`."""
-    mine = [r[metric] for r in runs]
-    theirs = [r[metric] for r in reference]
-    paired = [a - b for a, b in zip(mine, theirs, strict=True)]
-    spread = max(_sd(mine), _sd(theirs))
-    difference = statistics.mean(paired)
-    return {
-        "difference": difference,
-        "paired_sd": _sd(paired),
-        "wins": difference > 2 * spread > 0,
-        "loses": difference < -2 * spread < 0,
-    }
 
 
 def _sd(values: list[float]) -> float:

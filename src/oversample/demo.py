@@ -22,9 +22,19 @@ import numpy as np
 
 from oversample import report
 from oversample.core import packing as _packing
-from oversample.training import BATCH, FEW, MANY, METRICS, methods, scores, train
+from oversample.training import (
+    BATCH,
+    FEW,
+    MANY,
+    METRICS,
+    compare,
+    methods,
+    scores,
+    train,
+)
 
 METHODS = ("no balancing", "class_weight", "balance", "balance sqrt")  # the demo's
+REFERENCE = "class_weight"
 
 
 def _summary(values: list[float]) -> str:
@@ -114,6 +124,8 @@ def run(
         runs = results[method]
         table.add_row(method, *(_summary([r[m] for r in runs]) for m in METRICS))
     console.print(table)
+    for line in closing_lines(results):
+        console.print(line)
     _plot(results, out / "demo.png")
     elapsed = time.perf_counter() - started
     _packing.write_atomic(
@@ -135,6 +147,39 @@ def run(
     )
     console.print(f"results: {out / 'demo.json'}, {out / 'demo.png'} ({elapsed:.0f} s)")
     return 0
+
+
+def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
+    """What the runs show against `class_weight`: a method more than two
+    standard deviations ahead on balanced or few-shot accuracy, or else where
+    each method wins."""
+    reference = results.get(REFERENCE)
+    if reference is None or len(reference) < 2:
+        return ["(one seed: no standard deviation to compare by; run --seeds 3)"]
+    lines = []
+    for method, runs in results.items():
+        for metric in ("balanced_accuracy", "few_shot"):
+            found = compare(runs, reference, metric)
+            if found["wins"]:
+                lines.append(
+                    f"{method} beats {REFERENCE} on {metric.replace('_', ' ')}"
+                    f" by {found['difference']:+.3f}, more than two standard"
+                    f" deviations ({found['spread']:.3f}) over {len(runs)} seeds."
+                )
+    if lines:
+        return lines
+    lines.append(
+        f"No method here is more than two standard deviations ahead of {REFERENCE}"
+        f" over {len(reference)} seeds; where each wins:"
+    )
+    for metric in METRICS:
+        means = {
+            m: statistics.mean(r[metric] for r in runs) for m, runs in results.items()
+        }
+        best = max(means, key=means.__getitem__)
+        rest = ", ".join(f"{m} {v:.3f}" for m, v in means.items() if m != best)
+        lines.append(f"  {metric.replace('_', ' ')}: {best} {means[best]:.3f} ({rest})")
+    return lines
 
 
 def _plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:

@@ -138,7 +138,10 @@ def stream(source: Any, strategy: object, seed: int, views: bool) -> Any:
         )
     batches = ds.batch(BATCH)
     if views:
-        pairs = batches.map(lambda e, m: (augment(e["image"], m["seed"]), e["label"]))
+        pairs = batches.map(
+            lambda e, m: (augment(e["image"], m["seed"]), e["label"]),
+            num_parallel_calls=2,
+        )
     else:
         pairs = batches.map(lambda e: (tf.cast(e["image"], tf.float32), e["label"]))
     return pairs.prefetch(2)
@@ -178,3 +181,29 @@ def train(
         second = stream(source, method.then, seed + 1000, method.augment)
         model.fit(second.take(later), epochs=1, verbose=0)
     return model
+
+
+def compare(
+    runs: list[dict[str, float]], reference: list[dict[str, float]], metric: str
+) -> dict[str, Any]:
+    """`runs` against `reference` on `metric`, seed by seed (the same seeds):
+    the mean paired difference and its standard deviation, and whether the
+    difference of means is more than two standard deviations of either
+    method's seeds (`wins`, `loses`)."""
+    import statistics
+
+    def sd(values: list[float]) -> float:
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    mine = [r[metric] for r in runs]
+    theirs = [r[metric] for r in reference]
+    paired = [a - b for a, b in zip(mine, theirs, strict=True)]
+    spread = max(sd(mine), sd(theirs))
+    difference = statistics.mean(mine) - statistics.mean(theirs)
+    return {
+        "difference": difference,
+        "paired_sd": sd(paired),
+        "spread": spread,
+        "wins": difference > 2 * spread > 0,
+        "loses": difference < -2 * spread < 0,
+    }
