@@ -57,6 +57,7 @@ from oversample.training import (
 
 DATASETS = {"digits20_lt": 50.0, "digits20_lt, imbalance 250": 250.0}
 REFERENCE = "class_weight"
+COMPARED = (("balanced_accuracy", "balanced"), ("few_shot", "few"))  # and columns
 
 
 def load(imbalance: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -144,18 +145,6 @@ def main() -> None:
                     f" ({took:.0f} s)",
                     flush=True,
                 )
-    rows = []
-    for dataset, results in raw.items():
-        for name, runs in results.items():
-            row: dict[str, Any] = {"dataset": dataset, "method": name}
-            row.update({m: _summary([r[m] for r in runs]) for m in METRICS})
-            for metric in ("balanced_accuracy", "few_shot"):
-                found = compare(runs, results[REFERENCE], metric)
-                verdict = "wins" if found["wins"] else "loses" if found["loses"] else ""
-                row[f"{metric} vs {REFERENCE}"] = (
-                    f"{found['difference']:+.3f} ± {found['paired_sd']:.3f} {verdict}"
-                ).strip()
-            rows.append(row)
     meta = {
         "seeds": args.seeds,
         "steps": args.steps,
@@ -168,10 +157,28 @@ def main() -> None:
         "seconds": seconds,
         "runs": raw,
     }
-    folder = out_folder(args.out) or Path(__file__).parent / "results"
-    path = write_results("study", rows, meta, folder)
-    plot(raw, folder / "study.png")
+    path = save(meta, out_folder(args.out) or Path(__file__).parent / "results")
     print(path.with_suffix(".md").read_text())
+
+
+def save(meta: dict[str, Any], folder: Path) -> Path:
+    """The table (every method against class_weight, seed by seed), the JSON
+    and the plot of the runs in `meta`."""
+    rows = []
+    for dataset, results in meta["runs"].items():
+        for name, runs in results.items():
+            row: dict[str, Any] = {"dataset": dataset, "method": name}
+            row.update({m: _summary([r[m] for r in runs]) for m in METRICS})
+            for metric, column in COMPARED:
+                found = compare(runs, results[REFERENCE], metric)
+                verdict = "wins" if found["wins"] else "loses" if found["loses"] else ""
+                row[f"{column}_vs_{REFERENCE}"] = (
+                    f"{found['difference']:+.3f} ± {found['paired_sd']:.3f} {verdict}"
+                ).strip()
+            rows.append(row)
+    path = write_results("study", rows, meta, folder)
+    plot(meta["runs"], folder / "study.png")
+    return path
 
 
 if __name__ == "__main__":

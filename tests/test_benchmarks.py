@@ -86,7 +86,7 @@ def test_the_training_study_runs_and_writes_results(tmp_path):
     runs = results["meta"]["runs"]["digits20_lt"]
     assert all(len(seeds) == 2 for seeds in runs.values())
     reference = results["rows"][0]
-    assert reference["balanced_accuracy vs class_weight"] == "+0.000 ± 0.000"
+    assert reference["balanced_vs_class_weight"] == "+0.000 ± 0.000"
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
 
 
