@@ -56,9 +56,4 @@ assert torch.equal(again, views)
 sampler.set_epoch(1)
 assert list(sampler) != [pair for pair in ovs.Sampler(plan, copy_seeds=True)]
 
-# With torchvision v2 transforms (which draw from the global torch RNG), fork
-# the RNG around the call so the copy's seed decides the view:
-#     with torch.random.fork_rng(devices=[]):
-#         torch.manual_seed(seed)
-#         image = transforms(image)
 print(f"{len(classes)} augmented copies, {torch.unique(rare, dim=0).shape[0]} views")
