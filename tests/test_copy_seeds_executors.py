@@ -370,6 +370,29 @@ def test_seeds_are_equal_in_another_process():
     assert [tuple(p) for p in pairs] == list(sampler)
 
 
+def test_tf_data_seeds_are_equal_in_another_process():
+    pytest.importorskip("tensorflow")
+    code = (
+        "import json, numpy as np, tensorflow as tf, oversample as ovs\n"
+        "rng = np.random.default_rng(1)\n"
+        f"labels = rng.permutation(np.repeat(np.arange(6), {SIZES}))\n"
+        "ds = tf.data.Dataset.from_tensor_slices({'label': labels})\n"
+        f"out = ovs.balance(ds, seed={SEED}, epoch=2, copy_seeds=True)\n"
+        "print(json.dumps([m['seed'].numpy().tolist() for _, m in out]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices({"label": _labels()})
+    out = ovs.balance(ds, seed=SEED, epoch=2, copy_seeds=True)
+    assert there == [m["seed"].numpy().tolist() for _, m in out]
+    assert len({tuple(pair) for pair in there}) == len(there)
+
+
 # Bad input ----------------------------------------------------------------
 
 
