@@ -182,7 +182,7 @@ def _demo(args: argparse.Namespace) -> int:
     from oversample import demo
 
     out = Path(args.out)
-    return demo.run(out=out, seeds=args.seeds, steps=args.steps, data_dir=args.data_dir)
+    return demo.run(out=out, seeds=args.seeds, steps=args.steps)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -207,7 +207,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--steps", type=int, default=1200, help="optimisation steps per run"
     )
-    demo.add_argument("--data-dir", default=None, help="where TFDS keeps digits20_lt")
     demo.set_defaults(run=_demo)
 
     for name, run, text in (
