@@ -68,9 +68,8 @@ class BatchSampler:
                 batch = array[offset : offset + size]
                 if low + offset + batch.size > end:
                     break
-                first = low + offset
-                sampler._moved_to(first + batch.size)
-                yield sampler._listed(sampler._slots(first, first + batch.size), batch)
+                sampler._moved_to(low + offset + batch.size)
+                yield sampler._listed(low + offset, batch)
         sampler._moved_to(0)
 
     def state_dict(self) -> dict[str, Any]:

@@ -43,12 +43,10 @@ class Sampler:
     only with more ranks than classes), never removing a sample's only copy
     while another choice exists; `num_padded` and `num_dropped` say how many.
 
-    With `copy_seeds=True` it yields `(index, seed)` pairs instead: the seed
-    of each copy for its augmentation, a pure function of (plan seed, epoch,
-    index, copy) in [0, 2**64), for `numpy.random.default_rng(seed)` or
-    `torch.Generator().manual_seed(seed)` in `Dataset.__getitem__` or a
-    collate function. Two copies of a sample in an epoch get different seeds;
-    a copy keeps its seed on every rank, in every process and after a resume.
+    With `copy_seeds=True` it yields `(index, seed)` pairs: each copy's
+    augmentation seed in [0, 2**64) (for `numpy.random.default_rng` or
+    `torch.Generator`), a pure function of (plan seed, epoch, index, copy):
+    distinct per copy, the same on every rank, process and resume.
 
     Examples:
         >>> import oversample as ovs
@@ -184,33 +182,35 @@ class Sampler:
     def _getitems(self, indices: Sequence[int]) -> list[Any]:
         """Many source indices (or pairs) at once (Grain's batched read)."""
         slots = np.fromiter((self._slot(i) for i in indices), np.int64)
-        return self._listed(slots, self._order_now().take(slots))
+        array = self._order_now().take(slots)
+        return self._paired(slots, array) if self.copy_seeds else array.tolist()
 
-    def _listed(self, slots: np.ndarray, array: np.ndarray) -> list[Any]:
-        """The source indices at `slots` as Python ints, or with `copy_seeds`
-        as (index, seed) pairs."""
+    def _listed(self, first: int, array: np.ndarray) -> list[Any]:
+        """This rank's indices from element `first` on, as ints or pairs."""
         if not self.copy_seeds:
             return array.tolist()
-        copies = self._order_now().copy_numbers(slots)
-        seeds = _seeding.copy_seeds(self.plan.seed, self._epoch, array, copies)
+        return self._paired(self._slots(first, first + array.size), array)
+
+    def _paired(self, slots: np.ndarray, array: np.ndarray) -> list[Any]:
+        """(index, seed) pairs of the source indices `array` at `slots`."""
+        seeds = self._seeds_at(slots, array)
         return list(zip(array.tolist(), seeds.tolist(), strict=True))
+
+    def _seeds_at(self, slots: np.ndarray, array: np.ndarray) -> np.ndarray:
+        copies = self._order_now().copy_numbers(slots)
+        return _seeding.copy_seeds(self.plan.seed, self._epoch, array, copies)
 
     def _slots(self, first: int, last: int) -> np.ndarray:
         """The epoch slots of this rank's elements [first, last)."""
-        steps = np.arange(first, last, dtype=np.int64)
-        return self.rank + self.num_replicas * steps
+        return self.rank + self.num_replicas * np.arange(first, last, dtype=np.int64)
 
     def indices(self) -> np.ndarray:
-        """This rank's whole epoch as an int64 array (the indices iteration
-        yields)."""
+        """This rank's whole epoch as an int64 array (what iteration yields)."""
         return self._order_now().whole(self.rank, self.num_replicas)
 
     def seeds(self) -> np.ndarray:
-        """The copy seed of each element of `indices()`, uint64 (with or
-        without `copy_seeds`)."""
-        slots = self._slots(0, len(self))
-        copies = self._order_now().copy_numbers(slots)
-        return _seeding.copy_seeds(self.plan.seed, self._epoch, self.indices(), copies)
+        """The copy seed of each element of `indices()`, uint64."""
+        return self._seeds_at(self._slots(0, len(self)), self.indices())
 
     def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first position, indices) pieces of this rank's epoch from `start`."""
@@ -228,7 +228,7 @@ class Sampler:
 
     def _lists(self, start: int) -> Iterator[Iterator[int]]:
         for low, array in self._pieces(start, _PIECE):
-            items = iter(self._listed(self._slots(low, low + array.size), array))
+            items = iter(self._listed(low, array))
             self._reading = (low, array.size, items)
             yield items
         self._moved_to(0)
