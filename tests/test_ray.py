@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import oversample as ovs
+from oversample.core.seeding import copy_seeds
 
 pytest.importorskip("ray")
 pa = pytest.importorskip("pyarrow")
@@ -180,10 +181,56 @@ def test_an_epoch_is_asked_for(shards, counts):
         ovs.balance(shards, counts=counts)
 
 
-@pytest.mark.parametrize("mark", ["provenance", "copy_seeds"])
-def test_marks_are_refused_on_ray_with_the_reason(shards, counts, mark):
-    with pytest.raises(ValueError, match=rf"`{mark}=True` is not supported on Ray"):
-        ovs.balance(shards, counts=counts, epoch=0, **{mark: True})
+@pytest.mark.parametrize("form", sorted(READS))
+@pytest.mark.parametrize("order", ["auto", 64, 0])
+def test_marks_are_columns_with_the_python_executors_values(
+    labels, files, counts, form, order
+):
+    shards = ovs.Shards(files, read=READS[form], engine="ray")
+    plan = ovs.plan(labels, seed=6)
+    out = ovs.balance(
+        shards,
+        seed=6,
+        counts=counts,
+        epoch=3,
+        shuffle_buffer=order,
+        provenance=True,
+        copy_seeds=True,
+    )
+    rows = [(r["id"], r["key"], r["copy"], r["seed"]) for r in out.iter_rows()]
+    ids, keys, numbers, seeds = np.array(rows, np.uint64).T
+    np.testing.assert_array_equal(keys, ids)  # the key is the sample's place
+    pairs = sorted(zip(keys.tolist(), numbers.tolist(), strict=True))
+    copies = plan.copies(3)
+    assert pairs == [(i, c) for i in range(labels.size) for c in range(copies[i])]
+    np.testing.assert_array_equal(seeds, copy_seeds(6, 3, keys, numbers))
+    assert np.unique(seeds).size == seeds.size
+    python = ovs.Shards(files, read=READS["rows"])
+    streamed = ovs.balance(
+        python, seed=6, counts=counts, epoch=3, provenance=True, copy_seeds=True
+    )
+    same = sorted((m["key"], m["copy"], m["seed"]) for _, m in streamed)
+    assert same == sorted(map(tuple, np.stack([keys, numbers, seeds], 1).tolist()))
+
+
+def test_copy_seeds_alone_add_one_column_and_follow_the_epoch(shards, counts):
+    first = ovs.balance(shards, seed=2, counts=counts, epoch=0, copy_seeds=True)
+    assert sorted(first.columns()) == ["id", "label", "seed"]
+    later = first.with_epoch(1)
+    seeds = [{r["seed"] for r in d.iter_rows()} for d in (first, later)]
+    assert not seeds[0] & seeds[1]
+
+
+def test_a_column_named_like_a_mark_is_refused_before_any_epoch_task(files, ray_local):
+    def read(name):
+        table = pq.read_table(name)
+        return table.append_column("seed", table.column("id"))
+
+    shards = ovs.Shards(files, read=read, engine="ray")
+    with pytest.raises(ValueError, match=r"columns \['seed'\].*`copy_seeds=True`"):
+        ovs.balance(shards, epoch=0, copy_seeds=True)
+    plain = ovs.balance(shards, epoch=0)  # without marks the column is the user's
+    assert "seed" in plain.columns()
 
 
 def test_an_unknown_engine_is_refused(files):

@@ -126,7 +126,8 @@ def balance(
             another worker and after a resume. In tf.data an int64 [2] tensor
             for `tf.image.stateless_random_*` (the iterator still
             checkpoints); in a Python stream an int in [0, 2**64) for
-            `numpy.random.default_rng` or `torch.Generator().manual_seed`.
+            `numpy.random.default_rng` or `torch.Generator().manual_seed`;
+            on Ray a "seed" column (provenance: "key" and "copy" columns).
             Seeds are keyed like `provenance`, so a source whose order changes
             between iterations needs `key=`; see the guide's augmentation page.
         progress: show a progress bar on the counting pass.

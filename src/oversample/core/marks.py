@@ -47,20 +47,40 @@ class Marking:
     def wanted(self) -> bool:
         return self.provenance or self.copy_seeds
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The marks each element carries, in their order."""
+        return ("key", "copy") * self.provenance + ("seed",) * self.copy_seeds
+
+    @property
+    def asked(self) -> str:
+        """The options that ask for the marks, for messages."""
+        chosen = ("provenance",) * self.provenance + ("copy_seeds",) * self.copy_seeds
+        return " and ".join(f"`{name}=True`" for name in chosen)
+
+    def columns(
+        self, keys: np.ndarray, copies: np.ndarray, epoch: int
+    ) -> dict[str, np.ndarray]:
+        """The marks of the copies numbered `copies` of the samples `keys`, a
+        column each: "key" and "copy" as int64, "seed" as uint64."""
+        keys, copies = np.asarray(keys), np.asarray(copies)
+        columns = {}
+        if self.provenance:
+            columns["key"] = keys.astype(np.int64)
+            columns["copy"] = copies.astype(np.int64)
+        if self.copy_seeds:
+            columns["seed"] = copy_seeds(self.seed, epoch, keys, copies)
+        return columns
+
     def pairs(
         self, elements: Sequence[Any], keys: np.ndarray, copies: np.ndarray, epoch: int
     ) -> list[tuple[Any, dict[str, int]]]:
         """`(element, marks)` per element; marks are Python ints, the seed in
         [0, 2**64) for `numpy.random.default_rng` or `torch.Generator`."""
-        columns: dict[str, list[int]] = {}
-        if self.provenance:
-            columns["key"], columns["copy"] = keys.tolist(), copies.tolist()
-        if self.copy_seeds:
-            columns["seed"] = copy_seeds(self.seed, epoch, keys, copies).tolist()
-        names = list(columns)
-        rows = zip(*columns.values(), strict=True)
+        columns = self.columns(keys, copies, epoch)
+        rows = zip(*(column.tolist() for column in columns.values()), strict=True)
         return [
-            (element, dict(zip(names, row, strict=True)))
+            (element, dict(zip(self.names, row, strict=True)))
             for element, row in zip(elements, rows, strict=True)
         ]
 

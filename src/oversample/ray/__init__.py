@@ -20,6 +20,11 @@ The order of the epoch (`shuffle_buffer`): "auto", a global order by Ray's
 copies shuffled inside its task and the blocks in a seeded random order (give
 `local_shuffle_buffer_size` when iterating to mix across shards); 0 or None,
 each shard's copies in file order.
+
+Marks are columns: with `provenance=True` each row gets "key" (its sample's
+place in the files' order) and "copy" (its number among the sample's copies),
+with `copy_seeds=True` "seed" (uint64, the copy's augmentation seed); the same
+values as the Python and tf.data executors give for the same files.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import os
 from typing import Any
 
 from oversample.core import seeding as _seeding
+from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.prepare import Choice, Counted, prepare
 from oversample.core.settings import (
@@ -74,19 +80,8 @@ def balance(
     key: object,
 ) -> Any:
     """The plan's epoch (or epochs) as a lazy Ray Dataset; see the module."""
-    if settings.provenance:
-        raise ValueError(
-            "`provenance=True` is not supported on Ray yet; add a column with each"
-            " row's id in `read` to tell copies apart."
-        )
-    if settings.copy_seeds:
-        raise ValueError(
-            "`copy_seeds=True` is not supported on Ray yet: its tasks carry no"
-            " marks (no provenance, no seeds); read the shards with the tf.data"
-            " or the Python executor for per-copy augmentation seeds."
-        )
     epochs = _epochs(settings.epochs)
-    reader = RayReader(shards, label)
+    reader = RayReader(shards, label, settings.marking(0))
     prepared = prepare(reader, choice, settings, progress)
     plan, counts = prepared.plan, prepared.counts
     return epoch_dataset(shards, label, plan, counts, settings, epochs)
@@ -105,8 +100,9 @@ def epoch_dataset(
     data = ray().data
     buffer = settings.shuffle_buffer
     local = bool(buffer)  # an int: the cheap order
+    marking = settings.marking(plan.seed)
     copy = _tasks.CopyShard(
-        tuple(shards.files), shards.read, label, plan, counts, local
+        tuple(shards.files), shards.read, label, plan, counts, local, marking
     )
     parts = []
     for epoch in epochs:
@@ -150,7 +146,9 @@ class RayReader:
     sharded = True
     once = False
 
-    def __init__(self, shards: Shards, label: object) -> None:
+    def __init__(
+        self, shards: Shards, label: object, marking: Marking | None = None
+    ) -> None:
         self.shards, self.label = shards, label
         ray()
         if shards.selected is not None:
@@ -163,7 +161,7 @@ class RayReader:
                 "a tagged stream is read by its own library; on Ray give"
                 " ovs.Shards(files, read, engine='ray')."
             )
-        _probe(shards, label)
+        _probe(shards, label, marking or Marking())
 
     def check(self, counts: Any, plan: Plan | None) -> None:
         if counts is not None:
@@ -195,14 +193,15 @@ class RayReader:
         raise AssertionError("the Ray executor holds nothing")
 
 
-def _probe(shards: Shards, label: object) -> None:
-    """Reads the first file in a Ray task and checks the label there, so that
-    bad input is refused before the epoch's tasks start (no data reaches the
-    driver)."""
+def _probe(shards: Shards, label: object, marking: Marking) -> None:
+    """Reads the first file in a Ray task and checks the label there (and that
+    the marks' columns are free), so that bad input is refused before the
+    epoch's tasks start (no data reaches the driver)."""
     module = ray()
     if not module.is_initialized():
         module.init()
-    probe = module.remote(_check_first).remote(shards.read, shards.files[0], label)
+    check = module.remote(_check_first)
+    probe = check.remote(shards.read, shards.files[0], label, marking)
     try:
         module.get(probe)
     except module.exceptions.RayTaskError as error:
@@ -210,10 +209,11 @@ def _probe(shards: Shards, label: object) -> None:
         raise cause from None
 
 
-def _check_first(read: Any, name: str, label: object) -> None:
+def _check_first(read: Any, name: str, label: object, marking: Marking) -> None:
     shard = _tasks.read_shard(read, name, label)
     if not shard.size:
         raise ValueError(f"the first shard {name!r} holds no sample.")
+    _tasks.check_free(shard, marking, name)
 
 
 def sizes(shards: Shards) -> tuple[int, ...] | None:

@@ -5,7 +5,9 @@ worker, a lost node) gives the same rows. NumPy, and the table library of what
 `read` returns; no Ray import.
 
 `read(file)` may return a `pyarrow.Table`, a `pandas.DataFrame`, a dict of
-equal-length columns, or an iterable of row dicts.
+equal-length columns, or an iterable of row dicts. The marks that `provenance`
+and `copy_seeds` ask for are columns of their own ("key", "copy", "seed"),
+with the values every other executor gives for the same shards.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from oversample.core import seeding as _seeding
 from oversample.core.labels import walk
+from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.shard_rule import shard_copies
@@ -49,6 +52,19 @@ class Shard:
         if self.kind == "columns":
             return {name: column[rows] for name, column in self.data.items()}
         return _columns([self.data[r] for r in rows.tolist()], self.data)
+
+    def with_columns(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> Any:
+        """The rows at `rows`, with `columns` added, in the kind's own form."""
+        taken = self.take(rows)
+        if self.kind == "pyarrow":
+            import pyarrow
+
+            for name, values in columns.items():
+                taken = taken.append_column(name, pyarrow.array(values))
+            return taken
+        if self.kind == "pandas":
+            return taken.assign(**columns)
+        return {**taken, **columns}
 
 
 def kind_of(data: Any) -> str:
@@ -178,7 +194,8 @@ class CountShard:
 class CopyShard:
     """The copies of one shard in one epoch, by the plan's rule at (shard,
     position in the shard): a Ray `map_batches` function over the dataset of
-    (epoch, shard place). `local` shuffles the shard's copies in the task."""
+    (epoch, shard place). `local` shuffles the shard's copies in the task;
+    `marking` adds the marks' columns."""
 
     files: tuple[str, ...]
     read: Callable[[str], Any]
@@ -186,19 +203,39 @@ class CopyShard:
     plan: Plan
     counts: ShardCounts
     local: bool
+    marking: Marking
 
     def __call__(self, batch: Mapping[str, Any]) -> Any:
         epoch = int(np.asarray(batch[EPOCH])[0])
         place = int(np.asarray(batch[PLACE])[0])
-        shard = read_shard(self.read, self.files[place], self.label)
-        rows = self.rows(shard, place, epoch)
-        return shard.take(rows)
+        name = self.files[place]
+        shard = read_shard(self.read, name, self.label)
+        rows, numbers = self.rows(shard, place, epoch)
+        check_free(shard, self.marking, name)
+        keys = int(self.counts.starts[place]) + rows
+        return shard.with_columns(rows, self.marking.columns(keys, numbers, epoch))
 
-    def rows(self, shard: Shard, place: int, epoch: int) -> np.ndarray:
-        """Each row of the shard, repeated by its copies in `epoch` (a shard
-        that differs from its counts is refused by `shard_copies`)."""
+    def rows(
+        self, shard: Shard, place: int, epoch: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row of the shard, repeated by its copies in `epoch`, and each
+        copy's number among its sample's copies (a shard that differs from its
+        counts is refused by `shard_copies`)."""
         copies = shard_copies(self.plan, self.counts, place, shard.labels, epoch)
         rows = np.repeat(np.arange(shard.size, dtype=np.int64), copies)
+        numbers = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
         if self.local:
-            _seeding.rng(self.plan.seed, "ray-local", epoch, place).shuffle(rows)
-        return rows
+            order = np.arange(rows.size)
+            _seeding.rng(self.plan.seed, "ray-local", epoch, place).shuffle(order)
+            rows, numbers = rows[order], numbers[order]
+        return rows, numbers
+
+
+def check_free(shard: Shard, marking: Marking, name: str) -> None:
+    """The marks' columns must not hide a column of the shard's own."""
+    taken = sorted(set(marking.names) & set(columns_of(shard.data, shard.kind)))
+    if taken:
+        raise ValueError(
+            f"{name!r} has columns {taken}, which the marks of"
+            f" {marking.asked} would add; rename them in `read`."
+        )
