@@ -393,7 +393,134 @@ def test_tf_data_seeds_are_equal_in_another_process():
     assert len({tuple(pair) for pair in there}) == len(there)
 
 
+# Mixtures -----------------------------------------------------------------
+
+MIX_SIZES = {"wiki": 23, "code": 4, "books": 11}
+MIX_RATES = {"wiki": 0.6, "code": 3.5, "books": 1.0}
+
+
+def _mix_sources(kind: str) -> dict:
+    """Each source's samples numbered from its place in the concatenation."""
+    starts = np.cumsum([0, *MIX_SIZES.values()])[:-1]
+    numbers = {
+        n: np.arange(s, s + k)
+        for (n, k), s in zip(MIX_SIZES.items(), starts, strict=True)
+    }
+    if kind == "python":
+        return {n: [{"x": int(i)} for i in ids] for n, ids in numbers.items()}
+    tf = pytest.importorskip("tensorflow")
+    out = {
+        n: tf.data.Dataset.from_tensor_slices({"x": ids}) for n, ids in numbers.items()
+    }
+    if kind == "tf ragged":  # no static shape: decided element by element
+        out = {
+            n: ds.map(lambda e: {"x": tf.fill([e["x"] % 3 + 1], e["x"])})
+            for n, ds in out.items()
+        }
+    return out
+
+
+def _mix_seeds(out) -> list[tuple[int, int]]:
+    """(sample, seed as uint64) of every element of a mixture."""
+    rows = []
+    for element, marks in out:
+        seed = marks["seed"]
+        if hasattr(seed, "numpy"):
+            seed = int(seed.numpy()[:1].view(np.uint64)[0])
+            element = {"x": int(np.ravel(element["x"].numpy())[0])}
+        rows.append((element["x"], seed))
+    return rows
+
+
+@pytest.mark.parametrize("kind", ["python", "tf", "tf ragged"])
+@pytest.mark.parametrize("stratified", [None, 8])
+@pytest.mark.parametrize("epoch", [0, 5])
+def test_mixture_seeds_are_the_copies_own_as_over_mix_plan(kind, stratified, epoch):
+    out = ovs.mix(
+        _mix_sources(kind),
+        MIX_RATES,
+        seed=SEED,
+        epoch=epoch,
+        stratified=stratified,
+        copy_seeds=True,
+    )
+    plan = ovs.mix_plan(MIX_SIZES, MIX_RATES, seed=SEED)
+    copies = plan.copies(epoch)
+    want = [
+        (i, int(copy_seeds(SEED, epoch, i, c)))
+        for i in range(copies.size)
+        for c in range(copies[i])
+    ]
+    got = _mix_seeds(out)
+    assert sorted(got) == sorted(want)
+    assert len({seed for _, seed in got}) == len(got)
+    sampler = ovs.Sampler(plan, copy_seeds=True)
+    sampler.set_epoch(epoch)
+    assert sorted(got) == sorted(map(tuple, sampler))
+
+
+def test_a_source_balanced_inside_the_mixture_takes_its_class_plans_seeds():
+    labelled = {
+        "rare": [{"x": i, "label": int(i < 3)} for i in range(12)],
+        "common": [{"x": 100 + i, "label": 0} for i in range(9)],
+    }
+    rates = {"rare": 1.0, "common": 2.0}
+
+    def mixed():
+        return ovs.mix(
+            labelled,
+            rates,
+            seed=SEED,
+            epoch=2,
+            balance={"rare": "label"},
+            copy_seeds=True,
+        )
+
+    got = [(e["x"], m["seed"]) for e, m in mixed()]
+    assert got == [(e["x"], m["seed"]) for e, m in mixed()]
+    assert len({seed for _, seed in got}) == len(got)
+    rare = Counter(x for x, _ in got if x < 100)
+    assert sum(rare.values()) == 18 and rare[0] == 3  # 9 + 9: each class at 9
+
+
+def test_mixture_seeds_resume_in_python_and_checkpoint_in_tf_data(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    sources = _mix_sources("python")
+    stream = ovs.mix(sources, MIX_RATES, seed=SEED, epoch=1, copy_seeds=True)
+    iterator = iter(stream)
+    head = [next(iterator)[1]["seed"] for _ in range(17)]
+    state = json.loads(json.dumps(stream.state_dict()))
+    rest = [m["seed"] for _, m in iterator]
+    again = ovs.mix(sources, MIX_RATES, seed=SEED, epoch=1, copy_seeds=True)
+    again.load_state_dict(state)
+    assert [m["seed"] for _, m in again] == rest
+    assert len(set(head + rest)) == len(head) + len(rest)
+
+    def mixed():  # fresh epochs: a new epoch's seeds on every iteration
+        return ovs.mix(_mix_sources("tf"), MIX_RATES, seed=SEED, copy_seeds=True)
+
+    iterator = iter(mixed())
+    for _ in range(13):
+        next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    rest = [m["seed"].numpy().tolist() for _, m in iterator]
+    restored = iter(mixed())
+    tf.train.Checkpoint(iterator=restored).restore(path)
+    assert [m["seed"].numpy().tolist() for _, m in restored] == rest
+    twice = mixed()
+    first, second = ([m["seed"].numpy().tolist() for _, m in twice] for _ in range(2))
+    assert first[13:] == rest and second != first
+
+
 # Bad input ----------------------------------------------------------------
+
+
+def test_a_mixture_refuses_seeds_keyed_by_the_position_of_a_reshuffled_source():
+    sources = _mix_sources("tf")
+    sources["code"] = sources["code"].shuffle(4)
+    with pytest.raises(ValueError, match=r"`sources\['code'\]` does not keep its"):
+        ovs.mix(sources, MIX_RATES, seed=SEED, epoch=0, copy_seeds=True)
+    assert len(ovs.mix(sources, MIX_RATES, seed=SEED, epoch=0)) > 0  # without seeds
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])
@@ -402,3 +529,5 @@ def test_copy_seeds_must_be_a_bool(value):
         ovs.balance(_py_source(_labels()), copy_seeds=value)
     with pytest.raises(TypeError, match=r"`copy_seeds` must be a bool"):
         ovs.Sampler(ovs.plan(_labels()), copy_seeds=value)
+    with pytest.raises(TypeError, match=r"`copy_seeds` must be a bool"):
+        ovs.mix(_mix_sources("python"), MIX_RATES, copy_seeds=value)

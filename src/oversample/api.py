@@ -227,6 +227,7 @@ def mix(
     epochs: int | None = _settings.UNSET,
     shuffle_buffer: int | str | None = "auto",
     balance: Mapping[str, Any] | None = None,
+    copy_seeds: bool = False,
 ) -> Any:
     """Mixes several named sources into one stream at exact rates.
 
@@ -259,6 +260,12 @@ def mix(
             source's classes inside the mixture. A label pass counts them; the
             class plan's targets times the source's rate are its targets
             (`.mixture.within[name]`), carried out by `ovs.balance`'s executor.
+        copy_seeds: emit (element, {"seed": seed}), as in `ovs.balance`: a seed
+            per copy, keyed by the sample's place in the concatenation of the
+            sources (the samples of `ovs.mix_plan`) and its pass, so it equals
+            the seed `ovs.Sampler(mix_plan(...), copy_seeds=True)` gives that
+            copy. A source balanced inside takes its class plan's seeds.
+            Sources must keep their order between iterations.
 
     Returns:
         The mixed stream, with `.plan` (classes are the names) and `.mixture`.
@@ -270,7 +277,9 @@ def mix(
         >>> len(out), sorted(out)
         (6, [1, 2, 10, 10, 11, 11])
     """
-    settings = _settings.checked(epoch, epochs, shuffle_buffer, False)
+    settings = _settings.checked(
+        epoch, epochs, shuffle_buffer, False, copy_seeds=copy_seeds
+    )
     if stratified is not None:
         stratified = check_int(stratified, "stratified", minimum=1)
     executor = _sources.mixture_executor(sources)

@@ -12,6 +12,7 @@ import numpy as np
 
 from oversample.core import seeding as _seeding
 from oversample.core.interleave import batch_counts, batch_order, schedule_piece
+from oversample.core.marks import Marking
 from oversample.core.mixture import Mixture
 from oversample.core.prepare import Choice
 from oversample.core.settings import Epochs, Settings, auto_buffer
@@ -140,12 +141,14 @@ class Mixed:
 
     def _epoch_stream(self, epoch: int) -> Iterator[Any]:
         found = self.mixture
+        marking = self.settings.marking(self.plan.seed)
         streams = []
         for i, name in enumerate(found.names):
             if name in found.within:
                 streams.append(self._balanced(name, epoch))
                 continue
-            stream = _passes(self.sources[name], found, i, epoch)
+            copies = _passes(self.sources[name], found, i, epoch)
+            stream = _marked(copies, found.offsets[i], marking, epoch)
             buffer = self._buffer(found.targets[i])
             streams.append(_shuffle(stream, buffer, self._rng(name, epoch)))
         if self.stratified is not None:
@@ -161,7 +164,8 @@ class Mixed:
     def _balanced(self, name: str, epoch: int) -> Iterator[Any]:
         """A source whose classes are balanced inside the mixture: the Python
         executor's `balance` with its class plan, read whole by this reader
-        (the mixture splits the outputs among readers)."""
+        (the mixture splits the outputs among readers). Its copy seeds are
+        those of its class plan."""
         assert self.balance is not None
         inner = self.mixture.within[name]
         choice = Choice(
@@ -171,6 +175,7 @@ class Mixed:
             Epochs(fixed=epoch, stream=None, streaming=False),
             self.settings.shuffle_buffer,
             provenance=False,
+            copy_seeds=self.settings.copy_seeds,
         )
         stream = self.balance(
             self.sources[name],
@@ -183,8 +188,11 @@ class Mixed:
         return iter(stream.whole())
 
 
-def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:
-    """Source i's copies in `epoch`: pass j yields the samples with copies > j."""
+def _passes(
+    source: Any, found: Mixture, i: int, epoch: int
+) -> Iterator[tuple[int, int, Any]]:
+    """Source i's copies in `epoch` as (position, pass, element): pass j yields
+    the samples with copies > j."""
     rule = found.plan._rule
     c = found.code[i]
     size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
@@ -195,9 +203,23 @@ def _passes(source: Any, found: Mixture, i: int, epoch: int) -> Iterator[Any]:
         for position, element in enumerate(source):
             read += 1
             if j < base or ((mult * position + offset) % size - shift) % size < extra:
-                yield element
+                yield position, j, element
         if read != size:
             _short(found.names[i], read, size)
+
+
+def _marked(
+    copies: Iterator[tuple[int, int, Any]], offset: int, marking: Marking, epoch: int
+) -> Iterator[Any]:
+    """The elements of `copies`, with the marks `marking` asks for; a sample's
+    key is its place in the concatenation of the sources (as in `mix_plan`)."""
+    if not marking.wanted:
+        yield from (element for _, _, element in copies)
+        return
+    while chunk := list(itertools.islice(copies, BLOCK)):
+        positions, numbers, elements = zip(*chunk, strict=True)
+        keys = offset + np.asarray(positions, np.int64)
+        yield from marking.pairs(elements, keys, np.asarray(numbers), epoch)
 
 
 def _short(name: str, read: int, size: int) -> None:

@@ -21,7 +21,8 @@ from oversample.core.settings import Settings, auto_buffer
 from oversample.core.settings import Settings as _Settings
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
-from oversample.tf.checks import GUARD_MESSAGE, element_bytes
+from oversample.tf.checks import GUARD_MESSAGE, element_bytes, order_problem
+from oversample.tf.rule import marks_of
 
 __all__ = ["mix"]
 
@@ -93,6 +94,8 @@ def mix(
         return _stream.count_labels(sources[name], label, False)
 
     found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    if settings.copy_seeds:
+        _check_order(sources, found)
     epochs = settings.epochs
     config = (
         _seeding.derive(0, "mixture", found.plan.fingerprint, epochs, stratified)
@@ -123,11 +126,25 @@ def mix(
     return out
 
 
+def _check_order(sources: dict[str, Any], found: Mixture) -> None:
+    """Copy seeds are keyed by position: a source must keep its order."""
+    for name in found.names:
+        problem = order_problem(sources[name])
+        if problem is not None:
+            raise ValueError(
+                f"`sources[{name!r}]` does not keep its order between iterations"
+                f" ({problem}), but the copy seeds are keyed by position. Load"
+                " TFDS with shuffle_files=False and shuffle after the mixture"
+                " (`shuffle_buffer`), or shuffle with a seed and"
+                " reshuffle_each_iteration=False."
+            )
+
+
 def _balanced(
     ds: Any, found: Mixture, name: str, asked: Any, settings: Settings
 ) -> Any:
     """A source whose classes are balanced inside the mixture: the tf.data
-    executor's `balance` with the source's class plan."""
+    executor's `balance` with the source's class plan (and its copy seeds)."""
     from oversample.tf import stream as _stream
 
     inner = found.within[name]
@@ -135,7 +152,12 @@ def _balanced(
     choice = Choice(
         strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
     )
-    chosen = _Settings(settings.epochs, settings.shuffle_buffer, provenance=False)
+    chosen = _Settings(
+        settings.epochs,
+        settings.shuffle_buffer,
+        provenance=False,
+        copy_seeds=settings.copy_seeds,
+    )
     return _stream.balance(ds, label, choice, chosen, progress=False, key=None)
 
 
@@ -156,35 +178,58 @@ def _epochs(found: Mixture, settings: Settings) -> Any:
 
 def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
     """Source i's copies of each epoch: the first b passes keep every sample,
-    the last (when the class has extras) those the rule gives one more."""
+    the last (when the class has extras) those the rule gives one more. Pass j
+    is copy j of its samples, for the marks."""
     tf = _tf()
     rule = found.plan._rule
     c = found.code[i]
     size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
     mult, offset = int(rule.mult[c]), int(rule.offset[c])
+    marking = settings.marking(found.plan.seed)
+    first_key = found.offsets[i]  # keys as in the concatenation of the sources
     blocked = all(
         spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)
     )
 
-    def extras(epoch: Any) -> Any:
+    def marked(positions: Any, elements: Any, copy: int, epoch: Any) -> Any:
+        if not marking.wanted:
+            return elements
+        keys = first_key + positions
+        copies = tf.fill(tf.shape(positions), tf.constant(copy, tf.int64))
+        return elements, marks_of(marking, keys, copies, epoch)
+
+    def one_pass(copy: int, epoch: Any, kept: Any = None) -> Any:
+        """Copy `copy` of the samples `kept` (a function of positions; None:
+        every sample), marked as asked."""
+        if kept is None and not marking.wanted:
+            return ds
+        if not blocked:
+            pairs = ds.enumerate()
+            if kept is not None:
+                pairs = pairs.filter(lambda position, _: kept(position))
+            return pairs.map(lambda p, element: marked(p, element, copy, epoch))
+
+        def block(index: Any, elements: Any) -> Any:
+            count = tf.shape(tf.nest.flatten(elements)[0], out_type=tf.int64)[0]
+            positions = index * BLOCK + tf.range(count, dtype=tf.int64)
+            if kept is not None:
+                mask = kept(positions)
+                positions = tf.boolean_mask(positions, mask)
+                elements = tf.nest.map_structure(
+                    lambda v: tf.boolean_mask(v, mask), elements
+                )
+            return marked(positions, elements, copy, epoch)
+
+        return ds.batch(BLOCK).enumerate().map(block).unbatch()
+
+    def epoch_of(epoch: Any) -> Any:
         shift = (epoch % size) * extra % size
 
         def kept(position: Any) -> Any:
             return ((mult * position + offset) % size - shift) % size < extra
 
-        if not blocked:
-            pairs = ds.enumerate().filter(lambda position, _: kept(position))
-            return pairs.map(lambda _, element: element)
-
-        def block(index: Any, elements: Any) -> Any:
-            count = tf.shape(tf.nest.flatten(elements)[0], out_type=tf.int64)[0]
-            mask = kept(index * BLOCK + tf.range(count, dtype=tf.int64))
-            return tf.nest.map_structure(lambda v: tf.boolean_mask(v, mask), elements)
-
-        return ds.batch(BLOCK).enumerate().map(block).unbatch()
-
-    def epoch_of(epoch: Any) -> Any:
-        passes = [ds] * base + ([extras(epoch)] if extra else [])
+        passes = [one_pass(j, epoch) for j in range(base)]
+        passes += [one_pass(base, epoch, kept)] if extra else []
         out = passes[0]
         for more in passes[1:]:
             out = out.concatenate(more)
