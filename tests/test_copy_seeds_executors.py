@@ -326,6 +326,34 @@ def test_batch_sampler_yields_pairs_and_resumes():
     assert list(again) == rest
 
 
+def test_global_rng_transforms_forked_around_the_call_follow_the_copy_seed():
+    """The guide's torchvision recipe, with a transform that draws from the
+    global torch RNG as v2 transforms do (torchvision's PyPI wheels need CUDA
+    torch, so it is not installed here)."""
+    torch = pytest.importorskip("torch")
+
+    def transform(image):  # a random 4x4 crop, flipped half of the time
+        top, left = torch.randint(0, 5, (2,)).tolist()
+        image = image[:, top : top + 4, left : left + 4]
+        return image.flip(-1) if torch.rand(()) < 0.5 else image
+
+    def view(image, seed):  # as on the augmentation page
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return transform(image)
+
+    images = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8)
+    pairs = list(ovs.Sampler(ovs.plan([0] + [1] * 40, seed=SEED), copy_seeds=True))
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    views = [view(images[0], seed) for index, seed in pairs if index == 0]
+    assert torch.equal(torch.get_rng_state(), before)  # the global RNG untouched
+    torch.manual_seed(99)  # another global state: the same views
+    again = [view(images[0], seed) for index, seed in pairs if index == 0]
+    assert all(torch.equal(a, b) for a, b in zip(views, again, strict=True))
+    assert len(views) == 40 and len({tuple(v.flatten().tolist()) for v in views}) > 20
+
+
 def test_sampler_states_check_copy_seeds_and_read_older_states():
     plan = ovs.plan(_labels(), seed=SEED)
     plain = ovs.Sampler(plan)
