@@ -21,6 +21,7 @@ SCRIPTS = [
     "bench_shards.py",
     "bench_iterables.py",
     "bench_endurance.py",
+    "bench_copy_seeds.py",
 ]
 
 

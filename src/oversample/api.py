@@ -120,16 +120,12 @@ def balance(
         provenance: emit (element, {"key": sample, "copy": index}); the sample
             is the source position (or, with `key=`, the rank of the key).
         copy_seeds: emit (element, {"seed": seed}) (with `provenance`, in the
-            same dict), a seed per copy for its augmentation: a pure function
-            of (plan seed, epoch, sample, copy index), so two copies of a
-            sample differ and a copy keeps its seed in another process, on
-            another worker and after a resume. In tf.data an int64 [2] tensor
-            for `tf.image.stateless_random_*` (the iterator still
-            checkpoints); in a Python stream an int in [0, 2**64) for
-            `numpy.random.default_rng` or `torch.Generator().manual_seed`;
-            on Ray a "seed" column (provenance: "key" and "copy" columns).
-            Seeds are keyed like `provenance`, so a source whose order changes
-            between iterations needs `key=`; see the guide's augmentation page.
+            same dict): a seed per copy for its augmentation, a pure function
+            of (plan seed, epoch, sample, copy index), the same in another
+            process, on another worker and after a resume. tf.data: an int64
+            [2] tensor for `tf.image.stateless_random_*`; Python: an int in
+            [0, 2**64); Ray: a "seed" column. Keyed like `provenance` (a
+            reshuffling source needs `key=`); see the guide's augmentation page.
         progress: show a progress bar on the counting pass.
         key: a feature (or callable) holding a unique id per sample.
         spread: the memory budget for holding the samples with the most
@@ -260,12 +256,9 @@ def mix(
             source's classes inside the mixture. A label pass counts them; the
             class plan's targets times the source's rate are its targets
             (`.mixture.within[name]`), carried out by `ovs.balance`'s executor.
-        copy_seeds: emit (element, {"seed": seed}), as in `ovs.balance`: a seed
-            per copy, keyed by the sample's place in the concatenation of the
-            sources (the samples of `ovs.mix_plan`) and its pass, so it equals
-            the seed `ovs.Sampler(mix_plan(...), copy_seeds=True)` gives that
-            copy. A source balanced inside takes its class plan's seeds.
-            Sources must keep their order between iterations.
+        copy_seeds: as in `ovs.balance`; a sample's key is its place in the
+            concatenation of the sources, so each copy's seed is the one
+            `ovs.Sampler(ovs.mix_plan(...), copy_seeds=True)` gives it.
 
     Returns:
         The mixed stream, with `.plan` (classes are the names) and `.mixture`.
@@ -278,7 +271,7 @@ def mix(
         (6, [1, 2, 10, 10, 11, 11])
     """
     settings = _settings.checked(
-        epoch, epochs, shuffle_buffer, False, copy_seeds=copy_seeds
+        epoch, epochs, shuffle_buffer, provenance=False, copy_seeds=copy_seeds
     )
     if stratified is not None:
         stratified = check_int(stratified, "stratified", minimum=1)

@@ -4,9 +4,10 @@ Each source is read in passes: in epoch t, pass j of source s keeps the
 samples whose copies (the plan's rule for class s at their position) exceed
 j, so a sample's copies lie a source-epoch apart and a rate below 1 reads the
 source once and keeps its share. The sources are interleaved by the mixture's
-schedule (`oversample.core.mixture`), computed in the graph piece by piece,
-through `choose_from_datasets`. No `py_function`, no stateful RNG: iterators
-checkpoint, and a guard refuses a state saved from another mixture.
+schedule (`oversample.core.interleave`), computed in the graph piece by piece
+(`oversample.tf.interleave`), through `choose_from_datasets`. No `py_function`,
+no stateful RNG: iterators checkpoint, and a guard refuses a state saved from
+another mixture.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from oversample.core import seeding as _seeding
-from oversample.core.interleave import batch_counts
 from oversample.core.mixture import Mixture, plan_mixture
 from oversample.core.prepare import Choice
 from oversample.core.settings import Settings, auto_buffer
 from oversample.core.settings import Settings as _Settings
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
-from oversample.tf.checks import GUARD_MESSAGE, element_bytes, order_problem
+from oversample.tf.checks import element_bytes, order_problem
+from oversample.tf.interleave import choices
 from oversample.tf.rule import marks_of
 
 __all__ = ["mix"]
@@ -111,7 +112,7 @@ def mix(
             continue
         stream = _source_stream(sources[name], found, i, settings)
         streams.append(_shuffled(stream, found, settings, name, found.targets[i]))
-    choice = _choices(found, settings, stratified, config)
+    choice = choices(found, settings, stratified, config)
     out = tf.data.Dataset.choose_from_datasets(streams, choice)
     total = found.plan.total
     if epochs.streaming:
@@ -239,72 +240,6 @@ def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
     if epochs.fixed is not None:
         return epoch_of(tf.constant(epochs.fixed, tf.int64))
     return _epochs(found, settings).flat_map(epoch_of)
-
-
-def _spread(counts: Any) -> Any:
-    """One stratified batch's sources, spread out (`core.mixture.batch_order`)."""
-    tf = _tf()
-    owner = tf.repeat(tf.range(tf.size(counts, tf.int64), dtype=tf.int64), counts)
-    starts = tf.repeat(tf.cumsum(counts) - counts, counts)
-    j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
-    points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
-        2.0 * tf.cast(tf.gather(counts, owner), tf.float64)
-    )
-    order = tf.argsort(points, stable=True)
-    return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
-
-
-def _choices(
-    found: Mixture, settings: Settings, stratified: int | None, config: int
-) -> Any:
-    """The source of every output: the schedule, piece by piece, per epoch."""
-    tf = _tf()
-    totals = tf.constant(found.targets, tf.float64)
-    sources = tf.range(len(found.names), dtype=tf.int64)
-    pieces = found.pieces()
-
-    def first(piece: Any) -> Any:
-        edge = tf.math.ceil(tf.cast(piece, tf.float64) / pieces * totals - 0.5)
-        edge = tf.clip_by_value(edge, 0.0, totals)
-        return tf.cast(tf.where(piece >= pieces, totals, edge), tf.int64)
-
-    def piece_of(piece: Any) -> Any:
-        low, high = first(piece), first(piece + 1)
-        counts = high - low
-        owner = tf.repeat(sources, counts)
-        starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
-        j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
-        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (2.0 * tf.gather(totals, owner))
-        order = tf.argsort(points, stable=True)
-        return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
-
-    guard = tf.constant(config, tf.int64)
-    if stratified is None:
-        pieces_of = tf.data.Dataset.range(pieces)
-        epoch = pieces_of.scan(guard, _guard(config)).flat_map(piece_of)
-    else:
-        table = tf.data.Dataset.from_tensor_slices(
-            batch_counts(found.targets, stratified)
-        )
-        epoch = table.scan(guard, _guard(config)).flat_map(_spread)
-    epochs = settings.epochs
-    if epochs.streaming:
-        epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
-
-    return epoch
-
-
-def _guard(config: int) -> Any:
-    """A scan step whose state is the configuration, once per piece of the
-    schedule: a state restored from another mixture fails at the next piece."""
-    tf = _tf()
-
-    def check(saved: Any, piece: Any) -> Any:
-        same = tf.debugging.Assert(tf.equal(saved, config), [GUARD_MESSAGE])
-        with tf.control_dependencies([same]):
-            return saved, tf.nest.map_structure(tf.identity, piece)
-
-    return check
 
 
 def _shuffled(
