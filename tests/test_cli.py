@@ -224,6 +224,31 @@ def test_tensorflows_start_up_lines_stay_out():
     assert not [w for w in START_UP if w in done.stderr], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("level", "kept"), [("1", [1, 2, 3]), ("2", [2, 3]), ("0", [0, 1, 2, 3])]
+)
+def test_only_lines_below_the_level_are_dropped_from_the_first_import(level, kept):
+    lines = [
+        "I0000 00:00:1796393512.307672    3481 port.cc:153] oneDNN is on",
+        "W0000 00:00:1796393512.307672    3481 a.cc:1] a warning",
+        "E0000 00:00:1796393512.307672    3481 b.cc:2] an error",
+        "a line of Python's own",
+    ]
+    script = (
+        "import os; from oversample.tf import _below_level_dropped\n"
+        "with _below_level_dropped(True):\n"
+        f"    os.write(2, {chr(10).join(lines)!r}.encode() + b'\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_env_without("TF_CPP_MIN_LOG_LEVEL"), "TF_CPP_MIN_LOG_LEVEL": level},
+    )
+    assert done.stderr.splitlines() == [lines[i] for i in kept]
+
+
 @pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("0", "0"), ("3", "3")])
 def test_the_log_level_is_set_only_where_the_user_has_not(given, kept, monkeypatch):
     from oversample.tf import quiet_start
