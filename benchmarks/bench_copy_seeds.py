@@ -27,6 +27,7 @@ SEED = 0
 METHODS = {
     "tf.data": [
         "balance",
+        "balance, provenance",
         "balance, copy_seeds",
         "balance, copy_seeds, stateless flip + brightness",
         "balance, tf.image.random_* flip + brightness (not per copy)",
@@ -56,8 +57,10 @@ def _tf(method: str, labels: np.ndarray, images: np.ndarray) -> Any:
     import oversample as ovs
 
     source = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
-    seeds = "copy_seeds" in method
-    ds = ovs.balance(source, seed=SEED, epoch=0, copy_seeds=seeds)
+    seeds, provenance = "copy_seeds" in method, "provenance" in method
+    ds = ovs.balance(
+        source, seed=SEED, epoch=0, copy_seeds=seeds, provenance=provenance
+    )
 
     def stateless(element: Any, marks: Any) -> Any:
         image = tf.image.stateless_random_flip_left_right(
