@@ -43,27 +43,22 @@ class Shard:
     def size(self) -> int:
         return int(self.labels.size)
 
-    def take(self, rows: np.ndarray) -> Any:
-        """The rows at `rows` (repeats allowed), in the kind's own form."""
-        if self.kind == "pyarrow":
-            return self.data.take(rows)
-        if self.kind == "pandas":
-            return self.data.iloc[rows].reset_index(drop=True)
-        if self.kind == "columns":
-            return {name: column[rows] for name, column in self.data.items()}
-        return _columns([self.data[r] for r in rows.tolist()], self.data)
-
-    def with_columns(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> Any:
-        """The rows at `rows`, with `columns` added, in the kind's own form."""
-        taken = self.take(rows)
+    def take(self, rows: np.ndarray, columns: dict[str, np.ndarray]) -> Any:
+        """The rows at `rows` (repeats allowed), with `columns` added, in the
+        kind's own form."""
         if self.kind == "pyarrow":
             import pyarrow
 
+            taken = self.data.take(rows)
             for name, values in columns.items():
                 taken = taken.append_column(name, pyarrow.array(values))
             return taken
         if self.kind == "pandas":
-            return taken.assign(**columns)
+            return self.data.iloc[rows].reset_index(drop=True).assign(**columns)
+        if self.kind == "columns":
+            taken = {name: column[rows] for name, column in self.data.items()}
+        else:
+            taken = _columns([self.data[r] for r in rows.tolist()], self.data)
         return {**taken, **columns}
 
 
@@ -213,7 +208,7 @@ class CopyShard:
         rows, numbers = self.rows(shard, place, epoch)
         check_free(shard, self.marking, name)
         keys = int(self.counts.starts[place]) + rows
-        return shard.with_columns(rows, self.marking.columns(keys, numbers, epoch))
+        return shard.take(rows, self.marking.columns(keys, numbers, epoch))
 
     def rows(
         self, shard: Shard, place: int, epoch: int
