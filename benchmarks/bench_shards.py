@@ -111,12 +111,12 @@ class _Service:
 def count(method: str, repeats: int, records: int, files: int) -> dict[str, Any]:
     import oversample as ovs
     from oversample import beam as ovs_beam
-    from oversample.tf import labels as tf_labels
-    from oversample.tf import shard_source
+    from oversample.tf import shards as tf_shards
+    from oversample.tf import source as tf_source
 
     shards = _shards(records, files)
     reference = ovs.count_labels(shards)
-    label = tf_labels.resolve_label(shard_source.element_spec(shards), "label")
+    label = tf_source.resolve_label(tf_shards.element_spec(shards), "label")
     workers = {"service, 1 worker": 1, "service, 2 workers": 2}.get(method)
     server = _Service(workers) if workers else None
     results: list[Any] = []
@@ -125,8 +125,8 @@ def count(method: str, repeats: int, records: int, files: int) -> dict[str, Any]
         if method == COUNT_METHODS[0]:
             results.append(ovs.count_labels(shards))
         elif server is not None:
-            batches = server.distribute(shard_source.count_dataset(shards, label))
-            results.append(shard_source.tally(shards, batches))
+            batches = server.distribute(tf_shards.count_dataset(shards, label))
+            results.append(tf_shards.tally(shards, batches))
         else:
             from apache_beam.options.pipeline_options import PipelineOptions
 

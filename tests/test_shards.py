@@ -358,5 +358,5 @@ def test_file_names_may_be_paths(files, counts):
 
 
 def test_duplicate_names_what_it_takes(files):
-    with pytest.raises(TypeError, match="got Shards"):
+    with pytest.raises(TypeError, match=r"got ovs\.Shards"):
         ovs.duplicate(ovs.Shards(files, read), copies=2)

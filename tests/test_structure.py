@@ -1,4 +1,5 @@
-"""The package's shape: small modules and dependencies that point one way."""
+"""The package's shape: dependencies that point one way, the plan's rule view
+as the only interface to a plan, and a docstring for every module."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "src" / "oversample"
-MAX_LINES = 310
 
 
 def _modules() -> dict[str, Path]:
@@ -38,13 +38,6 @@ def _imports(name: str, path: Path, modules: set[str]) -> set[str]:
             continue
         found.update(t for t in targets if t in modules and t != name)
     return found
-
-
-def test_no_module_is_long():
-    lengths = {
-        name: len(path.read_text().splitlines()) for name, path in _modules().items()
-    }
-    assert {n: k for n, k in lengths.items() if k > MAX_LINES} == {}
 
 
 def test_no_import_circle():
@@ -111,13 +104,14 @@ def test_an_executor_imports_only_the_core_and_itself():
             assert outside - SOURCE_KINDS - VIEWS == set(), name
 
 
-def test_only_the_tf_executor_and_the_faces_import_its_modules():
+def test_only_the_tf_executor_the_registry_and_the_faces_import_its_modules():
     modules = _modules()
     faces = {
         "oversample.cli",
         "oversample.cli_tfds",
         "oversample.demo",
         "oversample.beam",
+        "oversample.sources",  # the registry of executors, each loaded on use
     }
     for name in sorted(modules):
         if _room(name) in ("oversample.tf", "oversample.datasets") or name in faces:
@@ -133,3 +127,53 @@ def test_every_module_says_what_it_is_for():
         if not ast.get_docstring(ast.parse(path.read_text()))
     ]
     assert missing == []
+
+
+def _private_plan_names() -> set[str]:
+    """The private attributes and methods of `Plan` (fields and functions
+    whose name starts with one underscore)."""
+    tree = ast.parse((PACKAGE / "core" / "plan.py").read_text())
+    plan = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "Plan"
+    )
+    names = set()
+    for node in plan.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def test_no_module_but_the_plan_reads_a_private_attribute_of_a_plan():
+    private = _private_plan_names()
+    assert {"_counts", "_codes", "_targets_of"} <= private
+    reads = []
+    for name, path in _modules().items():
+        if name == "oversample.core.plan":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            receiver = getattr(node, "value", None)
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in private
+                and not (
+                    isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")
+                )
+            ):
+                reads.append(f"{name}:{node.lineno} .{node.attr}")
+    assert reads == []
+
+
+def test_no_two_modules_of_a_folder_share_a_name_but_for_a_plural():
+    for folder in {path.parent for path in _modules().values()}:
+        stems = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+        near = [
+            (a, b)
+            for a in stems
+            for b in stems
+            if a < b and a.rstrip("s") == b.rstrip("s")
+        ]
+        assert near == [], folder

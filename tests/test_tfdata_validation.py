@@ -111,7 +111,9 @@ def test_a_reshuffling_source_is_refused():
 
 def test_a_plan_for_other_data_is_refused():
     plan = ovs.plan([0, 0, 1], seed=0)
-    with pytest.raises(ValueError, match=r"plan covers 3 samples but `ds` has 4"):
+    with pytest.raises(
+        ValueError, match=r"plan covers 3 samples of classes 0, 1 but `ds` has 4"
+    ):
         ovs.balance(labelled([0, 0, 1, 1]), plan=plan)
     with pytest.raises(ValueError, match=r"`plan` already fixes strategy"):
         ovs.balance(labelled([0, 0, 1]), plan=plan, strategy="sqrt")

@@ -51,7 +51,8 @@ def count_labels(ds: Any, label: Label = "label", *, progress: bool = False) -> 
         {1: 1, 3: 3}
     """
     check_bool(progress, "progress")
-    return _sources.executor(ds).count_labels(ds, label, progress)
+    executor, keying = _sources.of(ds)
+    return executor.count_labels(ds, label, progress, keying=keying)
 
 
 def balance(
@@ -65,7 +66,7 @@ def balance(
     counts: Mapping[Any, int] | None = None,
     plan: Plan | None = None,
     epoch: int | None = None,
-    epochs: int | None = _settings.UNSET,
+    epochs: int | str | None = "fresh",
     shuffle_buffer: int | str | None = "auto",
     provenance: bool = False,
     copy_seeds: bool = False,
@@ -110,11 +111,12 @@ def balance(
             `ovs.ShardCounts` of `ovs.count_labels(shards)`). A one-shot Python
             iterator (a generator) given its counts is read once, for one epoch.
         plan: a ready plan, made from these labels in this order.
-        epoch: None (default) makes every iteration a fresh epoch: a new order
-            and a new choice of extra copies, with exact class totals. An int k
-            streams exactly epoch k of the plan on every iteration.
-        epochs: E streams epochs 0..E-1 back to back, each exactly the plan's;
-            None streams them without end.
+        epoch: an int k streams exactly epoch k of the plan on every
+            iteration. None (default): see `epochs`.
+        epochs: "fresh" (default, with `epoch=None`) makes every iteration a
+            fresh epoch: a new order and a new choice of extra copies, with
+            exact class totals. An int E streams epochs 0..E-1 back to back,
+            each exactly the plan's; None streams them without end.
         shuffle_buffer: "auto" (default: total / 16 within [1024, 16384]), a
             size, or 0 / None for no shuffle (copies then stay close together).
         provenance: emit (element, {"key": sample, "copy": index}); the sample
@@ -159,13 +161,15 @@ def balance(
     )
     check_bool(progress, "progress")
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
-    executor = _sources.executor(ds, key)
-    return executor.balance(ds, label, choice, settings, progress=progress, key=key)
+    executor, keying = _sources.of(ds, key)
+    return executor.balance(
+        ds, label, choice, settings, keying=keying, progress=progress
+    )
 
 
 def duplicate(
     ds: Any,
-    copies: float | Mapping[Any, float] | Callable[[Any], Any] = 2,
+    copies: float | Mapping[Any, float] | Callable[[Any], Any] | None = None,
     *,
     where: Callable[[Any], Any] | None = None,
     indices: Iterable[int] | None = None,
@@ -174,7 +178,7 @@ def duplicate(
     rounding: str = "exact",
     plan: Plan | None = None,
     epoch: int | None = None,
-    epochs: int | None = _settings.UNSET,
+    epochs: int | str | None = "fresh",
     shuffle_buffer: int | str | None = "auto",
     provenance: bool = False,
     copy_seeds: bool = False,
@@ -195,7 +199,23 @@ def duplicate(
             classes not named keep one copy.
         duplicate(ds, plan=ovs.plan(weights=w)): a ready per-sample plan.
 
-    The other arguments are those of `balance`.
+    Args:
+        copies: a whole or real factor >= 1 for every sample (or, with
+            `where` or `indices`, a whole factor for those samples), a dict
+            {label: factor}, or a callable element -> factor. None (default):
+            2, or the copies of `plan`.
+        where: a graph-safe predicate element -> bool (a boolean scalar).
+        indices: chosen source positions.
+        label: reads each element's class, for per-class `copies` or a class
+            `plan`.
+        plan: a ready plan, given alone (without `copies`, `where` or
+            `indices`).
+
+    The other arguments are those of `balance`. Every form is carried out as a
+    plan (`.plan` on the result): whole copies as a plan of kind "whole",
+    whose fingerprint covers what decides them (the predicate's code, or its
+    traced graph in tf.data), so that a saved state restores only into a
+    stream that decides the same.
 
     Examples:
         >>> import tensorflow as tf, oversample as ovs
@@ -208,8 +228,8 @@ def duplicate(
     )
     form = _copies.parse(copies, where, indices, label, plan is not None)
     choice = Choice(seed=seed, rounding=rounding, plan=plan)
-    executor = _sources.stream_executor(ds)
-    return executor.duplicate(ds, form, label=label, choice=choice, settings=settings)
+    duplicate = _sources.duplicator(ds)
+    return duplicate(ds, form, label=label, choice=choice, settings=settings)
 
 
 def mix(
@@ -220,7 +240,7 @@ def mix(
     seed: int | None = None,
     stratified: int | None = None,
     epoch: int | None = None,
-    epochs: int | None = _settings.UNSET,
+    epochs: int | str | None = "fresh",
     shuffle_buffer: int | str | None = "auto",
     balance: Mapping[str, Any] | None = None,
     copy_seeds: bool = False,
@@ -230,7 +250,8 @@ def mix(
     The mixture is a plan whose classes are the sources: a source of n samples
     at a rate of r epochs gives round(r * n) elements per epoch, each sample
     b or b+1 copies by the plan's rule (a rate below 1 thins the source and
-    rotates: every sample is used within ceil(1 / r) epochs). A sample's copies
+    rotates: every sample is used within ceil(n / T) epochs, T = round(r * n)
+    its elements per epoch). A sample's copies
     lie a source-epoch apart (each extra epoch of a source is a pass over it),
     and the sources are interleaved by a fixed schedule that puts the j-th
     output of source s at the point (j + 1/2) / T_s of the epoch, so every
@@ -275,10 +296,8 @@ def mix(
     )
     if stratified is not None:
         stratified = check_int(stratified, "stratified", minimum=1)
-    executor = _sources.mixture_executor(sources)
-    return executor.mix(
-        dict(sources), rates, samples, seed, settings, stratified, balance
-    )
+    mix = _sources.mixer(sources)
+    return mix(dict(sources), rates, samples, seed, settings, stratified, balance)
 
 
 def mix_plan(

@@ -126,7 +126,7 @@ def _inspect(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     quiet_command()
     import oversample as ovs
-    from oversample.tf import labels as tf_labels
+    from oversample.tf import source as tf_labels
 
     strategy = parse_strategy(args.strategy)
     builder = _builder(args.dataset, args.data_dir)

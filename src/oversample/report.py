@@ -34,7 +34,7 @@ class Planned(Protocol):
     def seed(self) -> int: ...
 
     @property
-    def num_samples(self) -> int: ...
+    def num_samples(self) -> int | None: ...
 
     @property
     def counts(self) -> dict[Label, int]: ...
@@ -129,13 +129,14 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
                 f"{target - count:,}",
             )
         )
+    samples = sum(counts.values())
     rows.append(
         (
             "total",
-            f"{plan.num_samples:,}",
+            f"{samples:,}",
             f"{plan.total:,}",
-            f"{plan.total / max(plan.num_samples, 1):.2f}",
-            f"{plan.total - plan.num_samples:,}",
+            f"{plan.total / max(samples, 1):.2f}",
+            f"{plan.total - samples:,}",
         )
     )
     return rows
@@ -298,7 +299,8 @@ def _bars(
 def plot(plan: Planned, path: Any) -> Any:
     """Counts before and after per class, log axis; writes a PNG to `path` (a
     file name or a binary file object)."""
-    title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
+    samples = sum(plan.counts.values())
+    title = f"oversample: {plan.strategy} ({samples:,} -> {plan.total:,})"
     return _bars(plan.counts, plan.targets, title, path)
 
 

@@ -1,28 +1,131 @@
 """The kind of source, told apart in this one place: a tf.data stream, shards
 (files read by many workers, into tf.data, into Python iterables or by Ray
-tasks), or a Python iterable of examples. Each kind has its executor; the entry points
-(`ovs.balance`, `ovs.duplicate`, `ovs.count_labels`, `ovs.mix`) hand it the
-source.
+tasks), or a Python iterable of examples. Each kind has its executor, from a
+registry of executors that share one typed interface, and its keying (by
+position, by a stable id, by (shard, position in the shard)), chosen here and
+handed to the executor as a value. The entry points (`ovs.balance`,
+`ovs.duplicate`, `ovs.count_labels`, `ovs.mix`) hand the source on.
 
-A kind decides only how samples are keyed and read: by position in one
-stream (or a stable id), or by (shard, position in the shard).
+An executor's module is imported only when its kind of source is given, so
+`import oversample` loads no TensorFlow, Ray or torch.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Iterable, Mapping
-from types import ModuleType
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+from oversample.core.copies import Copies
+from oversample.core.keying import POSITION, By, Keying
+from oversample.core.prepare import Choice
+from oversample.core.settings import Settings
 from oversample.core.validation import describe
 from oversample.shards import Shards
 
-TF_STREAM = "oversample.tf.stream"
-TF_SHARDS = "oversample.tf.shards"
-PYTHON = "oversample.py.iterables"
-RAY = "oversample.ray"
-MIXTURES = {TF_STREAM: "oversample.tf.mixture", PYTHON: "oversample.py.mixture"}
+
+class CountLabels(Protocol):
+    def __call__(
+        self, source: Any, label: Any, progress: bool, /, *, keying: Keying
+    ) -> Any: ...
+
+
+class Balance(Protocol):
+    def __call__(
+        self,
+        source: Any,
+        label: Any,
+        choice: Choice,
+        settings: Settings,
+        /,
+        *,
+        keying: Keying,
+        progress: bool,
+    ) -> Any: ...
+
+
+class Duplicate(Protocol):
+    def __call__(
+        self,
+        source: Any,
+        form: Copies,
+        /,
+        *,
+        label: Any,
+        choice: Choice,
+        settings: Settings,
+    ) -> Any: ...
+
+
+class Mix(Protocol):
+    def __call__(
+        self,
+        sources: dict[str, Any],
+        rates: Any,
+        samples: Any,
+        seed: int | None,
+        settings: Settings,
+        stratified: int | None,
+        balance: Any = None,
+        /,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Executor:
+    """What one kind of source provides to the entry points; `duplicate` and
+    `mix` are None where they do not apply."""
+
+    name: str
+    count_labels: CountLabels
+    balance: Balance
+    duplicate: Duplicate | None = None
+    mix: Mix | None = None
+
+
+def _tf_stream() -> Executor:
+    from oversample.tf import mixture, stream
+
+    return Executor(
+        "a tf.data.Dataset",
+        stream.count_labels,
+        stream.balance,
+        stream.duplicate,
+        mixture.mix,
+    )
+
+
+def _tf_shards() -> Executor:
+    from oversample.tf import shards
+
+    return Executor("ovs.Shards read as tf.data", shards.count_labels, shards.balance)
+
+
+def _python_stream() -> Executor:
+    from oversample.py import executor
+
+    return Executor(
+        "a Python iterable",
+        executor.count_labels,
+        executor.balance,
+        executor.duplicate,
+        executor.mix,
+    )
+
+
+def _python_shards() -> Executor:
+    from oversample.py import executor
+
+    return Executor(
+        "ovs.Shards read as Python", executor.count_labels, executor.balance
+    )
+
+
+def _ray_shards() -> Executor:
+    from oversample import ray
+
+    return Executor("ovs.Shards on Ray", ray.count_labels, ray.balance)
 
 
 def is_dataset(source: object) -> bool:
@@ -38,24 +141,24 @@ def is_ray_dataset(source: object) -> bool:
     return data is not None and isinstance(source, data.Dataset)
 
 
-def kind(source: object) -> str:
-    """The module of the executor that reads `source`."""
+def _kind(source: object) -> tuple[Callable[[], Executor], Keying]:
+    """The executor of `source` (not imported yet) and its keying."""
     if isinstance(source, Shards):
         if source.engine == "ray":
-            return RAY
+            return _ray_shards, Keying(By.SHARD)
         if source.stream is not None:
-            return PYTHON
+            return _python_shards, Keying(By.TAG)
         probe = source.read(source.files[source.places[0]])
         if is_dataset(probe):
-            return TF_SHARDS
+            return _tf_shards, Keying(By.SHARD)
         if isinstance(probe, Iterable) and not isinstance(probe, str | bytes):
-            return PYTHON
+            return _python_shards, Keying(By.SHARD)
         raise TypeError(
             "`read` must return a tf.data.Dataset or an iterable of examples for a"
             f" file name; it returned a {type(probe).__name__}."
         )
     if is_dataset(source):
-        return TF_STREAM
+        return _tf_stream, POSITION
     if is_ray_dataset(source):
         raise TypeError(
             "a Ray Dataset keeps no stable order of its rows (Ray may split a file"
@@ -65,43 +168,52 @@ def kind(source: object) -> str:
             ".read_table, engine='ray') (see the guide's Ray page)."
         )
     if isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
-        return PYTHON
+        return _python_stream, POSITION
     raise TypeError(
         "the source must be a tf.data.Dataset, ovs.Shards or an iterable of"
         f" examples; got {type(source).__name__} {describe(source)}."
     )
 
 
-def executor(source: object, key: object = None) -> ModuleType:
-    """The executor module for `source` (TensorFlow is imported only for a
-    tf.data kind)."""
-    if isinstance(source, Shards) and key is not None:
-        raise ValueError(
-            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
-            " does not apply."
-        )
-    return importlib.import_module(kind(source))
+def of(source: object, key: object = None) -> tuple[Executor, Keying]:
+    """The executor of `source` and how its samples are keyed (`key=` asks
+    for a stable id, which only a tf.data stream reads)."""
+    load, keying = _kind(source)
+    if key is not None:
+        if keying.sharded:
+            raise ValueError(
+                "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
+                " does not apply."
+            )
+        if load is not _tf_stream:
+            raise ValueError(
+                "`key=` is for tf.data streams; a Python stream is keyed by"
+                " position, or by (shard, position in the shard) with ovs.Shards."
+            )
+        keying = Keying(By.ID, key)
+    return load(), keying
 
 
-def stream_executor(source: object) -> ModuleType:
-    """The executor for `duplicate`, which takes one stream, not shards."""
-    if isinstance(source, Shards):
+def duplicator(source: object) -> Duplicate:
+    """The `duplicate` of `source`'s executor, which takes one stream."""
+    executor, _ = of(source)
+    if executor.duplicate is None:
         raise TypeError(
             "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
-            " Shards: use ovs.balance with per-class targets (strategy={label:"
-            " target})."
+            f" {executor.name}: use ovs.balance with per-class targets"
+            " (strategy={label: target})."
         )
-    return executor(source)
+    return executor.duplicate
 
 
-def mixture_executor(sources: object) -> ModuleType:
-    """The mixture executor for a dict of named sources, all of one kind."""
+def mixer(sources: object) -> Mix:
+    """The `mix` of the one kind of source that every named source is."""
     if not isinstance(sources, Mapping) or not sources:
         raise TypeError(
             "`sources` must be a non-empty dict {name: source}; got"
             f" sources={describe(sources)}."
         )
-    kinds = {}
+    loads = {}
     for name, source in sources.items():
         if isinstance(source, Shards):
             raise TypeError(
@@ -109,12 +221,13 @@ def mixture_executor(sources: object) -> ModuleType:
                 " datasets or Python iterables (shards per source are not"
                 " supported yet)."
             )
-        kinds[name] = kind(source)
-    found = sorted(set(kinds.values()))
-    if len(found) > 1:
-        shown = ", ".join(f"{n!r}: {k.rsplit('.', 1)[0]}" for n, k in kinds.items())
+        loads[name] = _kind(source)[0]
+    if len(set(loads.values())) > 1:
+        shown = ", ".join(f"{n!r}: {load().name}" for n, load in loads.items())
         raise TypeError(
             "`sources` must all be of one kind (all tf.data datasets, or all"
             f" Python iterables); got {shown}."
         )
-    return importlib.import_module(MIXTURES[found[0]])
+    mix = next(iter(loads.values()))().mix
+    assert mix is not None
+    return mix

@@ -1,30 +1,38 @@
-"""What `duplicate` was asked for, checked once for every executor: a ready
-plan, per-class factors, a factor read from each element, or one factor for
-all, for a predicate or for chosen positions."""
+"""What `duplicate` was asked for, checked once for every executor, and the
+plan each form becomes: a ready plan, per-class factors, a factor read from
+each element, or one factor for all, for a predicate or for chosen positions.
+Whole-number forms become a plan of whole copies (`WholeRule`) before any
+data flows; the others a class or weights plan once the data are read."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from oversample.core import seeding as _seeding
+from oversample.core.plan import Plan
+from oversample.core.rule import WholeRule
 from oversample.core.validation import check_factor, describe, is_int
+
+DEFAULT = 2  # copies of every sample when `copies` is not given
 
 
 @dataclass(frozen=True)
 class Copies:
     """One form of `duplicate`.
 
-    kind: "plan" (the choice's ready plan), "classes" (`per_class` factors by
+    kind: "plan" (the call's ready plan), "classes" (`per_class` factors by
     label), "weights" (`weight(element)` per sample), "whole" (`factor` for
     every sample, or for those `where` holds, or at `indices`), "fraction"
     (a real `factor` for every sample).
     """
 
     kind: str
-    factor: float = 1.0
+    factor: float = DEFAULT
     per_class: dict[int | str, float] | None = None
     weight: Callable[[Any], Any] | None = None
     where: Callable[[Any], Any] | None = None
@@ -32,7 +40,7 @@ class Copies:
 
     @property
     def whole(self) -> bool:
-        """True when every factor is a whole number (no plan is needed)."""
+        """True when every factor is a whole number (no rounding is needed)."""
         if self.per_class is not None:
             return all(f.is_integer() for f in self.per_class.values())
         return self.kind == "whole"
@@ -45,7 +53,8 @@ def parse(
     label: object,
     has_plan: bool,
 ) -> Copies:
-    """The form of one `duplicate` call, or a clear error."""
+    """The form of one `duplicate` call, or a clear error. `copies` None
+    means not given: 2, or the copies of the given plan."""
     if where is not None and indices is not None:
         raise ValueError("give `where` or `indices`, not both.")
     if where is not None and not callable(where):
@@ -54,7 +63,20 @@ def parse(
             f" where={describe(where)}."
         )
     if has_plan:
+        given = [
+            f"{name}={describe(value)}"
+            for name, value in (("copies", copies), ("where", where))
+            if value is not None
+        ] + (["indices=..."] if indices is not None else [])
+        if given:
+            raise ValueError(
+                "`plan` already decides every sample's copies; give `plan` alone"
+                " (with `label=` for a class plan), or drop `plan` and keep"
+                f" {', '.join(given)}."
+            )
         return Copies("plan")
+    if copies is None:
+        copies = DEFAULT
     if isinstance(copies, Mapping):
         if label is None:
             raise ValueError(
@@ -130,3 +152,47 @@ def positions(indices: object, size: Callable[[], int]) -> np.ndarray:
             f" {describe(outside[:5].tolist())}."
         )
     return array
+
+
+def whole_plan(
+    form: Copies,
+    seed: int | None,
+    num_samples: int | None,
+    *,
+    indices: np.ndarray | None = None,
+    identity: str | None = "",
+    unknown: str | None = None,
+) -> Plan:
+    """The plan of a whole-number form: every sample, a predicate (its
+    `identity`, or None with the reason `unknown`), chosen `indices` (checked
+    positions) or a per-class table."""
+    if form.per_class is not None:
+        table = {k: int(f) for k, f in form.per_class.items()}
+        rule = WholeRule("classes", table=table)
+    elif form.where is not None:
+        if identity is None:
+            # NOTE: a predicate of unknown identity gets a fingerprint of its
+            # own, so that no other stream's state passes for its.
+            identity = f"unknown:{secrets.token_hex(16)}"
+        rule = WholeRule(
+            "where",
+            int(form.factor),
+            where=form.where,
+            identity=identity,
+            unknown=unknown,
+        )
+    elif indices is not None:
+        rule = WholeRule("indices", int(form.factor), indices=indices)
+    else:
+        rule = WholeRule("all", int(form.factor))
+    return Plan(
+        classes=(),
+        seed=_seeding.resolve_seed(seed),
+        rounding="exact",
+        strategy="duplicate",
+        max_factor=None,
+        num_samples=num_samples,
+        _counts=np.zeros(0, np.int64),
+        _targets=np.zeros(0, np.int64),
+        _whole=rule,
+    )

@@ -251,3 +251,50 @@ def keys_of(value: object) -> str:
     if isinstance(value, Mapping):
         return "the keys there are " + ", ".join(repr(k) for k in value)
     return f"it is a {type(value).__name__}, not a dict"
+
+
+class ClassIndex:
+    """Each label's index in a plan's sorted classes, vectorised; a label not
+    among them is refused (there is no default copy count). The one NumPy
+    lookup every executor uses (the tf.data executor mirrors it in a table).
+
+    Examples:
+        >>> ClassIndex((3, 7, 9))(np.array([9, 3, 3])).tolist()
+        [2, 0, 0]
+    """
+
+    def __init__(self, classes: Sequence[int | str]) -> None:
+        self.classes = tuple(classes)
+        self.strings = bool(self.classes) and isinstance(self.classes[0], str)
+        self.table: np.ndarray | None = None
+        if self.strings:
+            self.column = {label: place for place, label in enumerate(self.classes)}
+            return
+        self.sorted = np.asarray(self.classes, dtype=np.int64)
+        self.low = int(self.sorted[0]) if self.sorted.size else 0
+        span = int(self.sorted[-1]) - self.low + 1 if self.sorted.size else 0
+        # NOTE: labels in a small range are looked up in one gather.
+        if 0 < span <= 1 << 20:
+            self.table = np.full(span, -1, np.int64)
+            self.table[self.sorted - self.low] = np.arange(self.sorted.size)
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        if self.strings:
+            found = [self.column.get(v, -1) for v in labels.tolist()]
+            index = np.asarray(found, np.int64)
+        elif self.table is not None:
+            inside = labels.astype(np.int64) - self.low
+            fits = (inside >= 0) & (inside < self.table.size)
+            index = np.where(fits, self.table[np.where(fits, inside, 0)], -1)
+        else:
+            index = np.searchsorted(self.sorted, labels)
+            index = np.minimum(index, self.sorted.size - 1)
+            index[self.sorted[index] != labels] = -1
+        unknown = index < 0
+        if unknown.any():
+            shown = sorted(set(labels[unknown].tolist()), key=str)[:5]
+            raise ValueError(
+                "a label is not in the plan's classes (there is no default copy"
+                f" count); unknown labels: {describe(shown)}."
+            )
+        return index

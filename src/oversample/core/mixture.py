@@ -216,7 +216,7 @@ def check_within(
 def within_targets(inner: Plan, rate: float) -> dict[Any, int]:
     """A balanced source's class targets in the mixture: rate x the class
     plan's targets, rounded half up, each at least 1."""
-    scaled = round_half_up(np.asarray(inner._targets, np.float64) * rate)
+    scaled = round_half_up(np.asarray(list(inner.targets.values()), np.float64) * rate)
     return dict(zip(inner.classes, np.maximum(scaled, 1).tolist(), strict=True))
 
 

@@ -1,31 +1,38 @@
 """`Plan`: every duplication decision, as a frozen NumPy value (`ovs.plan`
-in `planning` makes one)."""
+in `planning` makes one), its rule view for the executors and its JSON
+document."""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from oversample.core import packing as _packing
-from oversample.core import plan_json as _plan_json
-from oversample.core import rounding as _rounding
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
-from oversample.core.validation import check_bool, check_int
+from oversample.core.validation import check_bool, check_epoch, check_int
 
-_MAX_EPOCH = 2**63 - 1
+FORMAT = "oversample.plan"
+VERSION = 2  # 2: a checksum over the content
+WHAT = "an oversample plan"
 
 
 @dataclass(frozen=True, eq=False)
 class Plan(_packing.Saved):
     """How many copies each source sample gets in each epoch.
 
-    Make one with `ovs.plan(...)`; every executor (tf.data, `Sampler`) carries
-    it out and none re-decides. A plan made from labels knows each sample; one
-    made from class counts only knows the classes (enough for streaming).
+    Make one with `ovs.plan(...)`; every executor (tf.data, Python streams,
+    `Sampler`, Ray) carries it out through its `rule` and none re-decides. A
+    plan made from labels knows each sample; one made from class counts only
+    knows the classes (enough for streaming). `ovs.duplicate` with whole
+    copies makes a plan of kind "whole", whose copies are fixed by its
+    arguments.
 
     Examples:
         >>> import oversample as ovs
@@ -38,22 +45,29 @@ class Plan(_packing.Saved):
         True
     """
 
-    _document = "an oversample plan"
+    _document = WHAT
     classes: tuple[int | str, ...]
     seed: int
     rounding: str
     strategy: str
     max_factor: float | None
-    num_samples: int
+    num_samples: int | None
     _counts: np.ndarray = field(repr=False)
     _targets: np.ndarray = field(repr=False)
     _codes: np.ndarray | None = field(default=None, repr=False)
-    _fixed: np.ndarray | None = field(default=None, repr=False)
+    _weights: np.ndarray | None = field(default=None, repr=False)  # 32.32 fixed
     _class_factors: np.ndarray | None = field(default=None, repr=False)
     _schedule: np.ndarray | None = field(default=None, repr=False)  # (epochs, C)
+    _whole: _rule.WholeRule | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        arrays = (self._counts, self._targets, self._codes, self._fixed, self._schedule)
+        arrays = (
+            self._counts,
+            self._targets,
+            self._codes,
+            self._weights,
+            self._schedule,
+        )
         for array in arrays:
             if array is not None:
                 array.flags.writeable = False
@@ -76,11 +90,6 @@ class Plan(_packing.Saved):
         """True when the targets change from epoch to epoch (`ovs.Progressive`)."""
         return self._schedule is not None
 
-    def _row(self, epoch: int) -> int:
-        """The schedule row of `epoch`: the last row holds for later epochs."""
-        rows = 1 if self._schedule is None else len(self._schedule)
-        return min(_check_epoch(epoch), rows - 1)
-
     def targets_at(self, epoch: int) -> dict[int | str, int]:
         """Copies per class in `epoch` (the same in every epoch unless the
         strategy is epoch-dependent)."""
@@ -89,11 +98,11 @@ class Plan(_packing.Saved):
 
     def _targets_of(self, epoch: int) -> np.ndarray:
         rows = self._targets[None] if self._schedule is None else self._schedule
-        return rows[self._row(epoch)]
+        return rows[min(check_epoch(epoch), len(rows) - 1)]
 
     def total_at(self, epoch: int) -> int:
         """Elements in `epoch` (the expectation under stochastic rounding)."""
-        epoch = _check_epoch(epoch)
+        epoch = check_epoch(epoch)
         return (
             self.total if self._schedule is None else int(self._targets_of(epoch).sum())
         )
@@ -106,57 +115,94 @@ class Plan(_packing.Saved):
 
     @property
     def kind(self) -> str:
-        """ "classes" (per-class targets) or "weights" (per-sample factors)."""
-        return "classes" if self._fixed is None else "weights"
+        """ "classes" (per-class targets), "weights" (per-sample factors) or
+        "whole" (whole copies fixed by `ovs.duplicate`'s arguments)."""
+        if self._whole is not None:
+            return "whole"
+        return "classes" if self._weights is None else "weights"
 
     @property
     def knows_samples(self) -> bool:
-        """False for a plan made from class counts only."""
-        return self._codes is not None or self._fixed is not None
+        """False for a plan made from class counts only, or whose copies are
+        decided from each element as it streams."""
+        if self._whole is not None:
+            return self._whole.selection in ("all", "indices") and (
+                self.num_samples is not None
+            )
+        return self._codes is not None or self._weights is not None
 
     @property
     def total(self) -> int:
         """Elements per epoch (the expectation under stochastic rounding)."""
-        if self._fixed is not None:
-            rule = self._weight_rule
+        if self._whole is not None:
+            return self._whole_total()
+        if self._weights is not None:
+            rule = self.rule
+            assert isinstance(rule, _rule.WeightRule)
             return rule.base_total + rule.extra_total
         return int(self._targets.sum())
+
+    def _whole_total(self) -> int:
+        whole = self._whole
+        assert whole is not None
+        if self.num_samples is None or whole.selection in ("where", "classes"):
+            raise ValueError(
+                "the copies of this plan are decided from each element as it"
+                " streams (or the source's size is unknown), so its total is known"
+                " only once the stream has been read."
+            )
+        if whole.selection == "all":
+            return self.num_samples * whole.factor
+        assert whole.indices is not None
+        return self.num_samples + (whole.factor - 1) * int(whole.indices.size)
 
     def __len__(self) -> int:
         return self.total
 
-    # Per-sample decisions.
+    # The rule: what every executor reads.
 
     @cached_property
-    def _rules(self) -> dict[int, _rounding.ClassRule]:
-        return {}
-
-    def _rule_at(self, epoch: int) -> _rounding.ClassRule:
-        """The class rule of `epoch`, one per row of targets, built once."""
-        row = self._row(epoch)
-        if row not in self._rules:
-            targets = self._targets_of(epoch)
-            self._rules[row] = _rounding.class_rule(self.seed, self._counts, targets)
-        return self._rules[row]
+    def rule(self) -> _rule.ClassRule | _rule.WeightRule | _rule.WholeRule:
+        """The copy rule every executor carries out: a `ClassRule` (per-class
+        targets; `rule.at(epoch)` gives one epoch's arrays and
+        `copies(codes, occurrences)`), a `WeightRule` (per-sample factors) or
+        a `WholeRule` (whole copies fixed by `duplicate`)."""
+        if self._whole is not None:
+            return self._whole
+        if self._weights is not None:
+            return _rule.WeightRule.build(
+                self.seed, self.rounding, self._weights, self._class_factors
+            )
+        rows = self._targets[None] if self._schedule is None else self._schedule
+        return _rule.ClassRule.build(self.seed, self.rounding, self._counts, rows)
 
     @property
-    def _rule(self) -> _rounding.ClassRule:
-        return self._rule_at(0)
+    def class_rule(self) -> _rule.ClassRule:
+        """The rule of a class plan (kind "classes"); refused for the others."""
+        rule = self.rule
+        if not isinstance(rule, _rule.ClassRule):
+            raise ValueError(
+                f"this plan's copies come from {self.kind}, not per-class targets."
+            )
+        return rule
 
     @cached_property
-    def _weight_rule(self) -> _rounding.WeightRule:
-        assert self._fixed is not None
-        return _rounding.weight_rule(self.seed, self._fixed)
+    def members(self) -> _rule.Members:
+        """Which sample is occurrence k of class c (a plan made from labels)."""
+        if self._codes is None:
+            raise ValueError(
+                "this plan was made from class counts and knows no samples; make it"
+                " with ovs.plan(labels, ...) to ask for per-sample copies."
+            )
+        return _rule.Members.of(self._codes, self._counts)
 
-    @cached_property
-    def _order(self) -> np.ndarray:
-        """Sample indices grouped by class, source order within a class."""
-        assert self._codes is not None
-        order = np.argsort(self._codes, kind="stable")
-        if order.size < 2**31:
-            order = order.astype(np.int32)
-        order.flags.writeable = False
-        return order
+    @property
+    def unknown_identity(self) -> str | None:
+        """Why no saved state can be checked against this plan (a predicate
+        whose decisions cannot be fingerprinted), or None."""
+        return None if self._whole is None else self._whole.unknown
+
+    # Per-sample decisions.
 
     def copies(self, epoch: int = 0) -> np.ndarray:
         """Copies of every source sample in `epoch`, as int64 of shape (N,).
@@ -166,29 +212,22 @@ class Plan(_packing.Saved):
             >>> ovs.plan([5, 5, 5, 9], seed=0).copies(epoch=0).tolist()
             [1, 1, 1, 3]
         """
-        epoch = _check_epoch(epoch)
-        if self._fixed is not None:
-            if self.rounding == "exact":
-                return _rounding.exact_weight_copies(
-                    self._weight_rule, self._fixed, epoch
+        epoch = check_epoch(epoch)
+        rule = self.rule
+        if isinstance(rule, _rule.WeightRule):
+            return rule.copies(epoch)
+        if isinstance(rule, _rule.WholeRule):
+            if not self.knows_samples or self.num_samples is None:
+                raise ValueError(
+                    "the copies of this plan are decided from each element as it"
+                    " streams; it knows no samples."
                 )
-            keys = np.arange(self.num_samples, dtype=np.uint64)
-            return _rounding.stochastic_weight_copies(
-                self.seed, self._fixed, keys, epoch
-            )
-        if self._codes is None:
-            raise ValueError(
-                "this plan was made from class counts and knows no samples; make it"
-                " with ovs.plan(labels, ...) to ask for per-sample copies."
-            )
-        codes = self._codes
+            return rule.copies_at(np.arange(self.num_samples, dtype=np.int64))
+        members = self.members
         if self.rounding == "exact":
-            rule = self._rule_at(epoch)
-            return _rounding.exact_class_copies(rule, codes, self._order, epoch)
-        keys = np.arange(self.num_samples, dtype=np.uint64)
-        return _rounding.stochastic_class_copies(
-            self._rule_at(epoch), self.seed, codes, keys, epoch
-        )
+            return rule.all_copies(members, epoch)
+        keys = np.arange(members.codes.size, dtype=np.uint64)
+        return rule.copies(members.codes, members.occurrences, epoch, keys)
 
     def indices(self, epoch: int = 0, shuffle: bool = True) -> np.ndarray:
         """Source indices of `epoch`, each repeated by its copies, int64 (total,).
@@ -205,12 +244,48 @@ class Plan(_packing.Saved):
             _seeding.rng(self.seed, "indices", int(epoch)).shuffle(indices)
         return indices
 
-    # Serialisation (oversample.core.plan_json).
+    # The document and the fingerprint.
+
+    def _described(self, with_format: bool = True) -> dict[str, Any]:
+        """Everything but the per-sample arrays; the file format's marker and
+        version are left out of the fingerprint, so a new format keeps it."""
+        out: dict[str, Any] = (
+            {"format": FORMAT, "version": VERSION} if with_format else {}
+        )
+        out.update(
+            seed=self.seed,
+            rounding=self.rounding,
+            strategy=self.strategy,
+            max_factor=self.max_factor,
+            num_samples=self.num_samples,
+            classes=list(self.classes),
+            counts=self._counts.tolist(),
+            targets=self._targets.tolist(),
+            class_factors=(
+                None if self._class_factors is None else self._class_factors.tolist()
+            ),
+        )
+        if self._schedule is not None:
+            out["schedule"] = self._schedule.tolist()
+        if self._whole is not None:
+            out["whole"] = self._whole.describe()
+        return out
 
     def to_json(self) -> str:
         """The whole plan as JSON text with a checksum; per-sample data is zlib
         + base64 packed."""
-        return _plan_json.to_json(self)
+        whole = self._whole
+        if whole is not None and whole.selection == "where":
+            raise ValueError(
+                "a plan decided by a predicate (`where=`) cannot be written as JSON:"
+                " the predicate is code. Save the arguments that build the stream."
+            )
+        document = self._described()
+        document["codes"] = _packing.pack(self._codes)
+        document["fixed"] = _packing.pack(self._weights)
+        if whole is not None and whole.indices is not None:
+            document["indices"] = _packing.pack(whole.indices)
+        return _packing.seal(document)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -220,17 +295,38 @@ class Plan(_packing.Saved):
 
     @classmethod
     def _from_text(cls, text: str, source: str) -> Plan:
-        return _plan_json.from_json(cls, text, source)
+        document = _packing.load_document(text, FORMAT, VERSION, WHAT, source)
+        return _packing.build(cls._of_document, document, WHAT, source)
+
+    @classmethod
+    def _of_document(cls, document: dict[str, Any]) -> Plan:
+        factors, schedule = document["class_factors"], document.get("schedule")
+        whole = document.get("whole")
+        size = document["num_samples"]
+        return cls(
+            classes=tuple(document["classes"]),
+            seed=int(document["seed"]),
+            rounding=document["rounding"],
+            strategy=document["strategy"],
+            max_factor=document["max_factor"],
+            num_samples=None if size is None else int(size),
+            _counts=np.asarray(document["counts"], dtype=np.int64),
+            _targets=np.asarray(document["targets"], dtype=np.int64),
+            _codes=_packing.unpack(document["codes"]),
+            _weights=_packing.unpack(document["fixed"]),
+            _class_factors=None if factors is None else np.asarray(factors, np.float64),
+            _schedule=None if schedule is None else np.asarray(schedule, np.int64),
+            _whole=None if whole is None else _whole_of(whole, document),
+        )
 
     @cached_property
     def fingerprint(self) -> str:
-        """A stable hash of everything that decides copies (hex, 32 characters)."""
+        """A stable hash of everything that decides copies, the rule's version
+        included (hex, 32 characters)."""
         digest = hashlib.blake2b(digest_size=16)
-        # NOTE: the file format's marker and version are not part of what
-        # decides copies, so a new format keeps every plan's fingerprint.
-        header = _plan_json.header(self, with_format=False)
+        header = {**self._described(with_format=False), "rule": _rule.VERSION}
         digest.update(json.dumps(header, sort_keys=True).encode())
-        for array in (self._codes, self._fixed):
+        for array in (self._codes, self._weights):
             digest.update(b"\x00" if array is None else array.tobytes())
         return digest.hexdigest()
 
@@ -243,6 +339,11 @@ class Plan(_packing.Saved):
         return hash(self.fingerprint)
 
     def __repr__(self) -> str:
+        if self._whole is not None:
+            described = ", ".join(
+                f"{k}={v!r}" for k, v in self._whole.describe().items()
+            )
+            return f"Plan(whole copies: {described}, seed={self.seed})"
         return (
             f"Plan(classes={len(self.classes)}, samples={self.num_samples},"
             f" total={self.total}, strategy={self.strategy!r},"
@@ -256,23 +357,32 @@ class Plan(_packing.Saved):
         from oversample import report
 
         max_rows = check_int(max_rows, "max_rows", minimum=2)
+        if self._whole is not None:
+            return repr(self)
         return report.summary(self, max_rows=max_rows)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: counts before and after per class, and the plot."""
         from oversample import report
 
+        if self._whole is not None:
+            return f"<pre>{html.escape(repr(self))}</pre>"
         return report.plan_html(self)
 
     def plot(self, path: str) -> str:
         """Draws counts before and after per class to `path` (PNG); needs matplotlib."""
         from oversample import report
 
+        if self._whole is not None:
+            raise ValueError("a plan of whole copies has no classes to plot.")
         return report.plot(self, path)
 
 
-def _check_epoch(epoch: object) -> int:
-    value = check_int(epoch, "epoch")
-    if value > _MAX_EPOCH:
-        raise ValueError(f"`epoch` must be < 2**63; got epoch={value}.")
-    return value
+def _whole_of(described: dict[str, Any], document: dict[str, Any]) -> _rule.WholeRule:
+    table = described.get("table")
+    return _rule.WholeRule(
+        selection=described["selection"],
+        factor=int(described["factor"]),
+        indices=_packing.unpack(document.get("indices")),
+        table=None if table is None else {k: int(v) for k, v in table},
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core import labels as _labels
-from oversample.core import rounding as _rounding
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core import strategies
 from oversample.core.plan import Plan
@@ -21,8 +21,6 @@ from oversample.core.validation import (
     describe,
     is_int,
 )
-
-_DEFAULT_STRATEGY = "not majority"
 
 
 def _counts_classes(counts: object) -> tuple[tuple[int | str, ...], np.ndarray]:
@@ -51,7 +49,7 @@ def _counts_classes(counts: object) -> tuple[tuple[int | str, ...], np.ndarray]:
 
 def plan(
     labels: object = None,
-    strategy: object = _DEFAULT_STRATEGY,
+    strategy: object = "not majority",
     *,
     seed: int | None = None,
     rounding: str = "exact",
@@ -107,7 +105,7 @@ def plan(
             "give exactly one of `labels`, `weights` or `counts`; got"
             f" {', '.join(given) or 'none'}."
         )
-    rounding = check_choice(rounding, "rounding", _rounding.ROUNDINGS)
+    rounding = check_choice(rounding, "rounding", _rule.ROUNDINGS)
     thin = check_bool(thin, "thin")
     cap = None if max_factor is None else check_factor(max_factor, "max_factor")
     resolved_seed = _seeding.resolve_seed(seed)
@@ -118,7 +116,7 @@ def plan(
     }
 
     if weights is not None:
-        if not (isinstance(strategy, str) and strategy == _DEFAULT_STRATEGY):
+        if not (isinstance(strategy, str) and strategy == "not majority"):
             raise TypeError(
                 "`strategy` does not apply to `weights`: each weight is already a"
                 f" sample's factor; got strategy={describe(strategy)}."
@@ -126,14 +124,14 @@ def plan(
         factors = check_weights(weights, thin=thin)
         if cap is not None:
             factors = np.minimum(factors, cap)
-        fixed = _rounding.to_fixed(factors)
+        fixed = _rule.to_fixed(factors)
         return Plan(
             classes=(),
             strategy="weights",
             num_samples=factors.size,
             _counts=np.zeros(0, np.int64),
             _targets=np.zeros(0, np.int64),
-            _fixed=fixed,
+            _weights=fixed,
             **common,
         )
 
@@ -218,7 +216,7 @@ def _multilabel_plan(labels: object, strategy: object, common: dict[str, Any]) -
         num_samples=encoded.num_samples,
         _counts=encoded.counts,
         _targets=strategies.round_half_up(expected),
-        _fixed=_rounding.to_fixed(sample_factors),
+        _weights=_rule.to_fixed(sample_factors),
         _class_factors=class_factors,
         **common,
     )

@@ -10,13 +10,15 @@ and the executor then builds its stream from the `Prepared` it returns.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from oversample.core.plan import Plan
 from oversample.core.planning import plan as make_plan
-from oversample.core.rounding import ROUNDINGS
+from oversample.core.rule import ROUNDINGS
 from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.spread import PER_SAMPLE
@@ -263,36 +265,49 @@ def check_seen(plan: Plan, counts: ShardCounts | None, counted: Counted) -> None
     """Refuses given counts (or a plan) that a read of every label contradicts,
     naming the first shard and class that differ (or the first class)."""
     if counts is not None:
-        seen = {pair: n for pair, n in counted.pairs.items() if n}
-        expected = {
-            (place, label): int(counts.table[place, column])
-            for place in range(counts.table.shape[0])
-            for column, label in enumerate(counts.classes)
-            if counts.table[place, column]
-        }
-        for place, label in sorted(seen.keys() | expected.keys(), key=_pair_order):
-            if seen.get((place, label), 0) != expected.get((place, label), 0):
-                raise ValueError(
-                    f"shard {place} ({counts.files[place]!r}) holds"
-                    f" {seen.get((place, label), 0)} samples of class {label!r} but"
-                    f" {expected.get((place, label), 0)} were counted; count it"
-                    " again."
-                )
+        for place in range(counts.table.shape[0]):
+            seen = [counted.pairs.get((place, label), 0) for label in counts.classes]
+            where = f"shard {place} ({counts.files[place]!r})"
+            check_counts(counts.classes, counts.table[place], np.asarray(seen), where)
+        others = {label for _, label in counted.pairs} - set(counts.classes)
+        if others:
+            label = sorted(others, key=_order)[0]
+            place = min(p for p, lb in counted.pairs if lb == label)
+            raise ValueError(
+                f"shard {place} ({counts.files[place]!r}) holds"
+                f" {counted.pairs[place, label]} samples of class {label!r} but 0"
+                " were counted; count it again."
+            )
         return
     found = counted.counts
-    for column, label in enumerate(plan.classes):
-        number = found.get(label, 0)
-        if number != int(plan._counts[column]):
-            raise ValueError(
-                f"the stream holds {number} samples of class {label!r} but the"
-                f" counts (or plan) say {int(plan._counts[column])}; count the same"
-                " data you stream."
-            )
+    read = np.asarray([found.get(label, 0) for label in plan.classes], np.int64)
+    said = "the counts (or plan) say"
+    check_counts(plan.classes, plan.class_rule.counts, read, "the stream", said)
+
+
+def check_counts(
+    classes: Sequence[Label],
+    expected: Any,
+    seen: Any,
+    where: str = "the stream",
+    said: str = "were counted",
+) -> None:
+    """Refuses a read whose samples per class differ from the counts a plan
+    was made from, naming the first class that differs: the one check of
+    counts against the data, for every executor."""
+    differs = np.flatnonzero(np.asarray(seen) != np.asarray(expected))
+    if differs.size:
+        column = int(differs[0])
+        again = (
+            "count it again"
+            if where.startswith("shard")
+            else "count the same data you stream"
+        )
+        raise ValueError(
+            f"{where} holds {int(seen[column])} samples of class"
+            f" {classes[column]!r} but {said} {int(expected[column])}; {again}."
+        )
 
 
 def _order(label: Label) -> tuple[int, Any]:
     return (0, label) if isinstance(label, int) else (1, str(label))
-
-
-def _pair_order(pair: tuple[int, Label]) -> tuple[int, tuple[int, Any]]:
-    return pair[0], _order(pair[1])

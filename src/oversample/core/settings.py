@@ -5,14 +5,13 @@ Shared by every stream executor (tf.data, Python iterables)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from oversample.core.marks import Marking
 from oversample.core.spread import check_spread
 from oversample.core.validation import check_bool, check_int, describe
 
 INT64_MAX = 2**63 - 1
-UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<unset>"})()
+FRESH = "fresh"  # `epochs` not given: every iteration is a fresh epoch
 BUFFER_FLOOR = 1024
 BUFFER_CAP = 16384
 BUFFER_BYTES = 24 << 20
@@ -32,7 +31,14 @@ class Epochs:
 
 
 def check_epochs(epoch: object, epochs: object) -> Epochs:
-    if epoch is not None and epochs is not UNSET:
+    """`epoch=k`, `epochs=E` (or None, endless) or `epochs="fresh"` (the
+    default: each iteration a fresh epoch), checked."""
+    if isinstance(epochs, str) and epochs != FRESH:
+        raise ValueError(
+            f"`epochs` must be an int >= 1, None (endless) or {FRESH!r} (each"
+            f" iteration a fresh epoch); got epochs={describe(epochs)}."
+        )
+    if epoch is not None and epochs != FRESH:
         raise ValueError(
             "give `epoch` (one chosen epoch) or `epochs` (several back to back), not"
             f" both; got epoch={describe(epoch)}, epochs={describe(epochs)}."
@@ -42,7 +48,7 @@ def check_epochs(epoch: object, epochs: object) -> Epochs:
         if value > INT64_MAX:
             raise ValueError(f"`epoch` must be < 2**63; got epoch={value}.")
         return Epochs(fixed=value, stream=None, streaming=False)
-    if epochs is UNSET:
+    if epochs == FRESH:
         return Epochs(fixed=None, stream=None, streaming=False)
     if epochs is None:
         return Epochs(fixed=None, stream=None, streaming=True)

@@ -203,8 +203,6 @@ class ShardCounts(_packing.Saved):
         emits held slots floor(H * start / N) up to floor(H * end / N) of its
         samples' range [start, end) of the N in all shards.
         """
-        from oversample.core import rounding
-
         self.check_plan(plan)
         if plan.rounding != "exact":
             raise ValueError(
@@ -213,17 +211,16 @@ class ShardCounts(_packing.Saved):
             )
         held = set(() if spread is None else spread.held_classes)
         streamed = np.array([c not in held for c in self.classes])
-        rule = plan._rule_at(epoch)
+        rule = plan.class_rule.at(epoch)
         out = self.table[:, streamed] @ rule.base[streamed]
-        for column in np.flatnonzero(rule.extra * streamed):
-            places = np.arange(int(rule.extra[column]), dtype=np.int64)
-            owner = np.full(places.size, column)
-            occurrence = rounding.window_occurrence(rule, epoch, owner, places)
+        for column in np.flatnonzero(rule.extras * streamed):
+            places = np.arange(int(rule.extras[column]), dtype=np.int64)
+            occurrence = rule.window(np.full(places.size, column), places)
             bounds = np.cumsum(self.table[:, column])
             shard = np.searchsorted(bounds, occurrence, side="right")
             out += np.bincount(shard, minlength=len(self.files))
         if held:
-            slots = int(plan._targets_of(epoch)[~streamed].sum())
+            slots = int(rule.targets[~streamed].sum())
             ends = [int(v) for v in np.cumsum(self.per_shard)]
             cut = [0] + [slots * end // self.num_samples for end in ends]
             out += np.diff(np.asarray(cut, np.int64))

@@ -14,7 +14,7 @@ their own form.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +64,8 @@ def check_spread(spread: object) -> int:
 
 def class_factors(plan: Any) -> np.ndarray:
     """Each class's largest factor over the plan's epochs (targets / counts)."""
-    rows = plan._targets[None] if plan._schedule is None else plan._schedule
-    return rows.max(axis=0) / plan._counts
+    rule = plan.class_rule
+    return rule.targets.max(axis=0) / rule.counts
 
 
 def choose_classes(
@@ -92,6 +92,20 @@ def choose_classes(
             held[column] = True
             left -= int(class_bytes[column])
     return held
+
+
+def least_worth(
+    present: Iterable[Any], counts: Any, priority: np.ndarray | None
+) -> Any:
+    """The class to drop first when the held rows exceed the budget: the one
+    of lowest priority (fewest copies per sample); without a plan, the class
+    counted most so far, as the largest class is the least worth its memory.
+    `counts` and `priority` are indexed by the classes in `present`."""
+
+    def worth(label: Any) -> float:
+        return -float(counts[label]) if priority is None else float(priority[label])
+
+    return min(present, key=worth)
 
 
 def _aligned(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
@@ -159,11 +173,6 @@ class Collector:
             self.dropped = np.concatenate([self.dropped, np.zeros(grown, bool)])
         return np.asarray(codes, np.int64)[inverse.reshape(-1)]
 
-    def _rank(self, code: int) -> float:
-        if self.priority is None:
-            return -float(self.counts[code])
-        return float(self.priority[code])
-
     def add(self, labels: np.ndarray, leaves: Sequence[np.ndarray]) -> None:
         """One batch: the rows' labels and leaves, the batch on the first axis."""
         codes = self._codes(labels)
@@ -179,7 +188,7 @@ class Collector:
             if self.held_bytes + need <= self.budget:
                 break
             present = np.union1d(codes[take], self.row_class[: self.size])
-            worst = int(min(present.tolist(), key=self._rank))
+            worst = int(least_worth(present.tolist(), self.counts, self.priority))
             self.drop(worst)
             take &= codes != worst
         rows = np.flatnonzero(take)

@@ -116,3 +116,25 @@ def check_weights(
             f"`{name}` must be finite numbers {allowed}{hint}; got {shown}{more}."
         )
     return array
+
+
+def check_split(num_replicas: object, rank: object) -> tuple[int, int]:
+    """(num_replicas, rank), checked: the one check of a split over ranks."""
+    replicas = check_int(num_replicas, "num_replicas", minimum=1)
+    rank = check_int(rank, "rank")
+    if rank >= replicas:
+        raise ValueError(
+            f"`rank` must be in [0, num_replicas={replicas}); got rank={rank}."
+        )
+    return replicas, rank
+
+
+MAX_EPOCH = 2**63 - 1
+
+
+def check_epoch(epoch: object, name: str = "epoch") -> int:
+    """An epoch: an int in [0, 2**63)."""
+    value = check_int(epoch, name)
+    if value > MAX_EPOCH:
+        raise ValueError(f"`{name}` must be < 2**63; got {name}={value}.")
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oversample.core import rounding as _rounding
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core.plan import Plan
 from oversample.index import order as _order
@@ -17,17 +17,15 @@ def build(
     """The epoch's order and the copies added (> 0) or dropped (< 0)."""
     layout: _order.ClassLayout | _order.SampleLayout
     if plan.kind == "classes" and plan.rounding == "exact":
-        rule = plan._rule_at(epoch)
-        base, extra = rule.base.copy(), rule.extra.copy()
-        change = _change(int((base * rule.size + extra).sum()), replicas, drop_last)
-        _adjust_classes(rule.size, base, extra, change)
+        rule = plan.class_rule.at(epoch)
+        members = plan.members
+        base, extra = rule.base.copy(), rule.extras.copy()
+        change = _change(int(rule.targets.sum()), replicas, drop_last)
+        _adjust_classes(rule.counts, base, extra, change)
         if shuffle:
-            layout = _order.ClassLayout.build(rule, plan._order, epoch, base, extra)
+            layout = _order.ClassLayout.build(rule, members.order, base, extra)
         else:
-            assert plan._codes is not None
-            copies = _rounding.exact_class_copies(
-                rule, plan._codes, plan._order, epoch, base, extra
-            )
+            copies = _rule.exact_copies(rule, members, base, extra)
             layout = _order.SampleLayout(np.cumsum(copies))
     else:
         copies = plan.copies(epoch)

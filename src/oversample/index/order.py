@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from oversample.core import rounding as _rounding
+from oversample.core import rule as _rule
 from oversample.core.permutation import Feistel
 
 BUCKET_BITS = 16
@@ -69,17 +69,18 @@ class ClassLayout:
     @classmethod
     def build(
         cls,
-        rule: _rounding.ClassRule,
+        rule: _rule.EpochRule,
         order: np.ndarray,
-        epoch: int,
         base: np.ndarray,
         extra: np.ndarray,
     ) -> ClassLayout:
-        size = rule.size
+        """The layout of one epoch's rule, with its (padded or dropped)
+        `base` and `extra` per class."""
+        size = rule.counts
         starts = np.concatenate([[0], np.cumsum(base * size + extra)])
-        start = (_rounding.epoch_shift(rule, epoch) - rule.offset) % size
+        start = (rule.rotation - rule.rank_add) % size
         first = np.cumsum(size) - size
-        table = np.stack([base, extra, size, rule.inverse, start, first])
+        table = np.stack([base, extra, size, rule.rank_inverse, start, first])
         total = int(starts[-1])
         shift = max(0, total.bit_length() - BUCKET_BITS)
         marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift

@@ -1,21 +1,27 @@
-"""How a Python stream keys its samples, block by block: by position in one
-stream, by (shard, position in the shard) in shards that this executor reads,
-or in a stream whose examples name their shard (a library split them).
+"""How a Python stream keys its samples, block by block, for the keying
+`oversample.sources` chose: by position in one stream, by (shard, position in
+the shard) in shards that this executor reads, or in a stream whose examples
+name their shard (a library split them); and which reader this process is
+among ranks and DataLoader workers.
 
-Each keeps a small state (positions and running class counts: O(classes), or
-O(open shards x classes)) that is saved and restored as plain lists.
+Each keying keeps a small state (positions and running class counts:
+O(classes), or O(open shards x classes)) that is saved and restored as plain
+lists.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from oversample.core.keying import By
 from oversample.core.shard_rule import within
-from oversample.py.fields import Field
+from oversample.py.source import Field
 
 
 @dataclass(frozen=True)
@@ -231,21 +237,56 @@ class ByTag:
 
 
 @dataclass(frozen=True)
-class Keying:
-    """Which keying a stream uses, made for one reader in its process (a
-    plain value, so that DataLoader workers receive it by pickle)."""
+class Keys:
+    """The keying of a stream, made for one reader in its process (a plain
+    value, so that DataLoader workers receive it by pickle)."""
 
-    kind: str  # "position", "shard" or "tag"
+    by: By
     source: Any
     counts: Any
     samples: int | None = None
     tag: Field | None = None
 
     def __call__(self, reader: int, readers: int) -> Any:
-        if self.kind == "position":
+        if self.by is By.POSITION:
             return ByPosition(self.source, self.samples, self.counts, reader, readers)
-        if self.kind == "shard":
+        if self.by is By.SHARD:
             files = list(self.source.files)
             return ByShard(files, self.source.read, self.counts, reader, readers)
         assert self.tag is not None
         return ByTag(self.source, self.tag, self.counts)
+
+
+# Which reader this process is.
+
+
+def replicas() -> tuple[int, int]:
+    """(num_replicas, rank): the RANK and WORLD_SIZE variables when set (as
+    WebDataset reads them), else torch.distributed when initialised, else
+    (1, 0)."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        distributed = torch.distributed
+        if distributed.is_available() and distributed.is_initialized():
+            return distributed.get_world_size(), distributed.get_rank()
+    return 1, 0
+
+
+def workers() -> tuple[int, int]:
+    """(num_workers, worker id) of the DataLoader worker this runs in, or (1, 0)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
+            return info.num_workers, info.id
+    return 1, 0
+
+
+def reader(split: tuple[int, int] | None) -> tuple[int, int]:
+    """(this reader's index, the number of readers) over ranks and workers;
+    `split` (num_replicas, rank) overrides the rank."""
+    world, rank = replicas() if split is None else split
+    count, worker = workers()
+    return rank * count + worker, world * count

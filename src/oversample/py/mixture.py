@@ -15,66 +15,245 @@ sources again up to that point, deciding nothing anew.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from oversample.core.mixture import plan_mixture
-from oversample.core.settings import Settings
-from oversample.core.validation import describe
-from oversample.py.mixed import Mixed
+import numpy as np
 
-__all__ = ["Mixed", "mix"]
+from oversample.core import seeding as _seeding
+from oversample.core.interleave import batch_counts, batch_order, schedule_piece
+from oversample.core.marks import Marking
+from oversample.core.mixture import Mixture
+from oversample.core.prepare import Choice
+from oversample.core.settings import Epochs, Settings, auto_buffer
+from oversample.core.validation import check_int, check_split, describe
+from oversample.py import keying as _keying
+from oversample.py.stream import _EpochCell
+
+__all__ = ["Mixed"]
+
+STATE_VERSION = 1
+BLOCK = 4096
 
 
-def sizes(sources: dict[str, Any]) -> dict[str, int]:
-    """Each source's size: `len()`, or one counting pass when it has none."""
-    found = {}
-    for name, source in sources.items():
-        if not isinstance(source, Iterable) or isinstance(source, str | bytes | dict):
-            raise TypeError(
-                f"`sources[{name!r}]` must be an iterable of examples (a list, a"
-                " dataset object); got"
-                f" {type(source).__name__} {describe(source)}."
+class Mixed:
+    """Sources mixed at exact rates: iterate it for one epoch (or `epochs=E`
+    back to back); `set_epoch(e)` chooses the next iteration's epoch."""
+
+    def __init__(
+        self,
+        sources: dict[str, Any],
+        found: Mixture,
+        settings: Settings,
+        stratified: int | None,
+        labels: dict[str, Any] | None = None,
+        balance: Callable[..., Any] | None = None,
+    ) -> None:
+        self.sources = sources
+        self.labels = labels or {}
+        self.balance = balance  # the executor's `balance`, for `within`
+        self.mixture = found
+        self.plan = found.plan
+        self.settings = settings
+        self.stratified = stratified
+        self._epoch = _EpochCell(settings.epochs.fixed or 0)
+        self._resume: dict[str, Any] | None = None
+        self._yielded = 0
+        self._current = self._epoch.get()
+        self._split: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        epochs = self.settings.epochs
+        if epochs.streaming and epochs.stream is None:
+            raise TypeError("an endless mixture (epochs=None) has no length")
+        return self.plan.total * (epochs.stream or 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.set(check_int(epoch, "epoch"))
+
+    def split(self, num_replicas: int, rank: int) -> Mixed:
+        """This rank's share, when ranks are not set by torch.distributed."""
+        split = check_split(num_replicas, rank)
+        other = type(self)(
+            self.sources,
+            self.mixture,
+            self.settings,
+            self.stratified,
+            self.labels,
+            self.balance,
+        )
+        other._split = split
+        return other
+
+    def _identity(self) -> str:
+        return self.plan.fingerprint + repr((self.settings, self.stratified))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "identity": self._identity(),
+            "epoch": self._current,
+            "yielded": self._yielded,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"`state` is not a mixture's state; got {describe(state)}."
             )
-        if iter(source) is source:
-            raise TypeError(
-                f"`sources[{name!r}]` is a one-shot iterator"
-                f" ({type(source).__name__}); a mixture reads each source once per"
-                " pass and epoch: give an iterable that starts over on every iter()."
+        if state.get("identity") != self._identity():
+            raise ValueError(
+                "`state` was saved from a mixture with another plan or other"
+                " settings; restore it into the same configuration."
             )
-        try:
-            found[name] = len(source)  # type: ignore[arg-type]
-        except TypeError:
-            found[name] = sum(1 for _ in source)
-    return found
+        self._resume = dict(state)
+
+    def _epochs(self, resumed: int | None) -> Iterator[int]:
+        epochs = self.settings.epochs
+        if epochs.fixed is not None:
+            return iter([epochs.fixed])
+        if epochs.streaming:
+            first = resumed or 0
+            if epochs.stream is None:
+                return itertools.count(first)
+            return iter(range(first, epochs.stream))
+        return iter([self._epoch.get() if resumed is None else resumed])
+
+    def __iter__(self) -> Iterator[Any]:
+        reader, readers = _keying.reader(self._split)
+        resume, self._resume = self._resume, None
+        skip = 0 if resume is None else int(resume["yielded"])
+        first = None if resume is None else int(resume["epoch"])
+        self._yielded = 0
+        for epoch in self._epochs(first):
+            self._current = epoch
+            outputs = self._epoch_stream(epoch)
+            outputs = itertools.islice(outputs, reader, None, readers)
+            for element in outputs:
+                if skip:
+                    skip -= 1
+                    self._yielded += 1
+                    continue
+                self._yielded += 1
+                yield element
+            self._yielded = 0
+
+    def _buffer(self, total: int) -> int:
+        given = self.settings.shuffle_buffer
+        return auto_buffer(total, None) if given is None else given
+
+    def _rng(self, name: str, epoch: int) -> np.random.Generator:
+        return np.random.default_rng(
+            _seeding.derive(self.plan.seed, "mixture-shuffle", name, epoch)
+        )
+
+    def _epoch_stream(self, epoch: int) -> Iterator[Any]:
+        found = self.mixture
+        marking = self.settings.marking(self.plan.seed)
+        streams = []
+        for i, name in enumerate(found.names):
+            if name in found.within:
+                streams.append(self._balanced(name, epoch))
+                continue
+            copies = _passes(self.sources[name], found, i, epoch)
+            stream = _marked(copies, found.offsets[i], marking, epoch)
+            buffer = self._buffer(found.targets[i])
+            streams.append(_shuffle(stream, buffer, self._rng(name, epoch)))
+        if self.stratified is not None:
+            table = batch_counts(found.targets, self.stratified)
+            chosen = (batch_order(row) for row in table)
+        else:
+            pieces = found.pieces()
+            chosen = (schedule_piece(found.targets, p, pieces) for p in range(pieces))
+        for piece in chosen:
+            for source in piece.tolist():
+                yield next(streams[source])
+
+    def _balanced(self, name: str, epoch: int) -> Iterator[Any]:
+        """A source whose classes are balanced inside the mixture: the Python
+        executor's `balance` with its class plan, read whole by this reader
+        (the mixture splits the outputs among readers). Its copy seeds are
+        those of its class plan."""
+        inner = self.mixture.within[name]
+        choice = Choice(
+            strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
+        )
+        settings = Settings(
+            Epochs(fixed=epoch, stream=None, streaming=False),
+            self.settings.shuffle_buffer,
+            provenance=False,
+            copy_seeds=self.settings.copy_seeds,
+        )
+        assert self.balance is not None
+        stream = self.balance(self.sources[name], self.labels[name], choice, settings)
+        return iter(stream.whole())
 
 
-def mix(
-    sources: dict[str, Any],
-    rates: Any,
-    samples: Any,
-    seed: int | None,
-    settings: Settings,
-    stratified: int | None,
-    balance: Any = None,
-) -> Mixed:
-    """One Python stream of the sources mixed at their exact rates."""
-    from oversample.py import iterables as _iterables
+def _passes(
+    source: Any, found: Mixture, i: int, epoch: int
+) -> Iterator[tuple[int, int, Any]]:
+    """Source i's copies in `epoch` as (position, pass, element): pass j yields
+    the samples with more than j copies, by the plan's rule for its class."""
+    rule = found.plan.class_rule.at(epoch)
+    c = found.code[i]
+    size, base, extra = found.sizes[i], int(rule.base[c]), int(rule.extras[c])
+    for j in range(base + (extra > 0)):
+        examples = enumerate(source)
+        read = 0
+        while chunk := list(itertools.islice(examples, BLOCK)):
+            read += len(chunk)
+            if j < base:
+                yield from ((p, j, e) for p, e in chunk)
+                continue
+            positions = np.fromiter((p for p, _ in chunk), np.int64, len(chunk))
+            more = rule.copies(np.full(positions.size, c), positions) > j
+            kept = zip(chunk, more.tolist(), strict=True)
+            yield from ((p, j, e) for (p, e), keep in kept if keep)
+        if read != size:
+            _short(found.names[i], read, size)
 
-    def count(name: str, label: Any) -> Any:
-        return _iterables.count_labels(sources[name], label, False)
 
-    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
-    labels = {
-        name: value[0] if isinstance(value, tuple) else value
-        for name, value in (balance or {}).items()
-    }
-    stream_class: type[Mixed] = Mixed
-    if "torch" in sys.modules:
-        from oversample.py.torch_stream import TorchMixed
+def _marked(
+    copies: Iterator[tuple[int, int, Any]], offset: int, marking: Marking, epoch: int
+) -> Iterator[Any]:
+    """The elements of `copies`, with the marks `marking` asks for; a sample's
+    key is its place in the concatenation of the sources (as in `mix_plan`)."""
+    if not marking.wanted:
+        yield from (element for _, _, element in copies)
+        return
+    while chunk := list(itertools.islice(copies, BLOCK)):
+        positions, numbers, elements = zip(*chunk, strict=True)
+        keys = offset + np.asarray(positions, np.int64)
+        yield from marking.pairs(elements, keys, np.asarray(numbers), epoch)
 
-        stream_class = TorchMixed
-    return stream_class(
-        dict(sources), found, settings, stratified, labels, _iterables.balance
+
+def _short(name: str, read: int, size: int) -> None:
+    raise ValueError(
+        f"`sources[{name!r}]` yielded {read} samples in this pass, not the {size} it"
+        " had when the mixture was planned. A mixture reads every source whole in"
+        " each reader: a source that splits itself among DataLoader workers or"
+        " ranks (a Hugging Face IterableDataset with shards, a WebDataset with"
+        " nodesplitter) gives each reader only part of it; give the unsplit"
+        " source, or one whose order does not change."
     )
+
+
+def _shuffle(
+    items: Iterator[Any], buffer: int, rng: np.random.Generator
+) -> Iterator[Any]:
+    """A seeded shuffle buffer: each new item takes a random slot's place."""
+    if buffer <= 1:
+        yield from items
+        return
+    pool: list[Any] = []
+    for item in items:
+        if len(pool) < buffer:
+            pool.append(item)
+            continue
+        slot = int(rng.integers(buffer))
+        yield pool[slot]
+        pool[slot] = item
+    order = rng.permutation(len(pool))
+    for slot in order.tolist():
+        yield pool[slot]

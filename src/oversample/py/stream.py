@@ -1,13 +1,12 @@
-"""The balanced Python stream: blocks of examples, each sample's copies from the
-decider, the held copies it owns, laid out in a seeded order per block.
-
-A reader (one process, one DataLoader worker on one rank) reads its units
-(the stream, or its shards) a block at a time. A block's output is a pure
-function of (seed, epoch, the block's keys, the keying state before it), so
-the state saved at any element is where the block began (O(classes)
-numbers) and how many of its elements were yielded; a restore reads the
-unit again up to the block and lays it out anew.
-"""
+"""The balanced Python stream: a reader (one process, one DataLoader worker
+on one rank) reads its units (the stream, or its shards) a block at a time;
+the plan's rule (`oversample.core.rule`) decides each sample's copies, and a
+block's copies are laid out in a seeded order with the held copies (the
+spread) it owns. A block's output is a pure function of (seed, epoch, the
+block's keys, the keying state before it), so the state saved at any element
+is where the block began (O(classes) numbers) and how many of its elements
+were yielded; a restore reads the unit again up to the block and lays it out
+anew."""
 
 from __future__ import annotations
 
@@ -24,14 +23,18 @@ from typing import Any, cast
 
 import numpy as np
 
+from oversample.core import identity as _identity
+from oversample.core import seeding as _seeding
+from oversample.core.labels import ClassIndex
 from oversample.core.marks import Marking
-from oversample.core.validation import check_int, describe
-from oversample.py import replicas as _replicas
-from oversample.py.fields import Field
-from oversample.py.held import Held
-from oversample.py.layout import lay_out
+from oversample.core.plan import Plan
+from oversample.core.rule import ClassRule, WholeRule
+from oversample.core.validation import check_int, check_split, describe
+from oversample.py import keying as _keying
+from oversample.py import spread as _held
+from oversample.py.source import Field, labels_of
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: every stream carries a plan's fingerprint (rule version 2)
 
 
 @dataclass
@@ -39,16 +42,14 @@ class Config:
     """What decides a stream's output, fixed when it is built."""
 
     keying: Any
-    decider: Any
-    label: Field | None
-    held: Held | None
+    decision: Decision
+    held: _held.Held | None
     seed: int
     epochs: tuple[int, ...] | None  # None: endless, from 0
     fixed: int | None  # epoch=k; with neither, the epoch of set_epoch
     block: int  # source examples per block; 0: no mixing
     marking: Marking  # what each output element carries besides itself
-    identity: str  # fingerprint of the plan or rule, and the settings
-    strings: bool | None = None
+    identity: str  # fingerprint of the plan and the settings
     split: tuple[int, int] | None = None  # (num_replicas, rank) given
     all_held: bool = False  # every class held: the source needs no second read
     whole: bool = False  # one reader reads it all, whatever the workers
@@ -83,12 +84,7 @@ class Balanced:
     def split(self, num_replicas: int, rank: int) -> Balanced:
         """This stream as rank `rank` of `num_replicas` reads it (otherwise
         read from torch.distributed, or RANK and WORLD_SIZE)."""
-        replicas = check_int(num_replicas, "num_replicas", minimum=1)
-        rank = check_int(rank, "rank")
-        if rank >= replicas:
-            raise ValueError(
-                f"`rank` must be in [0, num_replicas={replicas}); got rank={rank}."
-            )
+        replicas, rank = check_split(num_replicas, rank)
         out = copy.copy(self)
         out._config = copy.copy(self._config)
         out._config.split = (replicas, rank)
@@ -142,7 +138,7 @@ class _Windows:
     def __init__(self, stream: Balanced) -> None:
         self.stream, self.config = stream, stream._config
         whole = self.config.whole
-        self.reader = (0, 1) if whole else _replicas.reader(self.config.split)
+        self.reader = (0, 1) if whole else _keying.reader(self.config.split)
         self.resume: dict[str, Any] | None = None
         self.started = False
         self.where: dict[str, Any] = {"epoch": None, "done": False}
@@ -168,6 +164,12 @@ class _Windows:
     def restore(self, state: dict[str, Any]) -> None:
         if self.started:
             raise ValueError("restore a state before the first element is read.")
+        unknown = self.stream.plan.unknown_identity
+        if unknown is not None:
+            raise ValueError(
+                f"`state` cannot be checked against this stream: {unknown}, so"
+                f" the restore is refused. {_identity.HINT}"
+            )
         mine = self._identity()
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise ValueError(
@@ -295,3 +297,137 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+class Decision:
+    """A block's copies, read off the plan's rule (the core's function): by
+    class and occurrence, from the plan's copies of each sample (a weights
+    plan), or as whole copies (every sample, chosen positions, a predicate
+    or a per-class table)."""
+
+    def __init__(self, plan: Plan, field: Field | None) -> None:
+        self.plan, self.field = plan, field
+        self.rule = plan.rule
+        by_class = isinstance(self.rule, ClassRule)
+        self.index = ClassIndex(plan.classes) if by_class else None
+        self.held: np.ndarray | None = None  # per class: streamed from memory
+        self._epoch: int | None = None
+        self._copies = np.zeros(0, np.int64)
+
+    @property
+    def by_class(self) -> bool:
+        return self.index is not None
+
+    def classes(self, examples: list[Any]) -> np.ndarray | None:
+        """Each example's class index, when copies are decided by class."""
+        if self.index is None:
+            return None
+        assert self.field is not None
+        return self.index(labels_of(self.field, examples, self.index.strings))
+
+    def copies(
+        self,
+        examples: list[Any],
+        index: np.ndarray | None,
+        occurrence: np.ndarray | None,
+        keys: np.ndarray,
+        epoch: int,
+    ) -> np.ndarray:
+        """The copies in `epoch` of a block's examples; a held sample streams
+        none."""
+        rule = self.rule
+        if isinstance(rule, ClassRule):
+            assert index is not None and occurrence is not None
+            out = rule.copies(index, occurrence, epoch, keys.astype(np.uint64))
+            if self.held is not None:
+                out[self.held[index]] = 0
+            return out
+        if isinstance(rule, WholeRule):
+            if rule.selection == "where":
+                assert rule.where is not None
+                hits = [_truth(rule.where(e)) for e in examples]
+                return rule.copies_if(np.asarray(hits, bool))
+            if rule.selection == "classes":
+                assert self.field is not None and rule.table is not None
+                strings = isinstance(next(iter(rule.table)), str)
+                return rule.copies_of(labels_of(self.field, examples, strings))
+            return rule.copies_at(keys)
+        if self._epoch != epoch:
+            self._copies, self._epoch = self.plan.copies(epoch), epoch
+        if keys.size and int(keys.max()) >= self._copies.size:
+            raise ValueError(
+                f"the stream holds more than the {self._copies.size} samples the"
+                " plan was made for; plan on the same data you stream."
+            )
+        return self._copies[keys]
+
+
+# A block laid out.
+
+
+def lay_out(
+    config: Any,
+    keying: Any,
+    unit: Any,
+    state: dict[str, Any],
+    examples: list[Any],
+    epoch: int,
+) -> list[Any]:
+    """One block's output: every streamed copy and every held copy it owns, in
+    a seeded order."""
+    decision, count = config.decision, len(examples)
+    index = decision.classes(examples)
+    if isinstance(keying, _keying.ByTag):
+        places = keying.places(examples)
+        block = keying.block(unit, state, count, index, places)
+    else:
+        block = keying.block(unit, state, count, index)
+    copies = decision.copies(examples, index, block.occurrence, block.keys, epoch)
+    mine = block.mine
+    if mine is not None:
+        copies = np.where(mine, copies, 0)
+    rows = np.repeat(np.arange(count), copies)
+    held: np.ndarray | list[Any] = []
+    if config.held is not None:
+        owners = block.keys if mine is None else block.keys[mine]
+        held = config.held.owned(owners, epoch)
+    if config.marking.wanted:
+        first = np.repeat(np.cumsum(copies) - copies, copies)
+        numbers = np.arange(rows.size) - first
+        streamed = [examples[r] for r in rows.tolist()]
+        out = config.marking.pairs(streamed, block.keys[rows], numbers, epoch)
+        out += list(held)
+        if config.block and len(out) > 1:
+            order = _order_of(config, block.keys, epoch, len(out))
+            laid = np.fromiter(out, dtype=object, count=len(out))
+            return laid[order].tolist()
+        return out
+    # NOTE: one gather of object references builds the whole block: the
+    # streamed copies' rows and the held copies, in the block's seeded order.
+    pool = np.fromiter(
+        itertools.chain(examples, held), dtype=object, count=count + len(held)
+    )
+    rows = np.concatenate([rows, np.arange(count, pool.size)])
+    if config.block and rows.size > 1:
+        rows = rows[_order_of(config, block.keys, epoch, rows.size)]
+    return pool[rows].tolist()
+
+
+def _order_of(config: Any, keys: np.ndarray, epoch: int, size: int) -> np.ndarray:
+    """The seeded order of a block, from its first key."""
+    words = _seeding.raw_words(config.seed, 2, "py-block", epoch)
+    rng = np.random.Generator(np.random.Philox(key=int(words[0]) ^ int(keys[0])))
+    return rng.permutation(size)
+
+
+def _truth(value: object) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    item = getattr(value, "item", None)
+    if callable(item) and tuple(getattr(value, "shape", ())) == ():
+        inner = item()
+        if isinstance(inner, bool):
+            return inner
+    raise TypeError(
+        f"`where` must return a bool per example; it returned {describe(value)}."
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch.utils.data
 
-from oversample.py.mixed import Mixed
+from oversample.py.mixture import Mixed
 from oversample.py.stream import Balanced
 
 
@@ -15,4 +15,4 @@ class TorchBalanced(Balanced, torch.utils.data.IterableDataset):
 
 
 class TorchMixed(Mixed, torch.utils.data.IterableDataset):
-    """`oversample.py.mixed.Mixed`, for a PyTorch DataLoader."""
+    """`oversample.py.mixture.Mixed`, for a PyTorch DataLoader."""

@@ -33,11 +33,12 @@ import os
 from typing import Any
 
 from oversample.core import seeding as _seeding
+from oversample.core.keying import Keying
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.prepare import Choice, Counted, prepare
 from oversample.core.settings import (
-    UNSET,
+    FRESH,
     Epochs,
     Settings,
     agreed_epochs,
@@ -63,7 +64,9 @@ def ray() -> Any:
     return module
 
 
-def count_labels(shards: Shards, label: object, progress: bool) -> ShardCounts:
+def count_labels(
+    shards: Shards, label: object, progress: bool, *, keying: Keying
+) -> ShardCounts:
     """Samples per class in each shard, counted by one Ray task per shard."""
     found = RayReader(shards, label).count(progress).shard_counts
     assert found is not None
@@ -76,8 +79,8 @@ def balance(
     choice: Choice,
     settings: Settings,
     *,
+    keying: Keying,
     progress: bool,
-    key: object,
 ) -> Any:
     """The plan's epoch (or epochs) as a lazy Ray Dataset; see the module."""
     epochs = _epochs(settings.epochs)
@@ -120,7 +123,7 @@ def epoch_dataset(
 
     def with_epoch(epoch: int) -> Any:
         """Epoch `epoch` of the same plan and counts (nothing is counted again)."""
-        chosen = _epochs(check_epochs(epoch, UNSET))
+        chosen = _epochs(check_epochs(epoch, FRESH))
         return epoch_dataset(shards, label, plan, counts, settings, chosen)
 
     out.with_epoch = with_epoch

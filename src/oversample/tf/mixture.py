@@ -5,9 +5,9 @@ samples whose copies (the plan's rule for class s at their position) exceed
 j, so a sample's copies lie a source-epoch apart and a rate below 1 reads the
 source once and keeps its share. The sources are interleaved by the mixture's
 schedule (`oversample.core.interleave`), computed in the graph piece by piece
-(`oversample.tf.interleave`), through `choose_from_datasets`. No `py_function`,
-no stateful RNG: iterators checkpoint, and a guard refuses a state saved from
-another mixture.
+(or batch by batch, stratified), through `choose_from_datasets`. No
+`py_function`, no stateful RNG: iterators checkpoint, and a guard refuses a
+state saved from another mixture.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from oversample.core import seeding as _seeding
+from oversample.core.interleave import batch_counts
+from oversample.core.keying import POSITION
 from oversample.core.mixture import Mixture, plan_mixture
 from oversample.core.prepare import Choice
 from oversample.core.settings import Settings, auto_buffer
-from oversample.core.settings import Settings as _Settings
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
-from oversample.tf.checks import element_bytes, order_problem
-from oversample.tf.interleave import choices
-from oversample.tf.rule import marks_of
+from oversample.tf.rule import ClassCopies, marks_of, plain
+from oversample.tf.source import Guard, element_bytes, order_problem
 
 __all__ = ["mix"]
 
@@ -153,13 +153,13 @@ def _balanced(
     choice = Choice(
         strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
     )
-    chosen = _Settings(
+    chosen = Settings(
         settings.epochs,
         settings.shuffle_buffer,
         provenance=False,
         copy_seeds=settings.copy_seeds,
     )
-    return _stream.balance(ds, label, choice, chosen, progress=False, key=None)
+    return _stream.balance(ds, label, choice, chosen, keying=POSITION, progress=False)
 
 
 def _epochs(found: Mixture, settings: Settings) -> Any:
@@ -182,10 +182,10 @@ def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
     the last (when the class has extras) those the rule gives one more. Pass j
     is copy j of its samples, for the marks."""
     tf = _tf()
-    rule = found.plan._rule
+    arrays = found.plan.class_rule
+    copies_of = ClassCopies(arrays)
     c = found.code[i]
-    size, base, extra = int(rule.size[c]), int(rule.base[c]), int(rule.extra[c])
-    mult, offset = int(rule.mult[c]), int(rule.offset[c])
+    base, extra = int(arrays.base[0, c]), int(arrays.extras[0, c])
     marking = settings.marking(found.plan.seed)
     first_key = found.offsets[i]  # keys as in the concatenation of the sources
     blocked = all(
@@ -224,10 +224,8 @@ def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
         return ds.batch(BLOCK).enumerate().map(block).unbatch()
 
     def epoch_of(epoch: Any) -> Any:
-        shift = (epoch % size) * extra % size
-
         def kept(position: Any) -> Any:
-            return ((mult * position + offset) % size - shift) % size < extra
+            return copies_of(c, position, first_key + position, epoch) > base
 
         passes = [one_pass(j, epoch) for j in range(base)]
         passes += [one_pass(base, epoch, kept)] if extra else []
@@ -257,3 +255,72 @@ def _shuffled(
     fixed = settings.epochs.fixed
     seed = _seeding.derive(found.plan.seed, "mixture-shuffle", name, fixed) & INT64_MAX
     return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=fixed is None)
+
+
+# The schedule: which source gives each output.
+
+
+def _spread(counts: Any) -> Any:
+    """One stratified batch's sources, spread out (`core.mixture.batch_order`)."""
+    tf = _tf()
+    owner = tf.repeat(tf.range(tf.size(counts, tf.int64), dtype=tf.int64), counts)
+    starts = tf.repeat(tf.cumsum(counts) - counts, counts)
+    j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
+    points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
+        2.0 * tf.cast(tf.gather(counts, owner), tf.float64)
+    )
+    order = tf.argsort(points, stable=True)
+    return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
+
+
+def choices(
+    found: Mixture, settings: Settings, stratified: int | None, config: int
+) -> Any:
+    """The source of every output: the schedule, piece by piece, per epoch."""
+    tf = _tf()
+    totals = tf.constant(found.targets, tf.float64)
+    sources = tf.range(len(found.names), dtype=tf.int64)
+    pieces = found.pieces()
+
+    def first(piece: Any) -> Any:
+        edge = tf.math.ceil(tf.cast(piece, tf.float64) / pieces * totals - 0.5)
+        edge = tf.clip_by_value(edge, 0.0, totals)
+        return tf.cast(tf.where(piece >= pieces, totals, edge), tf.int64)
+
+    def piece_of(piece: Any) -> Any:
+        low, high = first(piece), first(piece + 1)
+        counts = high - low
+        owner = tf.repeat(sources, counts)
+        starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
+        j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
+        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (2.0 * tf.gather(totals, owner))
+        order = tf.argsort(points, stable=True)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
+
+    guard = Guard(config)
+    initial = tf.constant(config, tf.int64)
+    if stratified is None:
+        pieces_of = tf.data.Dataset.range(pieces)
+        epoch = pieces_of.scan(initial, _checked(guard)).flat_map(piece_of)
+    else:
+        table = tf.data.Dataset.from_tensor_slices(
+            batch_counts(found.targets, stratified)
+        )
+        epoch = table.scan(initial, _checked(guard)).flat_map(_spread)
+    epochs = settings.epochs
+    if epochs.streaming:
+        epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
+
+    return epoch
+
+
+def _checked(guard: Guard) -> Any:
+    """A scan step whose state is the configuration, once per piece of the
+    schedule: a state restored from another mixture fails at the next piece."""
+    tf = _tf()
+
+    def check(saved: Any, piece: Any) -> Any:
+        with tf.control_dependencies([guard.check(saved)]):
+            return saved, tf.nest.map_structure(tf.identity, piece)
+
+    return plain(check)

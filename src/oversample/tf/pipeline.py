@@ -1,17 +1,23 @@
-"""Assembling the streaming pipeline: epochs, spreading and shuffling copies."""
+"""The streaming pipeline of one stream: the plan's rule applied to every
+element (or block of elements), the copies laid out in a seeded order,
+epochs, the shuffle, the held copies of the spread placed among them, and the
+guard that refuses an iterator state saved from another configuration."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from oversample.core import seeding as _seeding
+from oversample.core import spread as _spread
 from oversample.core.marks import Marking
-from oversample.core.settings import Settings, auto_buffer
+from oversample.core.plan import Plan
+from oversample.core.schedules import Progressive
+from oversample.core.settings import Epochs, Settings, auto_buffer
 from oversample.tf import INT64_MAX
 from oversample.tf import tf as _tf
-from oversample.tf.checks import GUARD_MESSAGE, element_bytes
-from oversample.tf.held import Held, keep_one_copy
-from oversample.tf.rule import Rule, marks_of
+from oversample.tf.rule import ClassRule, Rule, marks_of, order_seed, plain
+from oversample.tf.source import Guard, check_source, element_bytes
+from oversample.tf.spread import Held, Holding, keep_one_copy
 
 SPREAD_CAP = 256
 BLOCK_BYTES = 256 << 10
@@ -19,7 +25,7 @@ BLOCK_FLOOR = 32
 BLOCK_CAP = 1024
 
 
-def _block_size(size: int | None) -> int | None:
+def block_size(size: int | None) -> int | None:
     """Source elements per block (about 256 KiB), or None for one at a time."""
     if size is None:
         return None
@@ -31,15 +37,86 @@ def draw_seed(seed: int) -> int:
     return _seeding.derive(seed, "epoch-draw") & INT64_MAX
 
 
+def stream_total(plan: Plan, epochs: Epochs, cardinality: int) -> int | None:
+    """Elements one iteration yields, when exact rounding fixes them."""
+    if plan.rounding != "exact":
+        return None
+    if plan.kind == "whole":
+        if cardinality < 0 or not plan.knows_samples:
+            return None
+        per_epoch = plan.total
+    elif plan.epoch_dependent and epochs.stream is not None:
+        return sum(plan.total_at(epoch) for epoch in range(epochs.stream))
+    else:
+        per_epoch = plan.total_at(epochs.fixed or 0)
+    if not epochs.streaming:
+        return per_epoch
+    return None if epochs.stream is None else per_epoch * epochs.stream
+
+
+def check_schedule(plan_or_strategy: object, settings: Settings) -> None:
+    """Refuses an epoch-dependent plan or strategy in the fresh-epoch mode,
+    before any data flows."""
+    epoch_dependent = (
+        plan_or_strategy.epoch_dependent
+        if isinstance(plan_or_strategy, Plan)
+        else isinstance(plan_or_strategy, Progressive)
+    )
+    if epoch_dependent and settings.epochs.fresh:
+        strategy = getattr(plan_or_strategy, "strategy", plan_or_strategy)
+        raise ValueError(
+            f"strategy {strategy} changes the targets from epoch to epoch;"
+            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
+            " without them every iteration draws a random epoch."
+        )
+
+
+def run(
+    ds: Any,
+    plan: Plan,
+    rule: Rule,
+    settings: Settings,
+    holding: Holding | None = None,
+) -> Any:
+    """Checks the source against the plan, builds the pipeline that carries
+    the plan out with `rule`, attaches the plan and the spread's report."""
+    cardinality = int(ds.cardinality())
+    keyed_by_position = "per-sample decisions" if rule.by_position else None
+    if keyed_by_position is None and settings.copy_seeds and not rule.keyed:
+        keyed_by_position = "the copy seeds"
+    check_source(ds, plan, keyed_by_position)
+    num_samples = plan.num_samples
+    if num_samples is None and cardinality >= 0:
+        num_samples = cardinality
+    held = None
+    if holding is not None and isinstance(rule, ClassRule):
+        held = holding.held(rule, ds.element_spec, plan.seed, settings)
+    out = assemble(
+        ds,
+        plan,
+        rule,
+        settings,
+        num_samples=num_samples,
+        total=stream_total(plan, settings.epochs, cardinality),
+        held=held,
+    )
+    out.plan = plan
+    out.spread = (
+        holding.report()
+        if holding is not None
+        else _spread.nothing(0, "the copies do not come from per-class targets")
+    )
+    return out
+
+
 def assemble(
     ds: Any,
+    plan: Plan,
     rule: Rule,
     settings: Settings,
     *,
-    seed: int,
     num_samples: int | None,
     total: int | None,
-    fingerprint: str,
     held: Held | None = None,
 ) -> Any:
     """source -> decide copies -> lay copies out -> shuffle, and the held
@@ -47,13 +124,14 @@ def assemble(
     yields, when known."""
     tf = _tf()
     epochs = settings.epochs
+    seed = plan.seed
     if epochs.streaming and num_samples is None:
         raise ValueError(
             "`epochs=` needs the number of source samples; the cardinality of `ds`"
             " is unknown and no plan gives it."
         )
     parts: tuple[object, ...] = (
-        fingerprint,
+        plan.fingerprint,
         epochs,
         num_samples,
         settings.shuffle_buffer,
@@ -61,6 +139,7 @@ def assemble(
     if held is not None:
         parts = (*parts, held.identity)
     config = _seeding.derive(0, "pipeline", *parts) & INT64_MAX
+    guard = Guard.of(config, plan)
     out = None
     if held is None or held.streams_rest:
         size = element_bytes(ds.element_spec)
@@ -70,8 +149,8 @@ def assemble(
             if settings.shuffle_buffer is None
             else settings.shuffle_buffer
         )
-        block = _block_size(size) if rule.batched else None
-        layout = _Layout(rule, settings, seed, config, num_samples or 1, buffer > 0)
+        block = block_size(size) if rule.batched else None
+        layout = _Layout(rule, settings, seed, guard, num_samples or 1, buffer > 0)
         out = layout.elements(ds) if block is None else layout.blocks(ds, block)
         if buffer:
             out = out.shuffle(
@@ -80,7 +159,7 @@ def assemble(
                 reshuffle_each_iteration=epochs.fixed is None,
             )
     if held is not None:
-        out = keep_one_copy(held.merge(out, epochs, draw_seed(seed), config))
+        out = keep_one_copy(held.merge(out, epochs, draw_seed(seed), guard))
     assert out is not None
     if epochs.streaming and epochs.stream is None:
         total = int(tf.data.INFINITE_CARDINALITY)
@@ -97,12 +176,12 @@ class _Layout:
         rule: Rule,
         settings: Settings,
         seed: int,
-        config: int,
+        guard: Guard,
         samples: int,
         mix: bool,
     ) -> None:
         self.rule, self.settings, self.seed = rule, settings, seed
-        self.config, self.samples, self.mix = config, samples, mix
+        self.guard, self.samples, self.mix = guard, samples, mix
         self.epochs = settings.epochs
         self.fresh = self.epochs.fresh and rule.uses_epoch
 
@@ -116,7 +195,7 @@ class _Layout:
     def _initial(self) -> tuple[Any, ...]:
         tf = _tf()
         return (
-            tf.constant(self.config, tf.int64),
+            tf.constant(self.guard.config, tf.int64),
             tf.constant(False),
             tf.constant(0, tf.int64),
             tf.constant(-1, tf.int64),
@@ -131,8 +210,7 @@ class _Layout:
         tf = _tf()
         rule, epochs = self.rule, self.epochs
         saved, started, drawn, counter, inner = state
-        same = tf.debugging.Assert(tf.equal(saved, self.config), [GUARD_MESSAGE])
-        with tf.control_dependencies([same]):
+        with tf.control_dependencies([self.guard.check(saved)]):
             epoch = tf.constant(epochs.fixed or 0, tf.int64)
         keys = positions
         if epochs.streaming:
@@ -149,12 +227,9 @@ class _Layout:
             drawn = tf.where(started, drawn, draw % (2**31))
             epoch = drawn
         values = elements(keys)
-        copies, candidate, payload, inner = rule.decide(values, keys, inner, epoch)
-        if rule.uses_epoch:
-            extra = tf.logical_and(candidate, rule.resolve(payload, epoch))
-            copies += tf.cast(extra, tf.int64)
+        copies, samples, inner = rule.decide(values, keys, inner, epoch)
         state = (saved, tf.constant(True), drawn, counter, inner)
-        return state, copies, rule.sample(values, keys), epoch
+        return state, copies, samples, epoch
 
     def _scan(self, ds: Any, step: Any) -> Any:
         """Repeats for `epochs=`, adds the per-iteration draw, scans with `step`."""
@@ -164,12 +239,12 @@ class _Layout:
             ds = ds.repeat(epochs.stream) if epochs.stream else ds.repeat()
         if self.fresh:
             ds = tf.data.Dataset.zip((ds, self._draws()))
-            return ds.scan(self._initial(), _plain(step))
+            return ds.scan(self._initial(), plain(step))
 
         def undrawn(state: Any, item: Any) -> Any:
             return step(state, (item, None))
 
-        return ds.scan(self._initial(), _plain(undrawn))
+        return ds.scan(self._initial(), plain(undrawn))
 
     def elements(self, ds: Any) -> Any:
         """One element at a time: for ragged, sparse or variable shapes, and for
@@ -194,7 +269,7 @@ class _Layout:
             if not marking.wanted:
                 return repeated
             marks = tf.data.Dataset.range(copies).map(
-                _plain(lambda copy: marks_of(marking, sample, copy, epoch))
+                plain(lambda copy: marks_of(marking, sample, copy, epoch))
             )
             return tf.data.Dataset.zip((repeated, marks))
 
@@ -202,25 +277,21 @@ class _Layout:
         # takes one copy from each of SPREAD samples in turn.
         spread = SPREAD_CAP if self.mix else 1
         decided = self._scan(ds.enumerate(), step)
-        return decided.interleave(_plain(emit), cycle_length=spread, block_length=1)
+        return decided.interleave(plain(emit), cycle_length=spread, block_length=1)
 
     def blocks(self, ds: Any, block: int) -> Any:
         """A block of elements per step: one function call per block, not per
         element. The copies of a block are laid out in a seeded random order."""
-        tf = _tf()
         rule, mix = self.rule, self.mix
         marking = self.settings.marking(self.seed)
-        block_seed = _seeding.derive(self.seed, "block-order") & INT64_MAX
 
         def step(state: Any, item: Any) -> Any:
             (positions, elements), draw = item
             state, copies, samples, epoch = self._decide(
                 state, positions, lambda keys: rule.read(elements, keys), draw
             )
-            order_seed = None
-            if mix:
-                order_seed = tf.stack([block_seed, epoch * 1_000_003 + positions[0]])
-            laid = lay_out(copies, elements, samples, order_seed, marking, epoch)
+            order = order_seed(self.seed, epoch, positions[0]) if mix else None
+            laid = lay_out(copies, elements, samples, order, marking, epoch)
             return state, laid
 
         return self._scan(ds.enumerate().batch(block), step).prefetch(2).unbatch()
@@ -230,31 +301,22 @@ def lay_out(
     copies: Any,
     elements: Any,
     samples: Any,
-    order_seed: Any,
+    order: Any,
     marking: Marking,
     epoch: Any,
 ) -> Any:
     """A block's copies: each element `copies` times, in a stateless random
-    order when `order_seed` is given, with the marks `marking` asks for."""
+    order when the seed `order` is given, with the marks `marking` asks for."""
     tf = _tf()
     owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
     copy = tf.ragged.range(copies).flat_values
-    if order_seed is not None:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(tf.size(owner, out_type=tf.int64)), seed=order_seed
+    if order is not None:
+        shuffled = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.size(owner, out_type=tf.int64)), seed=order
         )
-        owner, copy = tf.gather(owner, order), tf.gather(copy, order)
+        owner, copy = tf.gather(owner, shuffled), tf.gather(copy, shuffled)
     laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)
     if marking.wanted:
         keys = tf.gather(samples, owner)
         laid = (laid, marks_of(marking, keys, copy, epoch))
     return laid
-
-
-def _plain(fn: Any) -> Any:
-    """Marks a graph function as needing no autograph conversion.
-
-    NOTE: these functions use no Python control flow on tensors; skipping the
-    conversion saves about half a second of pipeline construction.
-    """
-    return _tf().autograph.experimental.do_not_convert(fn)

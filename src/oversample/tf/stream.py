@@ -1,14 +1,16 @@
-"""The tf.data executor of one stream: count_labels, balance and duplicate.
+"""The tf.data executor of one stream: `count_labels`, `balance` and
+`duplicate`, and its readers for the one preparation
+(`oversample.core.prepare`): one stream keyed by position, or by a stable id.
 
-Every decision comes from a `Plan` (or, for `duplicate` with whole-number
-copies, a fixed rule). Per element, the pipeline looks the label up in a table
-of the plan's classes, keeps a running count per class (the sample's
-occurrence index: O(classes) state), turns (class, occurrence, epoch) into a
-number of copies with the plan's rule and emits that many bit-identical copies,
-laid out in a seeded order and mixed by a top-level seeded shuffle. With the
-spread, the classes with the most copies are held in memory and their copies
-placed over the whole epoch (`oversample.core.spread`). No `py_function` and no
-stateful RNG: iterators checkpoint and resume exactly.
+Every decision comes from a `Plan`. Per element, the pipeline looks the label
+up in a table of the plan's classes, keeps a running count per class (the
+sample's occurrence index: O(classes) state), turns (class, occurrence,
+epoch) into a number of copies with the plan's rule and emits that many
+bit-identical copies, laid out in a seeded order and mixed by a top-level
+seeded shuffle. With the spread, the classes with the most copies are held
+in memory and their copies placed over the whole epoch
+(`oversample.core.spread`). No `py_function` and no stateful RNG: iterators
+checkpoint and resume exactly.
 
 Reached through `ovs.balance` and friends (`oversample.sources` dispatches);
 TensorFlow is imported here, on first use.
@@ -18,23 +20,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from oversample.core.prepare import Choice, prepare
+import numpy as np
+
+from oversample.core import copies as _copies
+from oversample.core.copies import Copies
+from oversample.core.keying import POSITION, By, Keying
+from oversample.core.plan import Plan
+from oversample.core.planning import plan as make_plan
+from oversample.core.prepare import Choice, Counted, FactorChoice, Pairs, prepare
 from oversample.core.settings import Settings
-from oversample.tf import labels as _labels
-from oversample.tf import run as _run
-from oversample.tf import spreading as _spreading
-from oversample.tf.duplicate import duplicate
-from oversample.tf.labels import LabelSpec
-from oversample.tf.readers import KeyedReader, StreamReader
+from oversample.tf import source as _source
+from oversample.tf import spread as _spread
+from oversample.tf import tf as _tf
+from oversample.tf.pipeline import check_schedule, run
+from oversample.tf.rule import KeyedClassRule, Rule, WeightRule, fixed_from_weight
+from oversample.tf.rule import plan_rule as _plan_rule
+from oversample.tf.source import Label, LabelSpec
 
 __all__ = ["balance", "count_labels", "duplicate"]
 
 
-def count_labels(ds: Any, label: LabelSpec, progress: bool) -> dict[int | str, int]:
+def count_labels(
+    ds: Any, label: LabelSpec, progress: bool, *, keying: Keying = POSITION
+) -> dict[int | str, int]:
     """Elements per class in one label-only pass."""
-    resolved = _labels.resolve_label(ds.element_spec, label)
-    _labels.check_finite(ds, "count_labels")
-    return _labels.count(ds, resolved, progress).counts
+    resolved = _source.resolve_label(ds.element_spec, label)
+    _source.check_finite(ds, "count_labels")
+    return _source.count(ds, resolved, progress).counts
 
 
 def balance(
@@ -43,22 +55,235 @@ def balance(
     choice: Choice,
     settings: Settings,
     *,
+    keying: Keying,
     progress: bool,
-    key: LabelSpec | None,
 ) -> Any:
-    """One stream keyed by position (or, with `key`, by a stable id)."""
-    resolved = _labels.resolve_label(ds.element_spec, label)
+    """One stream keyed by position (or, with `key=`, by a stable id)."""
+    resolved = _source.resolve_label(ds.element_spec, label)
     plan = choice.given_plan()
-    _run.check_schedule(plan if plan is not None else choice.strategy, settings)
+    check_schedule(plan if plan is not None else choice.strategy, settings)
     reader = (
-        StreamReader(ds, resolved) if key is None else KeyedReader(ds, resolved, key)
+        KeyedReader(ds, resolved, keying.key)
+        if keying.by is By.ID
+        else StreamReader(ds, resolved)
     )
     prepared = prepare(reader, choice, settings, progress)
-    plan = prepared.plan
-    holding = _spreading.held(prepared, 1, reader.place(prepared))
-    out = _run.run_plan(
-        ds, plan, resolved, settings, rule=reader.rule(prepared), holding=holding
-    )
-    if prepared.counted is not None and prepared.counted.keys is not None:
+    holding = _spread.held(prepared, 1, reader.place(prepared))
+    out = run(ds, prepared.plan, reader.rule(prepared), settings, holding)
+    if isinstance(reader, KeyedReader):
+        assert prepared.counted is not None
         out.keys = prepared.counted.keys
     return out
+
+
+def duplicate(
+    ds: Any,
+    form: Copies,
+    *,
+    label: LabelSpec | None,
+    choice: Choice,
+    settings: Settings,
+) -> Any:
+    """`ovs.duplicate` on a tf.data stream: every form becomes a plan first."""
+    resolved = None if label is None else _source.resolve_label(ds.element_spec, label)
+    plan = choice.given_plan()
+    if plan is not None:
+        check_schedule(plan, settings)
+        return run(ds, plan, _plan_rule(plan, resolved), settings)
+    if form.per_class is not None:
+        assert resolved is not None
+        return _by_class(ds, form, resolved, choice, settings)
+    if form.weight is not None:
+        return _by_weight(ds, form, choice, settings)
+    if form.kind == "fraction":
+        size = _checked_size(ds, f"a fractional `copies`={form.factor}")
+        weights = np.full(size, form.factor)
+        chosen = make_plan(weights=weights, seed=choice.seed, rounding=choice.rounding)
+        return run(ds, chosen, _plan_rule(chosen, None), settings)
+    cardinality = int(ds.cardinality())
+    known = cardinality if cardinality >= 0 else None
+    if form.where is not None:
+        identity, unknown = _source.graph_identity(ds.element_spec, form.where)
+        chosen = _copies.whole_plan(
+            form, choice.seed, known, identity=identity, unknown=unknown
+        )
+    elif form.indices is not None:
+        indices = _copies.positions(form.indices, lambda: _length(ds))
+        chosen = _copies.whole_plan(
+            form, choice.seed, known or _length(ds), indices=indices
+        )
+    else:
+        chosen = _copies.whole_plan(form, choice.seed, known)
+    return run(ds, chosen, _plan_rule(chosen, None), settings)
+
+
+def _by_class(
+    ds: Any, form: Copies, label: Label, choice: Choice, settings: Settings
+) -> Any:
+    """Per-class factors: a plan of targets count x factor (with the spread,
+    or when a factor is not whole), else a plan of whole copies per class."""
+    assert form.per_class is not None
+    strings = isinstance(next(iter(form.per_class)), str)
+    if strings != (label.dtype == _tf().string):
+        raise TypeError(
+            f"`copies` keys are {'strings' if strings else 'ints'} but the label has"
+            f" dtype {label.dtype.name}."
+        )
+    reader = StreamReader(ds, label, what="per-class `copies`")
+    if form.whole and not (settings.spread and reader.unheld(None) is None):
+        chosen = _copies.whole_plan(form, choice.seed, None)
+        return run(ds, chosen, _plan_rule(chosen, label), settings)
+    factors = FactorChoice(
+        seed=choice.seed, rounding=choice.rounding, factors=form.per_class
+    )
+    prepared = prepare(reader, factors, settings, progress=False)
+    holding = _spread.held(prepared, 1, _spread.by_position)
+    return run(ds, prepared.plan, _plan_rule(prepared.plan, label), settings, holding)
+
+
+def _by_weight(ds: Any, form: Copies, choice: Choice, settings: Settings) -> Any:
+    """A real factor per sample from the element: one pre-pass, then a plan."""
+    tf = _tf()
+    weight = form.weight
+    assert weight is not None
+    spec = _source.output_spec(ds.element_spec, weight, "copies")
+    if not (
+        isinstance(spec, tf.TensorSpec)
+        and spec.shape.rank == 0
+        and (spec.dtype.is_floating or spec.dtype.is_integer)
+        and spec.dtype != tf.bool
+    ):
+        raise TypeError(
+            f"a callable `copies` must return a real scalar per element; it returns"
+            f" {spec}."
+        )
+    _source.check_finite(ds, "a callable `copies`")
+    factors = _source.map_elements(ds, lambda e: tf.cast(weight(e), tf.float64))
+    weights = [b.numpy() for b in factors.batch(_source.COUNT_BATCH)]
+    chosen = make_plan(
+        weights=np.concatenate(weights) if weights else np.zeros(0),
+        seed=choice.seed,
+        rounding=choice.rounding,
+    )
+    rule = WeightRule(chosen, lambda element, key: fixed_from_weight(weight(element)))
+    return run(ds, chosen, rule, settings)
+
+
+def _checked_size(ds: Any, what: str) -> int:
+    """The cardinality, which `what` needs known."""
+    cardinality = int(ds.cardinality())
+    if cardinality < 0:
+        raise ValueError(
+            f"{what} needs the number of samples, but the cardinality of `ds` is"
+            " unknown; pass `ds.apply(tf.data.experimental.assert_cardinality(n))`."
+        )
+    return cardinality
+
+
+def _length(ds: Any) -> int:
+    """The dataset's length: its cardinality, or one pass when unknown."""
+    size = int(ds.cardinality())
+    if size < 0:
+        _source.check_finite(ds, "`indices`")
+        size = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+    return size
+
+
+# The readers of one stream.
+
+
+class StreamReader:
+    """One stream, keyed by its position: the order must not change."""
+
+    sharded = False
+    once = False
+
+    def __init__(self, ds: Any, label: Label, what: str = "balance") -> None:
+        self.ds, self.label, self.what = ds, label, what
+
+    def check(self, counts: Any, plan: Plan | None) -> None:
+        _source.check_source(self.ds, plan, "per-sample decisions")
+
+    def unheld(self, plan: Plan | None) -> str | None:
+        if self.label.multi:
+            return "multi-label elements take per-sample factors"
+        return _spread.holdable(self.ds.element_spec)
+
+    def count(self, progress: bool) -> Counted:
+        _source.check_finite(self.ds, self.what)
+        counted = _source.count(self.ds, self.label, progress)
+        pairs: Pairs = {(0, label): n for label, n in counted.counts.items()}
+        return Counted(pairs, labels=counted.rows, multi=self.label.multi)
+
+    def place(self, prepared: Any) -> _spread.Place:
+        """How a held sample finds its occurrence and key."""
+        return _spread.by_position
+
+    def rule(self, prepared: Any) -> Rule:
+        """The rule that carries the plan out in the stream."""
+        return _plan_rule(prepared.plan, self.label)
+
+    def collect(
+        self, budget: int, plan: Plan | None, progress: bool
+    ) -> tuple[_spread.Pass, Counted]:
+        ds = self.ds
+        _source.check_finite(ds, self.what)
+        found = _spread.collect(ds, self.label, budget, plan, progress, positional=True)
+        return found, Counted(_seen_pairs(found, plan, int(ds.cardinality())))
+
+
+class KeyedReader(StreamReader):
+    """One stream keyed by a stable id (`key=`): any order, the plan's sample
+    i the i-th key in sorted order."""
+
+    def __init__(self, ds: Any, label: Label, key: object) -> None:
+        if label.multi:
+            raise ValueError("`key=` supports one label per element.")
+        resolved = _source.resolve_label(ds.element_spec, key, name="key")
+        if resolved.multi:
+            raise ValueError("`key` must be a scalar id per element.")
+        super().__init__(ds, label)
+        self.key = resolved
+
+    def check(self, counts: Any, plan: Plan | None) -> None:
+        if counts is not None or plan is not None:
+            raise ValueError(
+                "`key=` reads every key in its own pass to rank the samples; it"
+                " does not combine with `counts=` or `plan=`."
+            )
+        _source.check_finite(self.ds, self.what)
+
+    def place(self, prepared: Any) -> _spread.Place:
+        assert prepared.counted is not None
+        return _spread.by_key(prepared.plan, prepared.counted.keys)
+
+    def rule(self, prepared: Any) -> Rule:
+        assert prepared.counted is not None
+        keys = prepared.counted.keys
+        return KeyedClassRule(prepared.plan, self.label, self.key, keys)
+
+    def count(self, progress: bool) -> Counted:
+        keyed = _source.collect_keyed(self.ds, self.label, self.key, progress)
+        return Counted({}, labels=keyed.labels, keys=keyed.keys)
+
+    def collect(
+        self, budget: int, plan: Plan | None, progress: bool
+    ) -> tuple[_spread.Pass, Counted]:
+        source = _source.map_elements(self.ds, lambda e: ((self.key.read(e),), e))
+        found = _spread.collect(
+            source, self.label, budget, None, progress, keep_all=True
+        )
+        assert found.idents is not None and found.labels is not None
+        keys, order = _source.sorted_keys(found.idents)
+        labels = _source.python_array(found.labels)[order]
+        return found, Counted({}, labels=labels, keys=keys)
+
+
+def _seen_pairs(found: _spread.Pass, plan: Plan | None, cardinality: int) -> Pairs:
+    """The labels a positional collecting read counted (by class index when a
+    plan told the read its classes)."""
+    if plan is None:
+        counts = _spread.counts_of(found, cardinality)
+        return {(0, label): n for label, n in counts.items()}
+    seen = found.collector.counts
+    return {(0, label): int(seen[c]) for c, label in enumerate(plan.classes)}

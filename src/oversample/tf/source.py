@@ -1,19 +1,23 @@
-"""Reading labels out of elements, and the label-only counting pass."""
+"""A tf.data source before its copies stream: reading labels (and keys) out of
+its elements, the label-only counting pass, and the checks of its order and
+size made before any data flows."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from oversample.core.identity import HINT
 from oversample.core.labels import keys_of as _keys_of
 from oversample.core.labels import walk
 from oversample.core.validation import describe, is_int
 from oversample.tf import tf as _tf
-from oversample.tf.checks import element_bytes
 
 COUNT_BATCH = 4096
 COUNT_BYTES = 1 << 20
@@ -41,6 +45,47 @@ def output_spec(element_spec: Any, fn: Callable[[Any], Any], name: str) -> Any:
             f"`{name}` failed when traced on the element spec: {error}"
         ) from error
     return tf.nest.map_structure(tf.type_spec_from_value, concrete.structured_outputs)
+
+
+def graph_identity(
+    element_spec: Any, where: Callable[[Any], Any]
+) -> tuple[str | None, str | None]:
+    """The identity of a `where` predicate: a hash of its graph traced on the
+    element spec (inner functions' names made canonical) and of the values it
+    captures; (None, why) when it reads a resource (a lookup table or a
+    variable), whose contents are not part of the graph. Refuses a predicate
+    that does not return a boolean scalar."""
+    tf = _tf()
+    try:
+        traced = tf.function(where, autograph=True).get_concrete_function(element_spec)
+    except Exception as error:
+        raise TypeError(
+            f"`where` failed when traced on the element spec: {error}"
+        ) from error
+    spec = tf.nest.map_structure(tf.type_spec_from_value, traced.structured_outputs)
+    if not (
+        isinstance(spec, tf.TensorSpec)
+        and spec.dtype == tf.bool
+        and spec.shape.rank == 0
+    ):
+        raise TypeError(
+            f"`where` must return a boolean scalar per element; it returns {spec}."
+        )
+    names: dict[str, str] = {}
+    text = re.sub(
+        r"__inference_\w+_\d+\b",
+        lambda found: names.setdefault(found.group(0), f"function{len(names)}"),
+        str(traced.graph.as_graph_def()),
+    )
+    digest = hashlib.blake2b(text.encode(), digest_size=16)
+    for value in traced.captured_inputs:
+        if value.dtype in (tf.resource, tf.variant):
+            return None, (
+                "`where` reads a lookup table or a variable, whose contents are not"
+                " part of its graph"
+            )
+        digest.update(value.numpy().tobytes())
+    return digest.hexdigest(), None
 
 
 def resolve_label(element_spec: Any, label: object, name: str = "label") -> Label:
@@ -155,7 +200,7 @@ def _progress_bar(total: int | None, description: str) -> Any:
     return bar
 
 
-def _python_label(value: Any) -> int | str:
+def python_label(value: Any) -> int | str:
     return value.decode("utf-8") if isinstance(value, bytes) else int(value)
 
 
@@ -173,7 +218,9 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     counts: dict[int | str, int] = {}
     rows: list[list[int | str]] | None = [] if label.multi else None
     seen = 0
-    for batch in _batches(ds, label_batches(ds, label), "counting labels", progress):
+    for batch in read_batches(
+        ds, label_batches(ds, label), "counting labels", progress
+    ):
         if rows is not None:
             values = (
                 batch.to_list()
@@ -181,7 +228,7 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
                 else batch.numpy().tolist()
             )
             for row in values:
-                row_labels = sorted({_python_label(v) for v in row})
+                row_labels = sorted({python_label(v) for v in row})
                 rows.append(row_labels)
                 for value in row_labels:
                     counts[value] = counts.get(value, 0) + 1
@@ -192,7 +239,7 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
         if int(numbers.sum()) != array.shape[0]:
             raise RuntimeError("label counts do not add up to the batch size")
         for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
-            key = _python_label(value)
+            key = python_label(value)
             counts[key] = counts.get(key, 0) + int(number)
         seen += int(array.shape[0])
     if not label.multi and sum(counts.values()) != seen:
@@ -208,7 +255,7 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
     return Counted(dict(sorted(counts.items())), seen, rows)
 
 
-def _batches(ds: Any, batches: Any, description: str, progress: bool) -> Any:
+def read_batches(ds: Any, batches: Any, description: str, progress: bool) -> Any:
     """Iterates `batches` of `ds` with an optional progress bar over elements."""
     cardinality = int(ds.cardinality())
     bar = _progress_bar(cardinality if cardinality >= 0 else None, description)
@@ -219,19 +266,19 @@ def _batches(ds: Any, batches: Any, description: str, progress: bool) -> Any:
                 bar.advance(bar.task_ids[0], int(_tf().nest.flatten(batch)[0].shape[0]))
 
 
-def _python_array(parts: list[np.ndarray]) -> np.ndarray:
+def python_array(parts: list[np.ndarray]) -> np.ndarray:
     if not parts:
         raise ValueError("`ds` is empty; there is nothing to plan.")
     array = np.concatenate(parts)
     if array.dtype == object:
-        array = np.asarray([_python_label(v) for v in array.tolist()])
+        array = np.asarray([python_label(v) for v in array.tolist()])
     return array
 
 
 def collect(ds: Any, label: Label, progress: bool) -> np.ndarray:
     """Every element's label, in source order (a few bytes per sample)."""
-    batches = _batches(ds, label_batches(ds, label), "reading labels", progress)
-    return _python_array([batch.numpy() for batch in batches])
+    batches = read_batches(ds, label_batches(ds, label), "reading labels", progress)
+    return python_array([batch.numpy() for batch in batches])
 
 
 def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
@@ -239,25 +286,35 @@ def collect_keyed(ds: Any, label: Label, key: Label, progress: bool) -> Keyed:
     pairs = map_elements(ds, lambda e: (key.read(e), label.read(e)))
     keys: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for key_batch, label_batch in _batches(
+    for key_batch, label_batch in read_batches(
         ds, pairs.batch(COUNT_BATCH), "reading keys", progress
     ):
         keys.append(key_batch.numpy())
         labels.append(label_batch.numpy())
-    if not keys:
+    ordered, order = sorted_keys(keys)
+    return Keyed(keys=ordered, labels=python_array(labels)[order])
+
+
+def sorted_keys(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every sample's key, sorted, and the order that sorts them; keys must be
+    unique."""
+    if not parts:
         raise ValueError("`ds` is empty; there is nothing to plan.")
-    all_keys = np.concatenate(keys)
-    if all_keys.dtype == object:
-        all_keys = all_keys.astype(np.bytes_)
-    order = np.argsort(all_keys, kind="stable")
-    ordered = all_keys[order]
+    keys = comparable(np.concatenate(parts))
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
     repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
     if repeated.size:
-        shown = [_python_label(v) for v in ordered[repeated[:3]].tolist()]
+        shown = [python_label(v) for v in ordered[repeated[:3]].tolist()]
         raise ValueError(
             f"`key` must be unique per sample; these keys repeat: {describe(shown)}."
         )
-    return Keyed(keys=ordered, labels=_python_array(labels)[order])
+    return ordered, order
+
+
+def comparable(keys: np.ndarray) -> np.ndarray:
+    """String keys as bytes, so that NumPy sorts and searches them."""
+    return keys.astype(np.bytes_) if keys.dtype == object else keys
 
 
 @dataclass(frozen=True)
@@ -266,3 +323,97 @@ class Keyed:
 
     keys: np.ndarray
     labels: np.ndarray
+
+
+# The order and size of the source.
+
+GUARD_MESSAGE = (
+    "oversample: this iterator state was saved from a pipeline with another plan"
+    " or other settings; restore it into the same configuration."
+)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The configuration an iterator state must have been saved from (a hash
+    of the plan's fingerprint and the settings), and what a refusal says."""
+
+    config: int
+    message: str = GUARD_MESSAGE
+
+    @classmethod
+    def of(cls, config: int, plan: Any) -> Guard:
+        """The guard of a pipeline of `plan`; a plan whose identity cannot be
+        known refuses every restore, saying why."""
+        if plan.unknown_identity is None:
+            return cls(config)
+        return cls(
+            config,
+            f"oversample: {plan.unknown_identity}, so a saved iterator state"
+            f" cannot be checked against this pipeline and is refused. {HINT}",
+        )
+
+    def check(self, saved: Any) -> Any:
+        """The assertion that `saved` (a scan state) is this configuration."""
+        tf = _tf()
+        return tf.debugging.Assert(tf.equal(saved, self.config), [self.message])
+
+
+def order_problem(ds: Any) -> str | None:
+    """Names what makes the source order change between iterations, if anything."""
+    from tensorflow.core.framework import graph_pb2
+
+    if ds.options().deterministic is False:
+        return "its options set deterministic=False"
+    graph = graph_pb2.GraphDef()
+    graph.ParseFromString(ds._as_serialized_graph().numpy())
+    nodes = list(graph.node)
+    for function in graph.library.function:
+        nodes.extend(function.node_def)
+    for node in nodes:
+        if node.op.startswith(("ShuffleDataset", "ShuffleAndRepeatDataset")):
+            reshuffle = node.attr.get("reshuffle_each_iteration")
+            if reshuffle is None or reshuffle.b:
+                return f"it holds a {node.op} that reshuffles on every iteration"
+        deterministic = node.attr.get("deterministic")
+        if deterministic is not None and deterministic.s == b"false":
+            return f"it holds a {node.op} with deterministic=False"
+    return None
+
+
+def check_source(ds: Any, plan: Any, keyed_by_position: str | None) -> None:
+    """Refuses a source of another size than the plan's and, when
+    `keyed_by_position` names what is keyed by position, one whose order
+    changes between iterations."""
+    cardinality = int(ds.cardinality())
+    planned = None if plan is None else plan.num_samples
+    if planned is not None and cardinality >= 0 and cardinality != planned:
+        classes = ", ".join(repr(c) for c in plan.classes[:8])
+        more = ", ..." if len(plan.classes) > 8 else ""
+        named = f" of classes {classes}{more}" if plan.classes else ""
+        raise ValueError(
+            f"the plan covers {planned} samples{named} but `ds` has {cardinality}"
+            " elements; plan on the same data you stream (a class missing from"
+            " `counts=`, or counts of another split?)."
+        )
+    if keyed_by_position:
+        problem = order_problem(ds)
+        if problem is not None:
+            raise ValueError(
+                f"`ds` does not keep its order between iterations ({problem}), but"
+                f" {keyed_by_position} are keyed by position. Load TFDS with"
+                " shuffle_files=False (shuffle after oversample), or shuffle"
+                " with a seed and reshuffle_each_iteration=False."
+            )
+
+
+def element_bytes(element_spec: Any) -> int | None:
+    """Bytes per element when every component has a static dense shape."""
+    tf = _tf()
+    size = 0
+    for spec in tf.nest.flatten(element_spec):
+        if not isinstance(spec, tf.TensorSpec) or not spec.shape.is_fully_defined():
+            return None
+        per_item = 64 if spec.dtype == tf.string else spec.dtype.size
+        size += max(spec.shape.num_elements(), 1) * per_item
+    return max(size, 1)

@@ -1,6 +1,6 @@
 """The spread for Python streams: the examples of the classes with the most
-copies per sample, held in memory (see `oversample.core.spread`), and their copies
-placed over the whole epoch.
+copies per sample, held in memory (see `oversample.core.spread`), and their
+copies placed over the whole epoch.
 
 Epoch e's held copies are H, the sum of the plan's copies of the held
 samples. The sample with key k of the N owns the slots floor(H k / N) up to
@@ -11,7 +11,8 @@ slots, so readers of disjoint samples emit every copy once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,30 @@ from oversample.core import permutation as _permutation
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
 from oversample.core.marks import Marking
-from oversample.py.decide import ClassDecider
-from oversample.py.fields import nbytes
+from oversample.core.plan import Plan
+from oversample.core.prepare import check_counts
+
+PLACE = 40  # an ident of the read is place << PLACE | position
+
+
+def nbytes(example: object, depth: int = 0) -> int:
+    """About how many bytes an example holds: arrays and tensors by their
+    data, strings by length, containers by their parts."""
+    if depth > 8:
+        return sys.getsizeof(example)
+    if isinstance(example, bytes | str):
+        return len(example)
+    if isinstance(example, np.ndarray):
+        return int(example.nbytes)
+    element_size = getattr(example, "element_size", None)
+    numel = getattr(example, "nelement", None)
+    if callable(element_size) and callable(numel):
+        return int(element_size()) * int(numel())
+    if isinstance(example, Mapping):
+        return sum(nbytes(v, depth + 1) for v in example.values()) + 64
+    if isinstance(example, list | tuple):
+        return sum(nbytes(v, depth + 1) for v in example) + 16
+    return sys.getsizeof(example)
 
 
 class Collector:
@@ -42,11 +65,6 @@ class Collector:
         self.dropped: set[Any] = set()
         self.counts: dict[Any, int] = {}
         self.total = 0
-
-    def _rank(self, label: Any) -> float:
-        if self.priority is None:
-            return -float(self.counts[label])
-        return float(self.priority[label])
 
     def add(self, labels: np.ndarray, idents: np.ndarray, examples: list[Any]) -> None:
         """One block: the examples' labels (class indices with `priority`),
@@ -70,7 +88,7 @@ class Collector:
             self.bytes[value] = self.bytes.get(value, 0) + added
             self.total += added
         while self.total > self.budget and self.rows:
-            self.drop(min(self.rows, key=self._rank))
+            self.drop(_spread.least_worth(self.rows, self.counts, self.priority))
 
     def drop(self, label: Any) -> None:
         self.dropped.add(label)
@@ -90,7 +108,7 @@ class Held:
 
     def __init__(
         self,
-        decider: ClassDecider,
+        plan: Plan,
         examples: list[Any],
         index: np.ndarray,
         occurrence: np.ndarray,
@@ -99,7 +117,7 @@ class Held:
         marking: Marking,
     ) -> None:
         order = np.lexsort((occurrence, index))
-        self.decider = decider
+        self.plan = plan
         ordered: Iterator[Any] = iter(examples)  # NOTE: the pass's order, mostly
         if not np.array_equal(order, np.arange(order.size)):
             ordered = (examples[i] for i in order.tolist())
@@ -107,8 +125,8 @@ class Held:
         self.index, self.occurrence = index[order], occurrence[order]
         self.keys, self.bytes = keys[order], held_bytes
         self.marking = marking
-        plan = decider.plan
-        self.samples = int(plan.num_samples)
+        assert plan.num_samples is not None
+        self.samples = plan.num_samples
         self.seed = plan.seed
         classes = len(plan.classes)
         self.sizes = np.bincount(self.index, minlength=classes)
@@ -124,10 +142,9 @@ class Held:
         """The epoch's layout: per class its slots' start, base copies and
         first extra; the rows that get an extra copy; the permutation."""
         if self._epoch != epoch or self._layout is None:
-            copies = self.decider.copies(
-                self.index, self.occurrence, self.keys, epoch, streamed=False
-            )
-            base = self.decider.plan._rule_at(epoch).base * (self.sizes > 0)
+            rule = self.plan.class_rule.at(epoch)
+            copies = rule.copies(self.index, self.occurrence, self.keys)
+            base = rule.base * (self.sizes > 0)
             extra = copies - base[self.index]
             extra_rows = np.flatnonzero(extra)  # by class, then occurrence
             extras = np.bincount(self.index[extra_rows], minlength=base.size)
@@ -222,6 +239,49 @@ def report(plan: Any, held: Held | None, budget: int, reason: str | None) -> Any
         held_classes=tuple(c for c, h in zip(plan.classes, classes, strict=True) if h),
         held_samples=held.size,
         held_bytes=held.bytes,
-        held_copies=int(plan._targets_of(0)[classes].sum()),
+        held_copies=int(plan.class_rule.targets[0, classes].sum()),
         total=plan.total_at(0),
     )
+
+
+def hold(
+    plan: Plan, found: Any, starts: np.ndarray | None, marking: Marking
+) -> Held | None:
+    """The held samples worth their memory (all when every class fitted, else
+    the oversampled ones), with their keys and occurrences."""
+    collector = found.collector
+    if collector is None or not collector.rows:
+        return None
+    factors = _spread.class_factors(plan)
+    by_index = collector.priority is not None
+    kept: dict[int, Any] = {}
+    for label in collector.rows:
+        column = int(label) if by_index else plan.classes.index(label)
+        if not (collector.dropped and factors[column] <= 1):
+            kept[column] = label
+    if not kept:
+        return None
+    # NOTE: a class is held whole and the pass read it in key order (position,
+    # or shard then position), so its k-th row has occurrence k: the rows are
+    # laid out by class index and need no sort.
+    columns, pieces, examples = [], [], []
+    size = 0
+    for column in sorted(kept):
+        label = kept[column]
+        rows = sum(idents_of.size for idents_of, _ in collector.rows[label])
+        counted = int(plan.class_rule.counts[column])
+        check_counts([plan.classes[column]], [counted], [rows], said="the plan counted")
+        columns.append(np.full(rows, column, np.int64))
+        for idents_of, examples_of in collector.rows[label]:
+            pieces.append(idents_of)
+            examples.extend(examples_of)
+        size += collector.bytes[label]
+    index = np.concatenate(columns)
+    idents = np.concatenate(pieces).astype(np.int64)
+    places, positions = idents >> PLACE, idents & ((1 << PLACE) - 1)
+    first = np.repeat(
+        np.cumsum(np.bincount(index)) - np.bincount(index), np.bincount(index)
+    )
+    occurrence = np.arange(index.size) - first[: index.size]
+    keys = positions if starts is None else starts[places] + positions
+    return Held(plan, examples, index, occurrence, keys, size, marking)

@@ -1,0 +1,272 @@
+"""The Python-stream executor: `ovs.count_labels`, `ovs.balance`,
+`ovs.duplicate` and `ovs.mix` on iterables of examples (dicts or tuples):
+PyTorch IterableDatasets, Hugging Face IterableDatasets, WebDataset
+pipelines, lists, anything that starts over on every `iter()`. NumPy only.
+
+Three keyings, as `oversample.sources` chose them (see `oversample.py.keying`):
+
+- an iterable, by position. Read by several readers (DataLoader workers,
+  ranks), reader g of G streams the positions p % G == g, every reader
+  reading the whole source;
+- `ovs.Shards(files, read)` with `read(file)` an iterable of examples, by
+  (shard, position in the shard); reader g reads the files g, g + G, ...;
+- `ovs.Shards.tagged(stream, files)`: a stream that another library splits
+  by shard (WebDataset's split_by_node / split_by_worker), each example
+  naming its shard.
+
+Every form is a plan first, and the plan's own rule decides every copy (see
+`oversample.py.stream`). With torch imported, the result is a
+`torch.utils.data.IterableDataset`.
+
+Example:
+    >>> import oversample as ovs
+    >>> examples = [{"label": 0}, {"label": 0}, {"label": 0}, {"label": 1}]
+    >>> stream = ovs.balance(examples, seed=0)
+    >>> sorted(e["label"] for e in stream)
+    [0, 0, 0, 1, 1, 1]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from oversample.core import copies as _copies
+from oversample.core import identity as _identity
+from oversample.core import seeding as _seeding
+from oversample.core import spread as _spread
+from oversample.core.copies import Copies
+from oversample.core.keying import POSITION, By, Keying
+from oversample.core.mixture import plan_mixture
+from oversample.core.plan import Plan
+from oversample.core.planning import plan as make_plan
+from oversample.core.prepare import Choice, FactorChoice, prepare
+from oversample.core.settings import Settings
+from oversample.core.shard_counts import ShardCounts
+from oversample.core.validation import describe
+from oversample.py import keying as _keying
+from oversample.py import spread as _held
+from oversample.py.mixture import Mixed
+from oversample.py.source import Field, IterableReader, first
+from oversample.py.stream import Balanced, Config, Decision
+
+__all__ = ["balance", "count_labels", "duplicate", "mix"]
+
+
+def count_labels(source: Any, label: Any, progress: bool, *, keying: Keying) -> Any:
+    """Samples per label (per shard, an `ovs.ShardCounts`, for shards)."""
+    counted = IterableReader(source, label, keying).count(progress)
+    return counted.shard_counts if keying.sharded else counted.counts
+
+
+def balance(
+    source: Any,
+    label: Any,
+    choice: Choice,
+    settings: Settings,
+    *,
+    keying: Keying,
+    progress: bool,
+) -> Balanced:
+    """A Python source balanced by the plan the preparation chooses."""
+    reader = IterableReader(source, label, keying)
+    prepared = prepare(reader, choice, settings, progress)
+    counts = prepared.counts if reader.sharded else None
+    return build(
+        reader.source,
+        keying,
+        prepared.plan,
+        settings,
+        field=reader.field if prepared.plan.kind == "classes" else None,
+        counts=counts,
+        found=prepared.found,
+        reason=prepared.reason,
+    )
+
+
+def duplicate(
+    source: Any, form: Copies, *, label: Any, choice: Choice, settings: Settings
+) -> Balanced:
+    """`ovs.duplicate` on a Python stream: every form becomes a plan first."""
+    keying = Keying(By.POSITION)
+    head = first(source, keying)
+    plan = choice.given_plan()
+    if (
+        plan is None
+        and form.per_class is not None
+        and not (form.whole and not settings.spread)
+    ):
+        # NOTE: per-class factors go through a plan of targets count x factor
+        # (held for the spread, or rounded when a factor is not whole).
+        factors = FactorChoice(
+            seed=choice.seed, rounding=choice.rounding, factors=form.per_class
+        )
+        return balance(source, label, factors, settings, keying=keying, progress=False)
+    if plan is not None and plan.kind == "classes":
+        if label is None:
+            raise ValueError(
+                "a class plan needs `label=` to read each example's class."
+            )
+        return balance(source, label, choice, settings, keying=keying, progress=False)
+    chosen = plan if plan is not None else _plan_of(source, form, choice)
+    field = None if label is None else Field.of(label, head)
+    return build(source, keying, chosen, settings, field=field)
+
+
+def _plan_of(source: Any, form: Copies, choice: Choice) -> Plan:
+    """The plan of a form of `duplicate` that needs no class counts."""
+    seed, rounding = choice.seed, choice.rounding
+    if form.weight is not None:
+        weights = [float(form.weight(e)) for e in source]
+        return make_plan(weights=weights, seed=seed, rounding=rounding)
+    if form.kind == "fraction":
+        size = sum(1 for _ in source)
+        return make_plan(
+            weights=np.full(size, form.factor), seed=seed, rounding=rounding
+        )
+    if form.where is not None:
+        identity, unknown = _identity.of_callable(form.where)
+        return _copies.whole_plan(form, seed, None, identity=identity, unknown=unknown)
+    if form.indices is not None:
+        size = sum(1 for _ in source)
+        indices = _copies.positions(form.indices, lambda: size)
+        return _copies.whole_plan(form, seed, size, indices=indices)
+    return _copies.whole_plan(form, seed, None)
+
+
+AUTO_BLOCK = 4096
+
+
+def build(
+    source: Any,
+    keying: Keying,
+    plan: Plan,
+    settings: Settings,
+    *,
+    field: Field | None = None,
+    counts: ShardCounts | None = None,
+    found: Any = None,
+    reason: str | None = None,
+) -> Balanced:
+    """The stream that carries `plan` out: its decision, its keys for each
+    reader, what it holds for the spread (of what the preparation's read
+    `found`) and the settings, in one `Config`."""
+    decision = Decision(plan, field)
+    held = None
+    if found is not None and plan.kind == "classes":
+        # NOTE: the preparation collected `found` only with the spread on.
+        starts = None if counts is None else counts.starts
+        held = _held.hold(plan, found, starts, settings.marking(plan.seed))
+        if held is None:
+            reason = _spread.none_fits(settings.spread)
+    if held is not None:
+        classes = np.zeros(len(plan.classes), bool)
+        classes[np.unique(held.index)] = True
+        decision.held = classes
+    if plan.kind == "classes":
+        spread = _held.report(plan, held, settings.spread, reason)
+    else:
+        spread = _spread.nothing(
+            settings.spread, "the copies do not come from per-class targets"
+        )
+    if keying.by is By.TAG:
+        tag = Field.of(source.tag, first(source, keying), "tag")
+        keys = _keying.Keys(keying.by, source.stream, counts, tag=tag)
+    elif keying.by is By.SHARD:
+        keys = _keying.Keys(keying.by, source, counts)
+    else:
+        class_counts = plan.class_rule.counts if decision.by_class else None
+        keys = _keying.Keys(keying.by, source, class_counts, samples=plan.num_samples)
+    epochs = settings.epochs
+    block = AUTO_BLOCK if settings.shuffle_buffer is None else settings.shuffle_buffer
+    identity = _seeding.derive(
+        0,
+        "py-stream",
+        plan.fingerprint,
+        epochs,
+        block,
+        settings.provenance,
+        settings.copy_seeds,
+        None if held is None else (held.size, held.bytes, held.keys.tobytes()),
+        None if counts is None else counts.fingerprint,
+    )
+    config = Config(
+        keying=keys,
+        decision=decision,
+        held=held,
+        seed=plan.seed,
+        epochs=None if epochs.stream is None else tuple(range(epochs.stream)),
+        fixed=epochs.fixed,
+        block=block,
+        marking=settings.marking(plan.seed),
+        identity=f"{identity:016x}",
+        extra={"streaming": epochs.streaming},
+        all_held=held is not None
+        and bool(decision.held is not None and decision.held.all()),
+    )
+    stream_class: type[Balanced] = Balanced
+    if "torch" in sys.modules:
+        from oversample.py.torch_stream import TorchBalanced
+
+        stream_class = TorchBalanced
+    out = stream_class(config, plan, spread)
+    out.shard_counts = counts
+    return out
+
+
+def sizes(sources: dict[str, Any]) -> dict[str, int]:
+    """Each source's size: `len()`, or one counting pass when it has none."""
+    found = {}
+    for name, source in sources.items():
+        if not isinstance(source, Iterable) or isinstance(source, str | bytes | dict):
+            raise TypeError(
+                f"`sources[{name!r}]` must be an iterable of examples (a list, a"
+                " dataset object); got"
+                f" {type(source).__name__} {describe(source)}."
+            )
+        if iter(source) is source:
+            raise TypeError(
+                f"`sources[{name!r}]` is a one-shot iterator"
+                f" ({type(source).__name__}); a mixture reads each source once per"
+                " pass and epoch: give an iterable that starts over on every iter()."
+            )
+        try:
+            found[name] = len(source)  # type: ignore[arg-type]
+        except TypeError:
+            found[name] = sum(1 for _ in source)
+    return found
+
+
+def mix(
+    sources: dict[str, Any],
+    rates: Any,
+    samples: Any,
+    seed: int | None,
+    settings: Settings,
+    stratified: int | None,
+    balance: Any = None,
+) -> Mixed:
+    """One Python stream of the sources mixed at their exact rates."""
+
+    def count(name: str, label: Any) -> Any:
+        return count_labels(sources[name], label, False, keying=POSITION)
+
+    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    labels = {
+        name: value[0] if isinstance(value, tuple) else value
+        for name, value in (balance or {}).items()
+    }
+    stream_class: type[Mixed] = Mixed
+    if "torch" in sys.modules:
+        from oversample.py.torch_stream import TorchMixed
+
+        stream_class = TorchMixed
+    return stream_class(dict(sources), found, settings, stratified, labels, _within)
+
+
+def _within(source: Any, label: Any, choice: Choice, settings: Settings) -> Balanced:
+    """A source balanced inside a mixture: `balance`, keyed by position."""
+    return balance(source, label, choice, settings, keying=POSITION, progress=False)

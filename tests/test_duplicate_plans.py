@@ -1,0 +1,120 @@
+"""Every form of `duplicate` is a plan: `.plan` is never None, its fingerprint
+covers what decides the copies, and a saved state restores only into a stream
+that decides the same."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import oversample as ovs
+
+ROWS = list(range(40))
+
+
+def _head_and_rest(stream, taken: int):
+    iterator = iter(stream)
+    head = list(itertools.islice(iterator, taken))
+    return head, iterator.state_dict(), list(iterator)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"copies": 3},
+        {"copies": 3, "where": lambda x: x < 5},
+        {"copies": 2, "indices": [1, 7]},
+        {"copies": 2.5},
+        {"copies": lambda x: 1 + (x % 3)},
+    ],
+)
+def test_every_python_form_carries_a_plan(kwargs):
+    out = ovs.duplicate(ROWS, seed=0, **kwargs)
+    assert isinstance(out.plan, ovs.Plan)
+    assert len(out.plan.fingerprint) == 32
+
+
+def test_a_where_plan_is_of_whole_copies_and_knows_no_samples():
+    plan = ovs.duplicate(ROWS, copies=3, where=lambda x: x < 5, seed=0).plan
+    assert plan.kind == "whole" and not plan.knows_samples
+    with pytest.raises(ValueError, match="decided from each element"):
+        plan.copies(0)
+    with pytest.raises(ValueError, match="cannot be written as JSON"):
+        plan.to_json()
+
+
+def test_chosen_indices_make_a_plan_that_knows_its_samples():
+    plan = ovs.duplicate(ROWS, copies=3, indices=[2, 5], seed=0).plan
+    copies = plan.copies(0)
+    assert copies[[2, 5]].tolist() == [3, 3] and copies.sum() == 40 + 4
+    assert ovs.Plan.from_json(plan.to_json()) == plan
+
+
+def test_two_predicates_give_two_fingerprints_and_equal_ones_one():
+    def plan_of(where):
+        return ovs.duplicate(ROWS, copies=3, where=where, seed=0).plan
+
+    below = plan_of(lambda x: x < 5)
+    assert below.fingerprint == plan_of(lambda x: x < 5).fingerprint
+    assert below.fingerprint != plan_of(lambda x: x > 30).fingerprint
+    limit = 5
+    assert below.fingerprint != plan_of(lambda x: x < limit + 1).fingerprint
+
+
+def test_a_where_state_restores_into_the_same_predicate_exactly():
+    def stream():
+        return ovs.duplicate(
+            ROWS, copies=3, where=lambda x: x < 5, seed=0, epoch=0, shuffle_buffer=8
+        )
+
+    head, state, rest = _head_and_rest(stream(), 13)
+    resumed = iter(stream())
+    resumed.load_state_dict(state)
+    assert list(resumed) == rest
+    assert sorted(head + rest) == sorted(ROWS + [x for x in ROWS if x < 5] * 2)
+
+
+def test_a_where_state_is_refused_by_a_stream_of_another_predicate():
+    saved = ovs.duplicate(ROWS, copies=3, where=lambda x: x < 5, seed=0, epoch=0)
+    _, state, _ = _head_and_rest(saved, 7)
+    other = ovs.duplicate(ROWS, copies=3, where=lambda x: x > 30, seed=0, epoch=0)
+    with pytest.raises(ValueError, match="another plan, settings or reader"):
+        iter(other).load_state_dict(state)
+
+
+def test_a_predicate_of_unknown_identity_refuses_the_restore_saying_why():
+    class Chooser:
+        def __call__(self, x: int) -> bool:
+            return x < 5
+
+    chooser = Chooser()
+    out = ovs.duplicate(ROWS, copies=3, where=lambda x: chooser(x), seed=0, epoch=0)
+    _, state, _ = _head_and_rest(out, 3)
+    assert out.plan.unknown_identity is not None
+    with pytest.raises(ValueError, match=r"cannot fingerprint.*indices="):
+        iter(out).load_state_dict(state)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"copies": 3}, "copies=3"),
+        ({"where": lambda x: x < 5}, "where="),
+        ({"indices": [1]}, "indices="),
+    ],
+)
+def test_plan_with_copies_where_or_indices_is_refused_naming_what_to_keep(
+    kwargs, named
+):
+    plan = ovs.plan(weights=np.ones(len(ROWS)), seed=0)
+    with pytest.raises(ValueError, match=rf"give `plan` alone.*keep {named}"):
+        ovs.duplicate(ROWS, plan=plan, **kwargs)
+
+
+def test_the_plan_of_a_duplicate_alone_streams_its_copies():
+    plan = ovs.plan(weights=np.full(len(ROWS), 2.0), seed=0)
+    out = ovs.duplicate(ROWS, plan=plan, epoch=0)
+    assert out.plan is plan and sorted(out) == sorted(ROWS * 2)
