@@ -256,6 +256,28 @@ def test_tf_mixture_refuses_a_state_from_another_mixture(tmp_path):
         list(other)
 
 
+@needs_tf
+@pytest.mark.parametrize("before_boundary", [1, 2, 31])
+def test_a_stratified_restore_into_another_mixture_is_refused_at_the_next_batch(
+    before_boundary, tmp_path
+):
+    import tensorflow as tf
+
+    batch = 32
+    iterator = iter(ovs.mix(_datasets(), RATES, seed=4, epoch=2, stratified=batch))
+    for _ in range(3 * batch - before_boundary):
+        next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    rates = {**RATES, "code": 2}
+    other = iter(ovs.mix(_datasets(), rates, seed=4, epoch=2, stratified=batch))
+    tf.train.Checkpoint(iterator=other).restore(path)
+    yielded = 0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="another plan"):
+        for _ in other:
+            yielded += 1
+    assert yielded == before_boundary
+
+
 @pytest.mark.parametrize("epoch", [0, 3])
 @pytest.mark.parametrize("stratified", [None, 32])
 def test_python_mixture_is_the_plans_epoch(epoch, stratified):

@@ -76,11 +76,3 @@ def batch_order(counts: np.ndarray) -> np.ndarray:
     j = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
     points = (2.0 * j + 1.0) / (2.0 * counts[owner])
     return owner[np.argsort(points, kind="stable")]
-
-
-def batch_deviation(sources: np.ndarray, shares: np.ndarray, batch: int) -> float:
-    """The largest |count - batch * share| of any source in any whole batch."""
-    whole = sources.size // batch * batch
-    batches = sources[:whole].reshape(-1, batch)
-    counts = np.stack([(batches == s).sum(axis=1) for s in range(shares.size)], axis=1)
-    return float(np.abs(counts - batch * shares[None]).max())

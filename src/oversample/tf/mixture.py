@@ -114,6 +114,13 @@ def mix(
         streams.append(_shuffled(stream, found, settings, name, found.targets[i]))
     choice = choices(found, settings, stratified, config)
     out = tf.data.Dataset.choose_from_datasets(streams, choice)
+    # NOTE: a prefetch that tf.data injects would be saved with its buffered
+    # choices and restored without their guard, so that a state restored into
+    # another mixture would run on for a batch (or piece) more before it is
+    # refused; without it the refusal comes at the next batch (or piece).
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    out = out.with_options(options)
     total = found.plan.total
     if epochs.streaming:
         total = (
