@@ -101,10 +101,16 @@ class DistributedSampler(torch.utils.data.DistributedSampler):
         return iter(sampler)
 
     def state_dict(self) -> dict[str, Any]:
-        """This rank's `ovs.Sampler` state; JSON-able."""
-        return self._split().state_dict()
+        """The `ovs.Sampler` state without the rank: every rank has the same
+        length and moves in step, so one rank's state restores on all (as
+        Lightning does with a stateful loader's); JSON-able."""
+        state = self._split().state_dict()
+        del state["rank"]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores a state from `state_dict`; refuses another configuration."""
-        self._split().load_state_dict(state)
+        """Restores a state from `state_dict` (of any rank) on this rank;
+        refuses another configuration."""
+        sampler = self._split()
+        sampler.load_state_dict({**state, "rank": sampler.rank})
         self.epoch = self._split().epoch
