@@ -8,7 +8,7 @@ NumPy; an executor imports TensorFlow when it is handed a tf.data source, and
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oversample.api import balance, count_labels, duplicate, mix, mix_plan
 from oversample.core.marks import Marks
@@ -22,6 +22,10 @@ from oversample.index.sampler import Sampler
 from oversample.shards import ShardCounts, Shards
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from oversample.index.distributed import DistributedSampler
+    from oversample.index.hf_trainer import PlanTrainer
 
 # NOTE: names whose module imports a framework, loaded when first asked for.
 _LAZY = {

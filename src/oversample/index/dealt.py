@@ -88,8 +88,10 @@ class DealtBatchSampler:
         sampler, count = self.sampler, len(self)
         if len(sampler) < count:
             raise ValueError(
-                f"This epoch's {len(sampler)} indices cannot give each of the"
-                f" {self.num_processes} processes a batch; use fewer processes."
+                f"This epoch's {len(sampler)} indices cannot make {count} batches"
+                f" (a multiple of num_processes={self.num_processes}, of at most"
+                f" batch_size={self.max_batch_size}) without an empty one; use a"
+                " larger batch_size or fewer processes."
             )
         size, larger = divmod(len(sampler), count)  # the first `larger` are +1
         batch, self._skip = self._skip * self.num_processes, 0

@@ -20,8 +20,8 @@ class DistributedSampler(torch.utils.data.DistributedSampler):
 
     `num_replicas` and `rank` default to the default process group's, read
     when the epoch is first used, so a loader made before the group exists
-    (a Lightning script) works; with no group, the whole epoch. They are
-    attributes from then on. Lightning
+    (a Lightning script) works; with no group, the whole epoch. Reading them
+    (the attributes) is a first use. Lightning
     (its default `use_distributed_sampler=True`) leaves a DistributedSampler
     as it is, and plain DDP needs nothing more. The rest is an `ovs.Sampler`
     with these settings (`.sampler`): the epoch of `set_epoch`, the rank split
@@ -77,6 +77,13 @@ class DistributedSampler(torch.utils.data.DistributedSampler):
             self.num_replicas = self._sampler.num_replicas
             self.rank = self._sampler.rank
         return self._sampler
+
+    def __getattr__(self, name: str) -> Any:
+        # NOTE: `num_replicas` and `rank` are set from the group on first use.
+        if name in ("num_replicas", "rank") and "_given" in self.__dict__:
+            self._split()
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     @property
     def sampler(self) -> Sampler:
