@@ -1,10 +1,14 @@
 """oversample: exact, reproducible duplication of training samples.
 
 The core (`plan`, `Plan`, `Sampler`, strategies, the entry points) needs only
-NumPy; an executor imports TensorFlow when it is handed a tf.data source.
+NumPy; an executor imports TensorFlow when it is handed a tf.data source, and
+`DistributedSampler` (torch) and `PlanTrainer` (transformers) load on first use.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from oversample.api import balance, count_labels, duplicate, mix, mix_plan
 from oversample.core.marks import Marks
@@ -13,15 +17,45 @@ from oversample.core.planning import plan
 from oversample.core.schedules import Progressive
 from oversample.core.strategies import Power, RepeatFactor
 from oversample.index.batch_sampler import BatchSampler
+from oversample.index.dealt import DealtBatchSampler
 from oversample.index.sampler import Sampler
 from oversample.shards import ShardCounts, Shards
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from oversample.index.distributed import DistributedSampler
+    from oversample.index.hf_trainer import PlanTrainer
+
+# NOTE: names whose module imports a framework, loaded when first asked for.
+_LAZY = {
+    "DistributedSampler": ("oversample.index.distributed", "torch"),
+    "PlanTrainer": ("oversample.index.hf_trainer", "transformers"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'oversample' has no attribute {name!r}")
+    module, package = _LAZY[name]
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as error:
+        raise ImportError(
+            f"ovs.{name} needs {package}: pip install 'oversample[trainers]'"
+            " (after the torch wheel for your machine)."
+        ) from error
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "BatchSampler",
+    "DealtBatchSampler",
+    "DistributedSampler",
     "Marks",
     "Plan",
+    "PlanTrainer",
     "Power",
     "Progressive",
     "RepeatFactor",

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from oversample.core.validation import check_bool, check_int, describe
+from oversample.index import ranks as _ranks
+from oversample.index import resume as _resume
 from oversample.index import sampler as _sampler
 
 
@@ -39,8 +41,12 @@ class BatchSampler:
         self, sampler: _sampler.Sampler, batch_size: int, drop_last: bool = False
     ) -> None:
         if not isinstance(sampler, _sampler.Sampler):
+            # NOTE: Lightning rebuilds a batch sampler around its own
+            # DistributedSampler when `use_distributed_sampler` is on.
             raise TypeError(
                 f"`sampler` must be an ovs.Sampler; got sampler={describe(sampler)}."
+                " Under Lightning, give the loader sampler=ovs.DistributedSampler("
+                "plan) and batch_size, or set Trainer(use_distributed_sampler=False)."
             )
         self.sampler = sampler
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -60,6 +66,7 @@ class BatchSampler:
         self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[list[Any]]:
+        _ranks.check("ovs.BatchSampler", self.sampler.num_replicas)
         sampler, size = self.sampler, self.batch_size
         end = len(sampler) - self.num_left_out
         piece = size * max(1, _sampler._PIECE // size)
@@ -80,20 +87,6 @@ class BatchSampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses other batch settings."""
-        if not isinstance(state, dict):
-            raise ValueError(
-                f"`state` is not a BatchSampler state; got {describe(state)}."
-            )
         mine = {"batch_size": self.batch_size, "batch_drop_last": self.drop_last}
-        differ = [
-            f"{name}: saved {state.get(name)!r}, here {value!r}"
-            for name, value in mine.items()
-            if state.get(name) != value
-        ]
-        if differ:
-            raise ValueError(
-                "`state` was saved from a BatchSampler with other batch settings ("
-                + "; ".join(differ)
-                + ")."
-            )
+        _resume.check_same("BatchSampler", state, self.state_dict(), tuple(mine))
         self.sampler.load_state_dict({k: v for k, v in state.items() if k not in mine})

@@ -15,6 +15,8 @@ from oversample.core.plan import Plan
 from oversample.core.validation import check_bool, check_int, describe, is_int
 from oversample.index import epochs as _epochs
 from oversample.index import order as _order
+from oversample.index import ranks as _ranks
+from oversample.index import resume as _resume
 
 _STATE_VERSION = 1
 # NOTE: an epoch of up to this many indices is computed whole when iterated
@@ -89,6 +91,7 @@ class Sampler:
         self.copy_seeds = copy_seeds
         self._epoch = 0
         self._position = 0
+        self._restored = False  # a position from load_state_dict, not yet iterated
         self._reading: tuple[int, int, Iterator[int]] | None = None
         self._layout: _order.EpochOrder | None = None  # built on first use
         self._change = 0  # copies added (> 0) or dropped (< 0) in this epoch
@@ -102,8 +105,15 @@ class Sampler:
         return self._epoch
 
     def set_epoch(self, epoch: int) -> None:
-        """Chooses the epoch that the next iteration yields (from its start)."""
+        """Chooses the epoch that the next iteration yields, from its start; a
+        position restored into this epoch by `load_state_dict` stays (trainers
+        call `set_epoch` at the start of every epoch)."""
         value = check_int(epoch, "epoch")
+        if self._restored and _resume.keeps_position(
+            value, self._epoch, self._position, len(self)
+        ):
+            return
+        self._restored = False
         if value != self._epoch:
             self._layout = None
         self._epoch = value
@@ -214,6 +224,7 @@ class Sampler:
 
     def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first position, indices) pieces of this rank's epoch from `start`."""
+        self._restored = False
         length = len(self)
         whole = self.indices() if length - start <= _WHOLE_EPOCH else None
         block = piece * max(1, _BLOCK // piece)
@@ -242,6 +253,7 @@ class Sampler:
         # NOTE: a C-level chain over lists of Python ints runs no Python code
         # per element; the position is read off the list iterator
         # (`length_hint`) only when a state is asked for.
+        _ranks.check("ovs.Sampler", self.num_replicas)
         return itertools.chain.from_iterable(self._lists(self.position))
 
     @property
@@ -278,25 +290,9 @@ class Sampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses another configuration."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"`state` is not a Sampler state of version {_STATE_VERSION}; got"
-                f" {describe(state)}."
-            )
-        mine = self.state_dict()
-        state = {"copy_seeds": False, **state}  # NOTE: states saved before it
         names = ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
-        differ = [
-            f"{name}: saved {state.get(name)!r}, here {mine[name]!r}"
-            for name in (*names, "copy_seeds")
-            if state.get(name) != mine[name]
-        ]
-        if differ:
-            raise ValueError(
-                "`state` was saved from a Sampler with another configuration ("
-                + "; ".join(differ)
-                + "); restore it into the same plan, seed and split."
-            )
+        _resume.check_same("Sampler", state, self.state_dict(), (*names, "copy_seeds"))
+        self._restored = False
         self.set_epoch(state["epoch"])
         position = check_int(state["position"], "state['position']")
         if position > len(self):
@@ -304,7 +300,7 @@ class Sampler:
                 f"`state['position']`={position} is beyond this epoch's {len(self)}."
             )
         self._moved_to(position)
-        self._reading = None
+        self._restored = True
 
     get_state = state_dict
     set_state = load_state_dict
