@@ -118,3 +118,26 @@ def test_the_plan_of_a_duplicate_alone_streams_its_copies():
     plan = ovs.plan(weights=np.full(len(ROWS), 2.0), seed=0)
     out = ovs.duplicate(ROWS, plan=plan, epoch=0)
     assert out.plan is plan and sorted(out) == sorted(ROWS * 2)
+
+
+def _old(state: dict) -> dict:
+    """A state as oversample saved it before the copy rule's version 2."""
+    return {k: v for k, v in state.items() if k != "rule"} | {"version": 1}
+
+
+def test_a_sampler_state_of_the_older_rule_is_refused_saying_why():
+    sampler = ovs.Sampler(ovs.plan([0, 0, 0, 1], seed=0))
+    state = sampler.state_dict()
+    with pytest.raises(ValueError, match="version 1 of oversample's copy rule"):
+        sampler.load_state_dict(_old(state))
+    sampler.load_state_dict(state)
+
+
+def test_a_stream_state_of_the_older_rule_is_refused_saying_why():
+    out = ovs.balance([0, 0, 0, 1] * 5, label=lambda x: x, seed=0, epoch=0)
+    _, state, rest = _head_and_rest(out, 3)
+    with pytest.raises(ValueError, match="version 1 of oversample's copy rule"):
+        iter(out).load_state_dict(_old(state))
+    resumed = iter(out)
+    resumed.load_state_dict(state)
+    assert list(resumed) == rest

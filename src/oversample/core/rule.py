@@ -46,6 +46,25 @@ FIXED_MASK = FIXED_ONE - 1
 GOLDEN32 = 0x9E3779B9
 MAX_CLASS_SIZE = (1 << 31) - 1
 MAX_WEIGHT = float(1 << 30)
+CHANGED = (
+    "in version 2 a class's extra copies rotate by the extras given in earlier"
+    " epochs, so that fairness holds when the targets change"
+)
+
+
+def check_saved_rule(state: object) -> None:
+    """Refuses a saved state of another version of the copy rule (a state of
+    version 1 names none): the epochs it was saved in are not this rule's."""
+    if not isinstance(state, dict) or "version" not in state:
+        return  # not a saved state at all: its own check says so
+    saved = state.get("rule", 1)
+    if saved != VERSION:
+        raise ValueError(
+            f"`state` was saved under version {saved} of oversample's copy rule;"
+            f" this oversample decides copies by version {VERSION} ({CHANGED}),"
+            " so the rest of that epoch would not be the one the state began."
+            " Start the epoch again, and save states with this version."
+        )
 
 
 def _frozen(*arrays: np.ndarray) -> None:

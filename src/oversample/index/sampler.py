@@ -10,15 +10,22 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core.plan import Plan
-from oversample.core.validation import check_bool, check_int, describe, is_int
+from oversample.core.validation import (
+    check_bool,
+    check_int,
+    check_split,
+    describe,
+    is_int,
+)
 from oversample.index import epochs as _epochs
 from oversample.index import order as _order
 from oversample.index import ranks as _ranks
 from oversample.index import resume as _resume
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: the copy rule's version is saved (`core.rule.VERSION`)
 # NOTE: an epoch of up to this many indices is computed whole when iterated
 # (about 13 ns per index, 8 bytes each); a longer one goes a piece at a time
 # through the slower per-slot map, so memory stays bounded.
@@ -77,12 +84,7 @@ class Sampler:
         check_bool(shuffle, "shuffle")
         check_bool(drop_last, "drop_last")
         check_bool(copy_seeds, "copy_seeds")
-        replicas = check_int(num_replicas, "num_replicas", minimum=1)
-        rank = check_int(rank, "rank")
-        if rank >= replicas:
-            raise ValueError(
-                f"`rank` must be in [0, num_replicas={replicas}); got rank={rank}."
-            )
+        replicas, rank = check_split(num_replicas, rank)
         self.plan = plan
         self.shuffle = shuffle
         self.num_replicas = replicas
@@ -277,6 +279,7 @@ class Sampler:
         """A small JSON-able state: where this rank is in which epoch."""
         return {
             "version": _STATE_VERSION,
+            "rule": _rule.VERSION,
             "plan": self.plan.fingerprint,
             "seed": self.plan.seed,
             "num_replicas": self.num_replicas,
@@ -290,6 +293,7 @@ class Sampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses another configuration."""
+        _rule.check_saved_rule(state)
         names = ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
         _resume.check_same("Sampler", state, self.state_dict(), (*names, "copy_seeds"))
         self._restored = False

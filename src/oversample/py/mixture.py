@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core.interleave import batch_counts, batch_order, schedule_piece
 from oversample.core.marks import Marking
@@ -33,7 +34,7 @@ from oversample.py.stream import _EpochCell
 
 __all__ = ["Mixed"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the copy rule's version is saved (`core.rule.VERSION`)
 BLOCK = 4096
 
 
@@ -92,12 +93,14 @@ class Mixed:
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
+            "rule": _rule.VERSION,
             "identity": self._identity(),
             "epoch": self._current,
             "yielded": self._yielded,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        _rule.check_saved_rule(state)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise ValueError(
                 f"`state` is not a mixture's state; got {describe(state)}."

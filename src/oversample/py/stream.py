@@ -24,6 +24,7 @@ from typing import Any, cast
 import numpy as np
 
 from oversample.core import identity as _identity
+from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core.labels import ClassIndex
 from oversample.core.marks import Marking
@@ -151,6 +152,7 @@ class _Windows:
     def _identity(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
+            "rule": _rule.VERSION,
             "identity": self.config.identity,
             "reader": list(self.reader),
         }
@@ -170,6 +172,7 @@ class _Windows:
                 f"`state` cannot be checked against this stream: {unknown}, so"
                 f" the restore is refused. {_identity.HINT}"
             )
+        _rule.check_saved_rule(state)
         mine = self._identity()
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise ValueError(

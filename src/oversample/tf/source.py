@@ -329,7 +329,8 @@ class Keyed:
 
 GUARD_MESSAGE = (
     "oversample: this iterator state was saved from a pipeline with another plan"
-    " or other settings; restore it into the same configuration."
+    " or other settings (or by an oversample of another copy rule); restore it"
+    " into the same configuration."
 )
 
 
