@@ -141,3 +141,102 @@ def test_a_stream_state_of_the_older_rule_is_refused_saying_why():
     resumed = iter(out)
     resumed.load_state_dict(state)
     assert list(resumed) == rest
+
+
+def _tf():
+    return pytest.importorskip("tensorflow")
+
+
+def _labels_ds(tf):
+    return tf.data.Dataset.from_tensor_slices({"label": np.arange(2000) % 50})
+
+
+def _where_stream(tf, where):
+    return ovs.duplicate(
+        _labels_ds(tf), copies=3, where=where, seed=0, epoch=0, shuffle_buffer=16
+    )
+
+
+def test_a_tf_where_state_restores_into_the_same_predicate_exactly(tmp_path):
+    tf = _tf()
+    iterator = iter(_where_stream(tf, lambda e: e["label"] < 5))
+    head = [int(next(iterator)["label"]) for _ in range(300)]
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    rest = [int(e["label"]) for e in iterator]
+    resumed = iter(_where_stream(tf, lambda e: e["label"] < 5))
+    tf.train.Checkpoint(iterator=resumed).restore(path)
+    assert [int(e["label"]) for e in resumed] == rest
+    labels = np.arange(2000) % 50
+    assert sorted(head + rest) == sorted([*labels, *np.repeat(labels[labels < 5], 2)])
+
+
+def test_a_tf_where_state_is_refused_by_another_predicate(tmp_path):
+    tf = _tf()
+    iterator = iter(_where_stream(tf, lambda e: e["label"] < 5))
+    next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    other = iter(_where_stream(tf, lambda e: e["label"] > 30))
+    tf.train.Checkpoint(iterator=other).restore(path)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="another plan"):
+        list(other)
+
+
+def test_tf_predicates_are_fingerprinted_by_their_graph_and_captured_values():
+    tf = _tf()
+    below = _where_stream(tf, lambda e: e["label"] < 5).plan.fingerprint
+    assert _where_stream(tf, lambda e: e["label"] < 5).plan.fingerprint == below
+    assert _where_stream(tf, lambda e: e["label"] < 6).plan.fingerprint != below
+    chosen = tf.constant([1, 2, 3], tf.int64)
+    captured = _where_stream(tf, lambda e: tf.reduce_any(e["label"] == chosen)).plan
+    assert captured.unknown_identity is None
+
+
+def test_a_tf_predicate_reading_a_table_refuses_every_restore_saying_why(tmp_path):
+    tf = _tf()
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant([1, 2], tf.int64), tf.constant([1, 0], tf.int64)
+        ),
+        0,
+    )
+
+    def where(e):
+        return table.lookup(tf.cast(e["label"], tf.int64)) > 0
+
+    iterator = iter(_where_stream(tf, where))
+    next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    again = _where_stream(tf, where)
+    assert "lookup table" in again.plan.unknown_identity
+    resumed = iter(again)
+    tf.train.Checkpoint(iterator=resumed).restore(path)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="cannot be checked"):
+        list(resumed)
+
+
+@pytest.mark.parametrize("kind", ["python", "tf"])
+def test_a_predicates_fingerprint_is_the_same_in_another_process(kind):
+    import subprocess
+    import sys
+
+    if kind == "tf":
+        _tf()
+    script = (
+        "import numpy as np, oversample as ovs\n"
+        + (
+            "import tensorflow as tf\n"
+            "ds = tf.data.Dataset.from_tensor_slices({'label': np.arange(9)})\n"
+            "where = lambda e: tf.logical_or(e['label'] < 3, e['label'] > 7)\n"
+            if kind == "tf"
+            else "ds = list(range(9))\nwhere = lambda x: x < 3 or x > 7\n"
+        )
+        + "print(ovs.duplicate(ds, copies=2, where=where, seed=1).plan.fingerprint)"
+    )
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert run() == run()
