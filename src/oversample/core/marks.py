@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from oversample.core.seeding import copy_seeds
+from oversample.core.seeding import copy_key, copy_seeds
 from oversample.core.validation import check_int, describe
 
 _COPY_BITS = 24
@@ -42,6 +42,11 @@ class Marking:
     provenance: bool = False
     copy_seeds: bool = False
     seed: int = 0  # the plan seed
+
+    @property
+    def copy_key(self) -> int:
+        """The plan seed's sub-stream of the copy seeds."""
+        return copy_key(self.seed)
 
     @property
     def wanted(self) -> bool:

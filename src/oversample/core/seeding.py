@@ -93,7 +93,7 @@ def copy_seeds(
         >>> int(copy_seeds(0, 0, 7, 1)) == int(seeds[1])
         True
     """
-    base = np.asarray(derive(check_seed(seed), "copy-seed"), dtype=np.uint64)
+    base = np.asarray(copy_key(check_seed(seed)), dtype=np.uint64)
     for name, value in (("epoch", epoch), ("keys", keys), ("copies", copies)):
         array = np.asarray(value)
         if array.dtype.kind not in "iu" or (array.size and array.min() < 0):
@@ -104,3 +104,8 @@ def copy_seeds(
     per_epoch = sample_hash(base, np.asarray(epoch, dtype=np.int64))
     per_sample = sample_hash(per_epoch, np.asarray(keys, dtype=np.int64))
     return sample_hash(per_sample, np.asarray(copies, dtype=np.int64))
+
+
+def copy_key(seed: int) -> int:
+    """The plan seed's sub-stream of the copy seeds (`copy_seeds`)."""
+    return derive(seed, "copy-seed")

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 INT64_MAX = 2**63 - 1
@@ -52,6 +52,16 @@ def tf() -> Any:
             " 'oversample[tf]'."
         ) from None
     return tensorflow
+
+
+def plain(fn: Callable[..., Any]) -> Any:
+    """Marks a graph function as needing no autograph conversion.
+
+    NOTE: the library's graph functions use no Python control flow on
+    tensors; skipping the conversion saves about half a second of pipeline
+    construction.
+    """
+    return tf().autograph.experimental.do_not_convert(fn)
 
 
 @contextlib.contextmanager

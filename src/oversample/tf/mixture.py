@@ -16,13 +16,13 @@ from typing import Any
 
 from oversample.core import seeding as _seeding
 from oversample.core.interleave import batch_counts
-from oversample.core.keying import POSITION
 from oversample.core.mixture import Mixture, plan_mixture
-from oversample.core.prepare import Choice
 from oversample.core.settings import Settings, auto_buffer
-from oversample.tf import INT64_MAX
+from oversample.tf import INT64_MAX, plain
+from oversample.tf import source as _source
 from oversample.tf import tf as _tf
-from oversample.tf.rule import ClassCopies, marks_of, plain
+from oversample.tf.pipeline import run
+from oversample.tf.rule import ClassCopies, ClassRule, marks_of
 from oversample.tf.source import Guard, element_bytes, order_problem
 
 __all__ = ["mix"]
@@ -87,12 +87,13 @@ def mix(
     balance: Any = None,
 ) -> Any:
     """One dataset of the sources mixed at their exact rates."""
-    from oversample.tf import stream as _stream
-
     tf = _tf()
 
     def count(name: str, label: Any) -> Any:
-        return _stream.count_labels(sources[name], label, False)
+        ds = sources[name]
+        _source.check_finite(ds, "count_labels")
+        resolved = _source.resolve_label(ds.element_spec, label)
+        return _source.count(ds, resolved, False).counts
 
     found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
     if settings.copy_seeds:
@@ -102,18 +103,10 @@ def mix(
         _seeding.derive(0, "mixture", found.plan.fingerprint, epochs, stratified)
         & INT64_MAX
     )
-    names = found.names
-    streams = []
-    for i, name in enumerate(names):
-        if name in found.within:
-            streams.append(
-                _balanced(sources[name], found, name, balance[name], settings)
-            )
-            continue
-        stream = _source_stream(sources[name], found, i, settings)
-        streams.append(_shuffled(stream, found, settings, name, found.targets[i]))
+    streams = _Sources(found, settings, balance or {})
+    each = [streams.stream(i, sources[name]) for i, name in enumerate(found.names)]
     choice = choices(found, settings, stratified, config)
-    out = tf.data.Dataset.choose_from_datasets(streams, choice)
+    out = tf.data.Dataset.choose_from_datasets(each, choice)
     # NOTE: a prefetch that tf.data injects would be saved with its buffered
     # choices and restored without their guard, so that a state restored into
     # another mixture would run on for a batch (or piece) more before it is
@@ -148,120 +141,135 @@ def _check_order(sources: dict[str, Any], found: Mixture) -> None:
             )
 
 
-def _balanced(
-    ds: Any, found: Mixture, name: str, asked: Any, settings: Settings
-) -> Any:
-    """A source whose classes are balanced inside the mixture: the tf.data
-    executor's `balance` with the source's class plan (and its copy seeds)."""
-    from oversample.tf import stream as _stream
+class _Sources:
+    """Each source's stream in the mixture, from the mixture's plan and one
+    set of seeds derived from its seed: its copies read in passes and shuffled
+    in its own buffer, or, for a source balanced inside, its class plan
+    streamed as `ovs.balance` streams one."""
 
-    inner = found.within[name]
-    label = asked[0] if isinstance(asked, tuple) else asked
-    choice = Choice(
-        strategy=inner.targets, seed=inner.seed, counts=inner.counts, thin=True
-    )
-    chosen = Settings(
-        settings.epochs,
-        settings.shuffle_buffer,
-        provenance=False,
-        copy_seeds=settings.copy_seeds,
-    )
-    return _stream.balance(ds, label, choice, chosen, keying=POSITION, progress=False)
+    def __init__(self, found: Mixture, settings: Settings, balance: Any) -> None:
+        self.found, self.settings, self.balance = found, settings, balance
+        seed, fixed = found.plan.seed, settings.epochs.fixed
+        self.marking = settings.marking(seed)
+        # NOTE: every source draws its epoch from the same seed, once per
+        # iteration, so they agree; the draw is part of the iterator checkpoint.
+        self.draw = _seeding.derive(seed, "mixture-epoch") & INT64_MAX
+        self.shuffles = {
+            name: _seeding.derive(seed, "mixture-shuffle", name, fixed) & INT64_MAX
+            for name in found.names
+        }
+        self.copies_of = ClassCopies(found.plan.class_rule)
 
+    def stream(self, i: int, ds: Any) -> Any:
+        name = self.found.names[i]
+        if name in self.found.within:
+            return self._balanced(ds, name)
+        return self._shuffled(self._passes(ds, i), name, ds.element_spec)
 
-def _epochs(found: Mixture, settings: Settings) -> Any:
-    """A dataset of the epochs one iteration streams."""
-    tf = _tf()
-    epochs = settings.epochs
-    if epochs.fixed is not None:
-        return tf.data.Dataset.from_tensors(tf.constant(epochs.fixed, tf.int64))
-    if epochs.streaming:
-        return tf.data.Dataset.range(epochs.stream or INT64_MAX)
-    # NOTE: every source draws its epoch from the same seed, once per
-    # iteration, so they agree; the draw is part of the iterator checkpoint.
-    draw = _seeding.derive(found.plan.seed, "mixture-epoch") & INT64_MAX
-    random = tf.data.Dataset.random(seed=draw, rerandomize_each_iteration=True)
-    return random.take(1).map(lambda value: value % (2**31))
+    def _balanced(self, ds: Any, name: str) -> Any:
+        """A source whose classes are balanced inside the mixture: its class
+        plan, with its copy seeds."""
+        inner = self.found.within[name]
+        asked = self.balance[name]
+        label = asked[0] if isinstance(asked, tuple) else asked
+        resolved = _source.resolve_label(ds.element_spec, label)
+        settings = self.settings
+        chosen = Settings(
+            settings.epochs,
+            settings.shuffle_buffer,
+            provenance=False,
+            copy_seeds=settings.copy_seeds,
+        )
+        return run(ds, inner, ClassRule(inner, resolved), chosen)
 
+    def _epochs(self) -> Any:
+        """A dataset of the epochs one iteration streams."""
+        tf = _tf()
+        epochs = self.settings.epochs
+        if epochs.fixed is not None:
+            return tf.data.Dataset.from_tensors(tf.constant(epochs.fixed, tf.int64))
+        if epochs.streaming:
+            return tf.data.Dataset.range(epochs.stream or INT64_MAX)
+        random = tf.data.Dataset.random(seed=self.draw, rerandomize_each_iteration=True)
+        return random.take(1).map(lambda value: value % (2**31))
 
-def _source_stream(ds: Any, found: Mixture, i: int, settings: Settings) -> Any:
-    """Source i's copies of each epoch: the first b passes keep every sample,
-    the last (when the class has extras) those the rule gives one more. Pass j
-    is copy j of its samples, for the marks."""
-    tf = _tf()
-    arrays = found.plan.class_rule
-    copies_of = ClassCopies(arrays)
-    c = found.code[i]
-    base, extra = int(arrays.base[0, c]), int(arrays.extras[0, c])
-    marking = settings.marking(found.plan.seed)
-    first_key = found.offsets[i]  # keys as in the concatenation of the sources
-    blocked = all(
-        spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)
-    )
+    def _passes(self, ds: Any, i: int) -> Any:
+        """Source i's copies of each epoch: the first b passes keep every
+        sample, the last (when the class has extras) those the rule gives one
+        more. Pass j is copy j of its samples, for the marks."""
+        tf = _tf()
+        found, marking, copies_of = self.found, self.marking, self.copies_of
+        arrays = found.plan.class_rule
+        c = found.code[i]
+        base, extra = int(arrays.base[0, c]), int(arrays.extras[0, c])
+        first_key = found.offsets[i]  # keys as in the concatenation of the sources
+        blocked = all(
+            spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)
+        )
 
-    def marked(positions: Any, elements: Any, copy: int, epoch: Any) -> Any:
-        if not marking.wanted:
-            return elements
-        keys = first_key + positions
-        copies = tf.fill(tf.shape(positions), tf.constant(copy, tf.int64))
-        return elements, marks_of(marking, keys, copies, epoch)
+        def marked(positions: Any, elements: Any, copy: int, epoch: Any) -> Any:
+            if not marking.wanted:
+                return elements
+            keys = first_key + positions
+            copies = tf.fill(tf.shape(positions), tf.constant(copy, tf.int64))
+            return elements, marks_of(marking, keys, copies, epoch)
 
-    def one_pass(copy: int, epoch: Any, kept: Any = None) -> Any:
-        """Copy `copy` of the samples `kept` (a function of positions; None:
-        every sample), marked as asked."""
-        if kept is None and not marking.wanted:
+        def one_pass(copy: int, epoch: Any, kept: Any = None) -> Any:
+            """Copy `copy` of the samples `kept` (a function of positions;
+            None: every sample), marked as asked."""
+            if kept is None and not marking.wanted:
+                return ds
+            if not blocked:
+                pairs = ds.enumerate()
+                if kept is not None:
+                    pairs = pairs.filter(lambda position, _: kept(position))
+                return pairs.map(lambda p, element: marked(p, element, copy, epoch))
+
+            def block(index: Any, elements: Any) -> Any:
+                count = tf.shape(tf.nest.flatten(elements)[0], out_type=tf.int64)[0]
+                positions = index * BLOCK + tf.range(count, dtype=tf.int64)
+                if kept is not None:
+                    mask = kept(positions)
+                    positions = tf.boolean_mask(positions, mask)
+                    elements = tf.nest.map_structure(
+                        lambda v: tf.boolean_mask(v, mask), elements
+                    )
+                return marked(positions, elements, copy, epoch)
+
+            return ds.batch(BLOCK).enumerate().map(block).unbatch()
+
+        def epoch_of(epoch: Any) -> Any:
+            def kept(position: Any) -> Any:
+                return copies_of(c, position, first_key + position, epoch) > base
+
+            passes = [one_pass(j, epoch) for j in range(base)]
+            passes += [one_pass(base, epoch, kept)] if extra else []
+            out = passes[0]
+            for more in passes[1:]:
+                out = out.concatenate(more)
+            return out
+
+        epochs = self.settings.epochs
+        if epochs.fixed is not None:
+            return epoch_of(tf.constant(epochs.fixed, tf.int64))
+        return self._epochs().flat_map(epoch_of)
+
+    def _shuffled(self, ds: Any, name: str, spec: Any) -> Any:
+        """A source's seeded shuffle, top-level (a shuffle nested in
+        `flat_map` would not checkpoint)."""
+        settings = self.settings
+        if settings.shuffle_buffer == 0:
             return ds
-        if not blocked:
-            pairs = ds.enumerate()
-            if kept is not None:
-                pairs = pairs.filter(lambda position, _: kept(position))
-            return pairs.map(lambda p, element: marked(p, element, copy, epoch))
-
-        def block(index: Any, elements: Any) -> Any:
-            count = tf.shape(tf.nest.flatten(elements)[0], out_type=tf.int64)[0]
-            positions = index * BLOCK + tf.range(count, dtype=tf.int64)
-            if kept is not None:
-                mask = kept(positions)
-                positions = tf.boolean_mask(positions, mask)
-                elements = tf.nest.map_structure(
-                    lambda v: tf.boolean_mask(v, mask), elements
-                )
-            return marked(positions, elements, copy, epoch)
-
-        return ds.batch(BLOCK).enumerate().map(block).unbatch()
-
-    def epoch_of(epoch: Any) -> Any:
-        def kept(position: Any) -> Any:
-            return copies_of(c, position, first_key + position, epoch) > base
-
-        passes = [one_pass(j, epoch) for j in range(base)]
-        passes += [one_pass(base, epoch, kept)] if extra else []
-        out = passes[0]
-        for more in passes[1:]:
-            out = out.concatenate(more)
-        return out
-
-    epochs = settings.epochs
-    if epochs.fixed is not None:
-        return epoch_of(tf.constant(epochs.fixed, tf.int64))
-    return _epochs(found, settings).flat_map(epoch_of)
-
-
-def _shuffled(
-    ds: Any, found: Mixture, settings: Settings, name: str, total: int
-) -> Any:
-    """A source's seeded shuffle, top-level (a shuffle nested in `flat_map`
-    would not checkpoint)."""
-    if settings.shuffle_buffer == 0:
-        return ds
-    buffer = (
-        auto_buffer(total, element_bytes(ds.element_spec))
-        if settings.shuffle_buffer is None
-        else settings.shuffle_buffer
-    )
-    fixed = settings.epochs.fixed
-    seed = _seeding.derive(found.plan.seed, "mixture-shuffle", name, fixed) & INT64_MAX
-    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=fixed is None)
+        total = self.found.targets[self.found.names.index(name)]
+        buffer = (
+            auto_buffer(total, element_bytes(spec))
+            if settings.shuffle_buffer is None
+            else settings.shuffle_buffer
+        )
+        fixed = settings.epochs.fixed
+        return ds.shuffle(
+            buffer, seed=self.shuffles[name], reshuffle_each_iteration=fixed is None
+        )
 
 
 # The schedule: which source gives each output.

@@ -5,6 +5,7 @@ guard that refuses an iterator state saved from another configuration."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from oversample.core import seeding as _seeding
@@ -13,11 +14,11 @@ from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.schedules import Progressive
 from oversample.core.settings import Epochs, Settings, auto_buffer
-from oversample.tf import INT64_MAX
+from oversample.tf import INT64_MAX, plain
 from oversample.tf import tf as _tf
-from oversample.tf.rule import ClassRule, Rule, marks_of, order_seed, plain
-from oversample.tf.source import Guard, check_source, element_bytes
-from oversample.tf.spread import Held, Holding, keep_one_copy
+from oversample.tf.rule import ClassRule, Rule, marks_of, order_seed
+from oversample.tf.source import Guard, checked
+from oversample.tf.spread import Held, Holding
 
 SPREAD_CAP = 256
 BLOCK_BYTES = 256 << 10
@@ -32,9 +33,29 @@ def block_size(size: int | None) -> int | None:
     return int(min(max(BLOCK_BYTES // size, BLOCK_FLOOR), BLOCK_CAP))
 
 
-def draw_seed(seed: int) -> int:
-    """The seed of the per-iteration epoch draw of the fresh-epoch mode."""
-    return _seeding.derive(seed, "epoch-draw") & INT64_MAX
+@dataclass(frozen=True)
+class Seeds:
+    """The seeds of one pipeline, each derived once from the plan's seed
+    (`oversample.core.seeding`): the per-iteration epoch draw of the
+    fresh-epoch mode, the shuffle buffer's, the order of a block's copies,
+    the held copies' order, and the marks' (the copy seeds are the plan
+    seed's)."""
+
+    draw: int
+    shuffle: int
+    order: int
+    held: int
+    marking: Marking
+
+    @classmethod
+    def of(cls, seed: int, settings: Settings) -> Seeds:
+        return cls(
+            draw=_seeding.derive(seed, "epoch-draw") & INT64_MAX,
+            shuffle=_seeding.derive(seed, "shuffle", settings.epochs.fixed) & INT64_MAX,
+            held=_seeding.derive(seed, "held") & INT64_MAX,
+            order=_seeding.derive(seed, "block-order"),
+            marking=settings.marking(seed),
+        )
 
 
 def stream_total(plan: Plan, epochs: Epochs, cardinality: int) -> int | None:
@@ -80,26 +101,38 @@ def run(
 ) -> Any:
     """Checks the source against the plan, builds the pipeline that carries
     the plan out with `rule`, attaches the plan and the spread's report."""
-    cardinality = int(ds.cardinality())
     keyed_by_position = "per-sample decisions" if rule.by_position else None
     if keyed_by_position is None and settings.copy_seeds and not rule.keyed:
         keyed_by_position = "the copy seeds"
-    check_source(ds, plan, keyed_by_position)
+    facts = checked(ds, plan, keyed_by_position)
+    seeds = Seeds.of(plan.seed, settings)
+    epochs = settings.epochs
     num_samples = plan.num_samples
-    if num_samples is None and cardinality >= 0:
-        num_samples = cardinality
+    if num_samples is None and facts.cardinality >= 0:
+        num_samples = facts.cardinality
+    if epochs.streaming and num_samples is None:
+        raise ValueError(
+            "`epochs=` needs the number of source samples; the cardinality of `ds`"
+            " is unknown and no plan gives it."
+        )
+    total = stream_total(plan, epochs, facts.cardinality)
     held = None
     if holding is not None and isinstance(rule, ClassRule):
-        held = holding.held(rule, ds.element_spec, plan.seed, settings)
-    out = assemble(
-        ds,
-        plan,
-        rule,
-        settings,
-        num_samples=num_samples,
-        total=stream_total(plan, settings.epochs, cardinality),
-        held=held,
-    )
+        held = holding.held(rule, ds.element_spec, seeds.held, seeds.marking, epochs)
+    streamed = total if held is None or total is None else total - held.expected
+    buffer = settings.shuffle_buffer
+    if buffer is None:
+        buffer = auto_buffer(streamed, facts.element_bytes)
+    parts: tuple[object, ...] = (plan.fingerprint, epochs, num_samples, buffer)
+    if held is not None:
+        parts = (*parts, held.identity)
+    guard = Guard.of(_seeding.derive(0, "pipeline", *parts) & INT64_MAX, plan)
+    layout = _Layout(rule, epochs, seeds, guard, num_samples or 1, buffer)
+    out = layout.stream(ds, facts.element_bytes, held)
+    if epochs.streaming and epochs.stream is None:
+        total = int(_tf().data.INFINITE_CARDINALITY)
+    if total is not None:
+        out = out.apply(_tf().data.experimental.assert_cardinality(total))
     out.plan = plan
     out.spread = (
         holding.report()
@@ -109,87 +142,44 @@ def run(
     return out
 
 
-def assemble(
-    ds: Any,
-    plan: Plan,
-    rule: Rule,
-    settings: Settings,
-    *,
-    num_samples: int | None,
-    total: int | None,
-    held: Held | None = None,
-) -> Any:
-    """source -> decide copies -> lay copies out -> shuffle, and the held
-    copies placed among them; `total` is the number of elements one iteration
-    yields, when known."""
-    tf = _tf()
-    epochs = settings.epochs
-    seed = plan.seed
-    if epochs.streaming and num_samples is None:
-        raise ValueError(
-            "`epochs=` needs the number of source samples; the cardinality of `ds`"
-            " is unknown and no plan gives it."
-        )
-    parts: tuple[object, ...] = (
-        plan.fingerprint,
-        epochs,
-        num_samples,
-        settings.shuffle_buffer,
-    )
-    if held is not None:
-        parts = (*parts, held.identity)
-    config = _seeding.derive(0, "pipeline", *parts) & INT64_MAX
-    guard = Guard.of(config, plan)
-    out = None
-    if held is None or held.streams_rest:
-        size = element_bytes(ds.element_spec)
-        streamed = total if held is None or total is None else total - held.expected
-        buffer = (
-            auto_buffer(streamed, size)
-            if settings.shuffle_buffer is None
-            else settings.shuffle_buffer
-        )
-        block = block_size(size) if rule.batched else None
-        layout = _Layout(rule, settings, seed, guard, num_samples or 1, buffer > 0)
-        out = layout.elements(ds) if block is None else layout.blocks(ds, block)
-        if buffer:
-            out = out.shuffle(
-                buffer,
-                seed=_seeding.derive(seed, "shuffle", epochs.fixed) & INT64_MAX,
-                reshuffle_each_iteration=epochs.fixed is None,
-            )
-    if held is not None:
-        out = keep_one_copy(held.merge(out, epochs, draw_seed(seed), guard))
-    assert out is not None
-    if epochs.streaming and epochs.stream is None:
-        total = int(tf.data.INFINITE_CARDINALITY)
-    if total is not None:
-        out = out.apply(tf.data.experimental.assert_cardinality(total))
-    return out
-
-
 class _Layout:
     """Decides copies and emits them, per element or per block of elements."""
 
     def __init__(
         self,
         rule: Rule,
-        settings: Settings,
-        seed: int,
+        epochs: Epochs,
+        seeds: Seeds,
         guard: Guard,
         samples: int,
-        mix: bool,
+        buffer: int,
     ) -> None:
-        self.rule, self.settings, self.seed = rule, settings, seed
-        self.guard, self.samples, self.mix = guard, samples, mix
-        self.epochs = settings.epochs
-        self.fresh = self.epochs.fresh and rule.uses_epoch
+        self.rule, self.epochs, self.seeds = rule, epochs, seeds
+        self.guard, self.samples, self.buffer = guard, samples, buffer
+        self.fresh = epochs.fresh and rule.uses_epoch
+
+    def stream(self, ds: Any, element_bytes: int | None, held: Held | None) -> Any:
+        """source -> decide copies -> lay copies out -> shuffle, and the held
+        copies placed among them."""
+        out = None
+        if held is None or held.streams_rest:
+            block = block_size(element_bytes) if self.rule.batched else None
+            out = self.elements(ds) if block is None else self.blocks(ds, block)
+            if self.buffer:
+                out = out.shuffle(
+                    self.buffer,
+                    seed=self.seeds.shuffle,
+                    reshuffle_each_iteration=self.epochs.fixed is None,
+                )
+        if held is not None:
+            out = held.merge(out, self.epochs, self.seeds.draw, self.guard)
+        return out
 
     def _draws(self) -> Any:
         # NOTE: one draw per iteration makes every iteration a fresh epoch; it is
         # deterministic for the seed and part of the iterator's checkpoint.
         return _tf().data.Dataset.random(
-            seed=draw_seed(self.seed), rerandomize_each_iteration=True
+            seed=self.seeds.draw, rerandomize_each_iteration=True
         )
 
     def _initial(self) -> tuple[Any, ...]:
@@ -250,7 +240,7 @@ class _Layout:
         """One element at a time: for ragged, sparse or variable shapes, and for
         user callables that may not work on a block."""
         tf = _tf()
-        rule, marking = self.rule, self.settings.marking(self.seed)
+        rule, marking = self.rule, self.seeds.marking
 
         def step(state: Any, item: Any) -> Any:
             (position, element), draw = item
@@ -275,22 +265,22 @@ class _Layout:
 
         # NOTE: flat_map would emit a sample's copies back to back; interleave
         # takes one copy from each of SPREAD samples in turn.
-        spread = SPREAD_CAP if self.mix else 1
+        spread = SPREAD_CAP if self.buffer else 1
         decided = self._scan(ds.enumerate(), step)
         return decided.interleave(plain(emit), cycle_length=spread, block_length=1)
 
     def blocks(self, ds: Any, block: int) -> Any:
         """A block of elements per step: one function call per block, not per
         element. The copies of a block are laid out in a seeded random order."""
-        rule, mix = self.rule, self.mix
-        marking = self.settings.marking(self.seed)
+        rule, mix = self.rule, self.buffer > 0
+        marking = self.seeds.marking
 
         def step(state: Any, item: Any) -> Any:
             (positions, elements), draw = item
             state, copies, samples, epoch = self._decide(
                 state, positions, lambda keys: rule.read(elements, keys), draw
             )
-            order = order_seed(self.seed, epoch, positions[0]) if mix else None
+            order = self.seeds.order if mix else None
             laid = lay_out(copies, elements, samples, order, marking, epoch)
             return state, laid
 
@@ -301,18 +291,20 @@ def lay_out(
     copies: Any,
     elements: Any,
     samples: Any,
-    order: Any,
+    order: int | None,
     marking: Marking,
     epoch: Any,
 ) -> Any:
-    """A block's copies: each element `copies` times, in a stateless random
-    order when the seed `order` is given, with the marks `marking` asks for."""
+    """A block's copies: each element `copies` times, with the marks `marking`
+    asks for; in a stateless random order of (`order`, the epoch, the block's
+    first sample) when the order's seed `order` is given."""
     tf = _tf()
     owner = tf.repeat(tf.range(tf.size(copies, out_type=tf.int64)), copies)
     copy = tf.ragged.range(copies).flat_values
     if order is not None:
         shuffled = tf.random.experimental.stateless_shuffle(
-            tf.range(tf.size(owner, out_type=tf.int64)), seed=order
+            tf.range(tf.size(owner, out_type=tf.int64)),
+            seed=order_seed(order, epoch, samples[0]),
         )
         owner, copy = tf.gather(owner, shuffled), tf.gather(copy, shuffled)
     laid = tf.nest.map_structure(lambda x: tf.gather(x, owner), elements)

@@ -53,22 +53,22 @@ def sample_hash(seed: int, epoch: Any, key: Any) -> Any:
     return hash_step(tf, hash_step(tf, base, epoch), key)
 
 
-def order_seed(seed: int, epoch: Any, first: Any) -> Any:
+def order_seed(base: int, epoch: Any, first: Any) -> Any:
     """The stateless seed (int64 [2]) that orders a block's copies: a hash of
-    (seed, epoch, the block's first key), as `_seeding` derives sub-streams."""
+    (`base`, epoch, the block's first key), `base` the plan seed's sub-stream
+    for the order (`_seeding.derive(seed, "block-order")`)."""
     tf = _tf()
-    base = tf.constant(_seeding.derive(seed, "block-order"), tf.uint64)
-    word = hash_step(tf, hash_step(tf, base, epoch), first)
+    word = hash_step(tf, hash_step(tf, tf.constant(base, tf.uint64), epoch), first)
     return tf.bitcast(tf.stack([word, _mix64(tf, word)]), tf.int64)
 
 
-def copy_seeds(seed: int, epoch: Any, keys: Any, copies: Any) -> Any:
+def copy_seeds(key: int, epoch: Any, keys: Any, copies: Any) -> Any:
     """The augmentation seed of each copy as int64 [..., 2], ready for
     `tf.image.stateless_random_*`; the first word's bits are
-    `_seeding.copy_seeds(seed, epoch, keys, copies)`, the second is mixed
-    from it."""
+    `_seeding.copy_seeds(seed, epoch, keys, copies)` (`key` is the plan seed's
+    `_seeding.copy_key`), the second is mixed from it."""
     tf = _tf()
-    base = tf.constant(_seeding.derive(seed, "copy-seed"), tf.uint64)
+    base = tf.constant(key, tf.uint64)
     word = hash_step(tf, hash_step(tf, hash_step(tf, base, epoch), keys), copies)
     golden = tf.constant(_seeding.GOLDEN64, tf.uint64)
     second = _mix64(tf, tf.bitwise.bitwise_xor(word, golden))
@@ -82,22 +82,12 @@ def marks_of(marking: Marking, keys: Any, copies: Any, epoch: Any) -> dict[str, 
     if marking.provenance:
         out["key"], out["copy"] = keys, copies
     if marking.copy_seeds:
-        out["seed"] = copy_seeds(marking.seed, epoch, keys, copies)
+        out["seed"] = copy_seeds(marking.copy_key, epoch, keys, copies)
     return out
 
 
 def int64(values: Any) -> Any:
     return _tf().constant(np.asarray(values, dtype=np.int64))
-
-
-def plain(fn: Callable[..., Any]) -> Any:
-    """Marks a graph function as needing no autograph conversion.
-
-    NOTE: the library's graph functions use no Python control flow on
-    tensors; skipping the conversion saves about half a second of pipeline
-    construction.
-    """
-    return _tf().autograph.experimental.do_not_convert(fn)
 
 
 class Rule:

@@ -20,12 +20,12 @@ from oversample.core.prepare import Choice, Counted, Pairs, prepare
 from oversample.core.settings import Settings, agreed_epochs, auto_buffer
 from oversample.core.shard_counts import ShardCounts, file_sizes
 from oversample.shards import Shards
-from oversample.tf import INT64_MAX
+from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import spread as _spread
 from oversample.tf import tf as _tf
 from oversample.tf.pipeline import block_size, lay_out
-from oversample.tf.rule import ShardRule, order_seed, plain
+from oversample.tf.rule import ShardRule, order_seed
 from oversample.tf.source import Guard, Label, LabelSpec, element_bytes
 
 SHARD_GUARD = (
@@ -285,7 +285,9 @@ def _pipeline(
     tf = _tf()
     epochs = epochs_of(settings)
     rule = ShardRule(plan, label, counts)
-    held = holding.held(rule, spec, plan.seed, settings)
+    held_seed = _seeding.derive(plan.seed, "held") & INT64_MAX
+    marking = settings.marking(plan.seed)
+    held = holding.held(rule, spec, held_seed, marking, settings.epochs)
     samples = counts.num_samples
     key = None
     if shards.key is not None:
@@ -304,8 +306,8 @@ def _pipeline(
         fingerprints = (*fingerprints, held.identity)
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
     guard = Guard(config, SHARD_GUARD)
+    order_base = _seeding.derive(plan.seed, "block-order")
     block = block_size(size) or 1
-    marking = settings.marking(plan.seed)
     places = [p for _ in epochs for p in shards.places]
     root = tf.data.Dataset.from_tensor_slices(
         (
@@ -336,7 +338,7 @@ def _pipeline(
             copies, keys, seen = rule.decide_in_shard(
                 shard, where, index, positions, seen, epoch
             )
-            order = order_seed(plan.seed, epoch, keys[0]) if buffer else None
+            order = order_base if buffer else None
             if held is None:
                 laid = lay_out(copies, elements, keys, order, marking, epoch)
                 return (saved, seen), laid
@@ -346,7 +348,9 @@ def _pipeline(
             block = tf.nest.map_structure(
                 lambda a, b: tf.concat([a, b], 0), laid, owned
             )
-            return (saved, seen), shuffled(block, order)
+            if order is not None:
+                block = shuffled(block, order_seed(order, epoch, keys[0]))
+            return (saved, seen), block
 
         source = shards.read(name)
         if not label.vectorised:
@@ -372,11 +376,8 @@ def _pipeline(
 
 
 def shuffled(block: Any, order: Any) -> Any:
-    """A block's rows in the stateless order of the seed `order` (as laid
-    out, without a seed)."""
+    """A block's rows in the stateless order of the seed `order`."""
     tf = _tf()
-    if order is None:
-        return block
     rows = tf.shape(tf.nest.flatten(block)[0], out_type=tf.int64)[0]
     places = tf.random.experimental.stateless_shuffle(tf.range(rows), seed=order)
     return tf.nest.map_structure(lambda x: tf.gather(x, places), block)

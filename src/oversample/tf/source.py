@@ -172,6 +172,47 @@ def map_elements(ds: Any, fn: Callable[[Any], Any]) -> Any:
 # Counting.
 
 
+def weights(ds: Any, weight: Callable[[Any], Any]) -> np.ndarray:
+    """Each element's real factor `weight(element)`, in one pass, once the
+    callable is traced to return a real scalar."""
+    tf = _tf()
+    spec = output_spec(ds.element_spec, weight, "copies")
+    if not (
+        isinstance(spec, tf.TensorSpec)
+        and spec.shape.rank == 0
+        and (spec.dtype.is_floating or spec.dtype.is_integer)
+        and spec.dtype != tf.bool
+    ):
+        raise TypeError(
+            f"a callable `copies` must return a real scalar per element; it returns"
+            f" {spec}."
+        )
+    check_finite(ds, "a callable `copies`")
+    factors = map_elements(ds, lambda e: tf.cast(weight(e), tf.float64))
+    parts = [b.numpy() for b in factors.batch(COUNT_BATCH)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def known_size(ds: Any, what: str) -> int:
+    """The cardinality, which `what` needs known."""
+    cardinality = int(ds.cardinality())
+    if cardinality < 0:
+        raise ValueError(
+            f"{what} needs the number of samples, but the cardinality of `ds` is"
+            " unknown; pass `ds.apply(tf.data.experimental.assert_cardinality(n))`."
+        )
+    return cardinality
+
+
+def length(ds: Any, what: str) -> int:
+    """The dataset's length: its cardinality, or one pass when unknown."""
+    size = int(ds.cardinality())
+    if size < 0:
+        check_finite(ds, what)
+        size = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+    return size
+
+
 def check_finite(ds: Any, what: str) -> None:
     tf = _tf()
     if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
@@ -406,6 +447,20 @@ def check_source(ds: Any, plan: Any, keyed_by_position: str | None) -> None:
                 " shuffle_files=False (shuffle after oversample), or shuffle"
                 " with a seed and reshuffle_each_iteration=False."
             )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the pipeline needs to know of a checked source."""
+
+    cardinality: int  # < 0: unknown or infinite
+    element_bytes: int | None  # None: not every component has a static shape
+
+
+def checked(ds: Any, plan: Any, keyed_by_position: str | None) -> Facts:
+    """`check_source`, then the source's cardinality and element size."""
+    check_source(ds, plan, keyed_by_position)
+    return Facts(int(ds.cardinality()), element_bytes(ds.element_spec))
 
 
 def element_bytes(element_spec: Any) -> int | None:

@@ -24,11 +24,11 @@ from oversample.core import spread as _spread
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.prepare import Prepared, check_counts
-from oversample.core.settings import Epochs, Settings
-from oversample.tf import INT64_MAX
+from oversample.core.settings import Epochs
+from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import tf as _tf
-from oversample.tf.rule import ClassIndex, ClassRule, int64, marks_of, plain
+from oversample.tf.rule import ClassIndex, ClassRule, int64, marks_of
 from oversample.tf.source import Guard, Label, element_bytes
 
 # The collecting pass.
@@ -177,6 +177,12 @@ class Table:
     bytes: int
 
     @property
+    def identity(self) -> int:
+        """A hash of what is held, for the pipeline's configuration."""
+        held = (self.classes.tobytes(), self.keys.tobytes(), self.bytes)
+        return _seeding.derive(0, "held", *held)
+
+    @property
     def size(self) -> int:
         return int(self.index.size)
 
@@ -261,7 +267,7 @@ class Holding:
     reason: str | None
 
     def held(
-        self, rule: ClassRule, spec: Any, seed: int, settings: Settings
+        self, rule: ClassRule, spec: Any, seed: int, marking: Marking, epochs: Epochs
     ) -> Held | None:
         """The held samples in the graph, once `rule` streams none of them."""
         if self.table is None:
@@ -275,17 +281,8 @@ class Holding:
         streamed = ~self.table.classes
         counts = self.plan.class_rule.counts
         bound = int((targets + counts)[:, streamed].sum(axis=1).max())
-        epochs = settings.epochs
         drain = bound * (epochs.stream if epochs.streaming and epochs.stream else 1)
-        return Held(
-            rule,
-            self.table,
-            spec,
-            settings.marking(seed),
-            totals,
-            held_totals,
-            drain,
-        )
+        return Held(rule, self.table, spec, seed, marking, totals, held_totals, drain)
 
     def report(self) -> _spread.Spread:
         if self.table is None:
@@ -376,6 +373,7 @@ class Held:
         rule: ClassRule,
         table: Table,
         spec: Any,
+        seed: int,
         marking: Marking,
         totals: list[int],
         held_totals: list[int],
@@ -383,21 +381,18 @@ class Held:
     ) -> None:
         tf = _tf()
         self.rule, self.table, self.marking = rule, table, marking
-        seed = marking.seed
         leaves = [_constant(leaf) for leaf in table.leaves]
         self.elements = tf.nest.pack_sequence_as(spec, leaves)
         self.rows = int64(table.rows)
         self.index = int64(table.index)
         self.occurrence = int64(table.occurrence)
         self.keys = int64(table.keys)
-        self.seed = _seeding.derive(seed, "held") & INT64_MAX
+        self.seed = seed  # of the held copies' order: the plan seed's, derived
         self.totals = int64(totals)  # elements per schedule row (expected, if random)
         self.expected = int(held_totals[0])  # held copies in epoch 0 (expected)
         self.drain = drain  # streamed elements one iteration yields, at most
         self.streams_rest = not bool(table.classes.all())
-        self.identity = _seeding.derive(
-            0, "held", table.classes.tobytes(), table.keys.tobytes(), table.bytes
-        )
+        self.identity = table.identity
 
     def copies(self, epoch: Any) -> Any:
         """Each held sample's copies in `epoch`, by the plan's class rule."""
@@ -499,7 +494,7 @@ class Held:
         )
         held = held.unbatch()
         if stream is None:
-            return held
+            return keep_one_copy(held)
         # NOTE: after the last epoch, alternating picks drain whatever is left
         # (a stochastic epoch streams more or fewer elements than expected);
         # an exhausted branch is skipped, so nothing is lost or repeated. The
@@ -509,9 +504,10 @@ class Held:
         picks = self._epochs(epochs, draw_seed).flat_map(plain(self._picks_epoch))
         picks = picks.unbatch()
         picks = picks.concatenate(drain.repeat(self.drain + 1))
-        return tf.data.Dataset.choose_from_datasets(
+        merged = tf.data.Dataset.choose_from_datasets(
             [stream, held], picks, stop_on_empty_dataset=False
         )
+        return keep_one_copy(merged)
 
 
 def keep_one_copy(ds: Any) -> Any:

@@ -31,7 +31,6 @@ from oversample.core.prepare import Choice, Counted, FactorChoice, Pairs, prepar
 from oversample.core.settings import Settings
 from oversample.tf import source as _source
 from oversample.tf import spread as _spread
-from oversample.tf import tf as _tf
 from oversample.tf.pipeline import check_schedule, run
 from oversample.tf.rule import KeyedClassRule, Rule, WeightRule, fixed_from_weight
 from oversample.tf.rule import plan_rule as _plan_rule
@@ -84,109 +83,70 @@ def duplicate(
     choice: Choice,
     settings: Settings,
 ) -> Any:
-    """`ovs.duplicate` on a tf.data stream: every form becomes a plan first."""
+    """`ovs.duplicate` on a tf.data stream: every form becomes a plan first,
+    then streams as any plan does."""
     resolved = None if label is None else _source.resolve_label(ds.element_spec, label)
+    plan, rule, holding = _planned(ds, form, resolved, choice, settings)
+    check_schedule(plan, settings)
+    return run(ds, plan, rule, settings, holding)
+
+
+def _planned(
+    ds: Any, form: Copies, label: Label | None, choice: Choice, settings: Settings
+) -> tuple[Plan, Rule, _spread.Holding | None]:
+    """The plan of one form of `duplicate`, the rule that carries it out and
+    what the stream holds for the spread."""
     plan = choice.given_plan()
-    if plan is not None:
-        check_schedule(plan, settings)
-        return run(ds, plan, _plan_rule(plan, resolved), settings)
-    if form.per_class is not None:
-        assert resolved is not None
-        return _by_class(ds, form, resolved, choice, settings)
-    if form.weight is not None:
-        return _by_weight(ds, form, choice, settings)
+    if plan is None and form.per_class is not None:
+        assert label is not None
+        return _by_class(ds, form, label, choice, settings)
+    if plan is None and form.weight is not None:
+        weight = form.weight
+        weights = _source.weights(ds, weight)
+        plan = make_plan(weights=weights, seed=choice.seed, rounding=choice.rounding)
+        rule = WeightRule(plan, lambda element, key: fixed_from_weight(weight(element)))
+        return plan, rule, None
+    if plan is None:
+        plan = _whole(ds, form, choice)
+    return plan, _plan_rule(plan, label), None
+
+
+def _whole(ds: Any, form: Copies, choice: Choice) -> Plan:
+    """The plan of one factor for every sample (a real one through weights),
+    for a predicate or for chosen positions."""
+    seed = choice.seed
     if form.kind == "fraction":
-        size = _checked_size(ds, f"a fractional `copies`={form.factor}")
+        size = _source.known_size(ds, f"a fractional `copies`={form.factor}")
         weights = np.full(size, form.factor)
-        chosen = make_plan(weights=weights, seed=choice.seed, rounding=choice.rounding)
-        return run(ds, chosen, _plan_rule(chosen, None), settings)
+        return make_plan(weights=weights, seed=seed, rounding=choice.rounding)
     cardinality = int(ds.cardinality())
     known = cardinality if cardinality >= 0 else None
     if form.where is not None:
         identity, unknown = _source.graph_identity(ds.element_spec, form.where)
-        chosen = _copies.whole_plan(
-            form, choice.seed, known, identity=identity, unknown=unknown
-        )
-    elif form.indices is not None:
-        indices = _copies.positions(form.indices, lambda: _length(ds))
-        chosen = _copies.whole_plan(
-            form, choice.seed, known or _length(ds), indices=indices
-        )
-    else:
-        chosen = _copies.whole_plan(form, choice.seed, known)
-    return run(ds, chosen, _plan_rule(chosen, None), settings)
+        return _copies.whole_plan(form, seed, known, identity=identity, unknown=unknown)
+    if form.indices is not None:
+        size = known if known is not None else _source.length(ds, "`indices`")
+        indices = _copies.positions(form.indices, lambda: size)
+        return _copies.whole_plan(form, seed, size, indices=indices)
+    return _copies.whole_plan(form, seed, known)
 
 
 def _by_class(
     ds: Any, form: Copies, label: Label, choice: Choice, settings: Settings
-) -> Any:
+) -> tuple[Plan, Rule, _spread.Holding | None]:
     """Per-class factors: a plan of targets count x factor (with the spread,
     or when a factor is not whole), else a plan of whole copies per class."""
     assert form.per_class is not None
-    strings = isinstance(next(iter(form.per_class)), str)
-    if strings != (label.dtype == _tf().string):
-        raise TypeError(
-            f"`copies` keys are {'strings' if strings else 'ints'} but the label has"
-            f" dtype {label.dtype.name}."
-        )
     reader = StreamReader(ds, label, what="per-class `copies`")
     if form.whole and not (settings.spread and reader.unheld(None) is None):
-        chosen = _copies.whole_plan(form, choice.seed, None)
-        return run(ds, chosen, _plan_rule(chosen, label), settings)
+        plan = _copies.whole_plan(form, choice.seed, None)
+        return plan, _plan_rule(plan, label), None
     factors = FactorChoice(
         seed=choice.seed, rounding=choice.rounding, factors=form.per_class
     )
     prepared = prepare(reader, factors, settings, progress=False)
     holding = _spread.held(prepared, 1, _spread.by_position)
-    return run(ds, prepared.plan, _plan_rule(prepared.plan, label), settings, holding)
-
-
-def _by_weight(ds: Any, form: Copies, choice: Choice, settings: Settings) -> Any:
-    """A real factor per sample from the element: one pre-pass, then a plan."""
-    tf = _tf()
-    weight = form.weight
-    assert weight is not None
-    spec = _source.output_spec(ds.element_spec, weight, "copies")
-    if not (
-        isinstance(spec, tf.TensorSpec)
-        and spec.shape.rank == 0
-        and (spec.dtype.is_floating or spec.dtype.is_integer)
-        and spec.dtype != tf.bool
-    ):
-        raise TypeError(
-            f"a callable `copies` must return a real scalar per element; it returns"
-            f" {spec}."
-        )
-    _source.check_finite(ds, "a callable `copies`")
-    factors = _source.map_elements(ds, lambda e: tf.cast(weight(e), tf.float64))
-    weights = [b.numpy() for b in factors.batch(_source.COUNT_BATCH)]
-    chosen = make_plan(
-        weights=np.concatenate(weights) if weights else np.zeros(0),
-        seed=choice.seed,
-        rounding=choice.rounding,
-    )
-    rule = WeightRule(chosen, lambda element, key: fixed_from_weight(weight(element)))
-    return run(ds, chosen, rule, settings)
-
-
-def _checked_size(ds: Any, what: str) -> int:
-    """The cardinality, which `what` needs known."""
-    cardinality = int(ds.cardinality())
-    if cardinality < 0:
-        raise ValueError(
-            f"{what} needs the number of samples, but the cardinality of `ds` is"
-            " unknown; pass `ds.apply(tf.data.experimental.assert_cardinality(n))`."
-        )
-    return cardinality
-
-
-def _length(ds: Any) -> int:
-    """The dataset's length: its cardinality, or one pass when unknown."""
-    size = int(ds.cardinality())
-    if size < 0:
-        _source.check_finite(ds, "`indices`")
-        size = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
-    return size
+    return prepared.plan, _plan_rule(prepared.plan, label), holding
 
 
 # The readers of one stream.
