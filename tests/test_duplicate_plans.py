@@ -81,7 +81,7 @@ def test_a_where_state_is_refused_by_a_stream_of_another_predicate():
     saved = ovs.duplicate(ROWS, copies=3, where=lambda x: x < 5, seed=0, epoch=0)
     _, state, _ = _head_and_rest(saved, 7)
     other = ovs.duplicate(ROWS, copies=3, where=lambda x: x > 30, seed=0, epoch=0)
-    with pytest.raises(ValueError, match="another plan, settings or reader"):
+    with pytest.raises(ValueError, match=r"another configuration \(identity: saved"):
         iter(other).load_state_dict(state)
 
 
@@ -240,3 +240,109 @@ def test_a_predicates_fingerprint_is_the_same_in_another_process(kind):
         return done.stdout.strip().splitlines()[-1]
 
     assert run() == run()
+
+
+def _fingerprint_in_a_process(script: str, hash_seed: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_a_set_literal_in_a_predicate_fingerprints_alike_under_any_hash_seed():
+    script = (
+        "import oversample as ovs\n"
+        "where = lambda x: x in {'cat', 'dog', 'eel', 'fox', 'gnu'}\n"
+        "rows = ['cat', 'ant', 'gnu']\n"
+        "print(ovs.duplicate(rows, copies=2, where=where, seed=1).plan.fingerprint)"
+    )
+    assert len({_fingerprint_in_a_process(script, seed) for seed in "123"}) == 1
+
+
+def test_a_value_read_through_a_module_is_part_of_the_fingerprint():
+    import sys
+    import types
+
+    config = types.ModuleType("oversample_test_config")
+    sys.modules[config.__name__] = config
+    try:
+        config.LIMIT = 5
+        where = eval(
+            "lambda x: x < oversample_test_config.LIMIT",
+            {"oversample_test_config": config},
+        )
+        before = ovs.duplicate(ROWS, copies=3, where=where, seed=0).plan.fingerprint
+        config.LIMIT = 30
+        after = ovs.duplicate(ROWS, copies=3, where=where, seed=0).plan.fingerprint
+    finally:
+        del sys.modules[config.__name__]
+    assert before != after
+
+
+def test_a_tf_predicate_capturing_strings_fingerprints_alike_in_another_process():
+    _tf()
+    script = (
+        "import numpy as np, tensorflow as tf, oversample as ovs\n"
+        "names = tf.constant(['a', 'c'])\n"
+        "ds = tf.data.Dataset.from_tensor_slices({'name': ['a', 'b', 'c']})\n"
+        "where = lambda e: tf.reduce_any(tf.equal(names, e['name']))\n"
+        "print(ovs.duplicate(ds, copies=2, where=where, seed=1).plan.fingerprint)"
+    )
+    assert len({_fingerprint_in_a_process(script, seed) for seed in "12"}) == 1
+
+
+def test_a_tf_predicate_running_a_python_function_has_no_identity():
+    tf = _tf()
+
+    def where(e):
+        hit = tf.py_function(lambda x: x < 2, [e["label"]], tf.bool)
+        return tf.reshape(hit, [])
+
+    plan = _where_stream(tf, where).plan
+    assert "stateful op EagerPyFunc" in plan.unknown_identity
+
+
+def test_a_per_class_plan_of_whole_copies_asks_for_its_label():
+    rows = [{"label": i % 3} for i in range(9)]
+    plan = ovs.duplicate(rows, copies={1: 3}, label="label", spread=None).plan
+    assert plan.kind == "whole"
+    with pytest.raises(ValueError, match=r"decided per class .* give `label=`"):
+        ovs.duplicate(rows, plan=plan)
+    assert len(list(ovs.duplicate(rows, plan=plan, label="label"))) == 9 + 2 * 3
+
+
+def test_a_tf_class_plan_for_other_data_given_to_duplicate_is_refused_before_data():
+    tf = _tf()
+    ds = tf.data.Dataset.from_tensor_slices({"label": [0, 0, 0, 1]})
+    plan = ovs.plan([0, 0, 1, 1], seed=0)
+    with pytest.raises(ValueError, match=r"holds 3 samples of class 0 but the counts"):
+        ovs.duplicate(ds, plan=plan, label="label")
+
+
+def test_a_huge_index_is_refused_naming_it():
+    with pytest.raises(
+        ValueError, match=r"in \[0, 40\); got \[1180591620717411303424\]"
+    ):
+        ovs.duplicate(ROWS, copies=2, indices=[1, 2**70])
+
+
+def test_a_bad_seed_is_refused_before_the_source_is_read():
+    read = []
+
+    class Source:
+        def __iter__(self):
+            read.append(1)
+            return iter(ROWS)
+
+    with pytest.raises(ValueError, match=r"`seed` must be an int in \[0, 2\*\*64\)"):
+        ovs.duplicate(Source(), copies=2, indices=[1], seed=-1)
+    assert read == []

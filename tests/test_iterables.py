@@ -211,7 +211,7 @@ def test_a_stateful_dataloader_resumes_exactly_in_a_fresh_process(
 def test_a_state_restored_into_another_plan_is_refused(tmp_path):
     _, _, done = _resume_case(tmp_path, 0, 9, 3, epoch=0)
     assert done.returncode != 0
-    assert "another plan, settings or reader" in done.stderr
+    assert "another configuration (identity: saved" in done.stderr
 
 
 # Bad input, before any data flows where the data allow.
@@ -329,3 +329,9 @@ def test_the_executor_imports_no_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_label_above_int64_is_refused_not_wrapped():
+    rows = [{"label": np.uint64(2**63 + 5)}, {"label": np.uint64(1)}]
+    with pytest.raises(ValueError, match=r"label of 9223372036854775813 is above"):
+        ovs.count_labels(rows)

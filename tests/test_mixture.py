@@ -310,7 +310,7 @@ def test_python_mixture_set_epoch_and_resume():
     again.load_state_dict(state)
     assert head + list(again) == elements
     other = ovs.mix(_rows(), {**RATES, "books": 1}, seed=6)
-    with pytest.raises(ValueError, match="another plan or other settings"):
+    with pytest.raises(ValueError, match=r"another configuration \(identity: saved"):
         other.load_state_dict(state)
 
 
@@ -467,3 +467,13 @@ def test_a_source_that_splits_itself_among_workers_is_refused_not_lost():
         list(loader)
     whole = ovs.mix(tables, RATES, seed=0, epoch=0)
     _assert_exact([row["value"] for row in whole], 0, 0)
+
+
+def test_a_python_mixture_state_is_refused_by_another_reader():
+    out = ovs.mix(_rows(), RATES, seed=5, epoch=0)
+    first = out.split(2, 0)
+    iterator = iter(first)
+    next(iterator)
+    state = first.state_dict()
+    with pytest.raises(ValueError, match=r"reader: saved \[0, 2\], here \[1, 2\]"):
+        out.split(2, 1).load_state_dict(state)

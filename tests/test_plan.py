@@ -173,3 +173,8 @@ def test_import_leaves_tensorflow_matplotlib_and_numba_out():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_a_class_too_large_is_refused_when_the_plan_is_made_naming_it():
+    with pytest.raises(ValueError, match=r"class 1 holds 2147483648 samples"):
+        ovs.plan(counts={0: 5, 1: 2**31}, seed=0)

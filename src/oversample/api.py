@@ -226,10 +226,12 @@ def duplicate(
     settings = _settings.checked(
         epoch, epochs, shuffle_buffer, provenance, spread, copy_seeds
     )
-    form = _copies.parse(copies, where, indices, label, plan is not None)
+    form = _copies.parse(copies, where, indices, label, plan)
     choice = Choice(seed=seed, rounding=rounding, plan=plan)
-    duplicate = _sources.duplicator(ds)
-    return duplicate(ds, form, label=label, choice=choice, settings=settings)
+    duplicate, keying = _sources.duplicator(ds)
+    return duplicate(
+        ds, form, label=label, choice=choice, settings=settings, keying=keying
+    )
 
 
 def mix(

@@ -129,7 +129,7 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
                 f"{target - count:,}",
             )
         )
-    samples = sum(counts.values())
+    samples = plan.num_samples or sum(counts.values())
     rows.append(
         (
             "total",
@@ -299,7 +299,7 @@ def _bars(
 def plot(plan: Planned, path: Any) -> Any:
     """Counts before and after per class, log axis; writes a PNG to `path` (a
     file name or a binary file object)."""
-    samples = sum(plan.counts.values())
+    samples = plan.num_samples or sum(plan.counts.values())
     title = f"oversample: {plan.strategy} ({samples:,} -> {plan.total:,})"
     return _bars(plan.counts, plan.targets, title, path)
 

@@ -55,6 +55,7 @@ class Duplicate(Protocol):
         label: Any,
         choice: Choice,
         settings: Settings,
+        keying: Keying,
     ) -> Any: ...
 
 
@@ -75,13 +76,15 @@ class Mix(Protocol):
 @dataclass(frozen=True)
 class Executor:
     """What one kind of source provides to the entry points; `duplicate` and
-    `mix` are None where they do not apply."""
+    `mix` are None where they do not apply, and `stable_ids` says whether its
+    samples can be keyed by a stable id read from each element (`key=`)."""
 
     name: str
     count_labels: CountLabels
     balance: Balance
     duplicate: Duplicate | None = None
     mix: Mix | None = None
+    stable_ids: bool = False
 
 
 def _tf_stream() -> Executor:
@@ -93,6 +96,7 @@ def _tf_stream() -> Executor:
         stream.balance,
         stream.duplicate,
         mixture.mix,
+        stable_ids=True,
     )
 
 
@@ -179,31 +183,33 @@ def of(source: object, key: object = None) -> tuple[Executor, Keying]:
     """The executor of `source` and how its samples are keyed (`key=` asks
     for a stable id, which only a tf.data stream reads)."""
     load, keying = _kind(source)
+    if key is not None and keying.sharded:
+        raise ValueError(
+            "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
+            " does not apply."
+        )
+    executor = load()
     if key is not None:
-        if keying.sharded:
-            raise ValueError(
-                "with `ovs.Shards` the key is (shard, position in the shard); `key=`"
-                " does not apply."
-            )
-        if load is not _tf_stream:
+        if not executor.stable_ids:
             raise ValueError(
                 "`key=` is for tf.data streams; a Python stream is keyed by"
                 " position, or by (shard, position in the shard) with ovs.Shards."
             )
         keying = Keying(By.ID, key)
-    return load(), keying
+    return executor, keying
 
 
-def duplicator(source: object) -> Duplicate:
-    """The `duplicate` of `source`'s executor, which takes one stream."""
-    executor, _ = of(source)
+def duplicator(source: object) -> tuple[Duplicate, Keying]:
+    """The `duplicate` of `source`'s executor, which takes one stream, and
+    its keying."""
+    executor, keying = of(source)
     if executor.duplicate is None:
         raise TypeError(
             "`duplicate` takes one stream (a tf.data.Dataset or an iterable); got"
             f" {executor.name}: use ovs.balance with per-class targets"
             " (strategy={label: target})."
         )
-    return executor.duplicate
+    return executor.duplicate, keying
 
 
 def mixer(sources: object) -> Mix:

@@ -16,6 +16,7 @@ import numpy as np
 from oversample.core import seeding as _seeding
 from oversample.core.plan import Plan
 from oversample.core.rule import WholeRule
+from oversample.core.settings import Settings
 from oversample.core.validation import check_factor, describe, is_int
 
 DEFAULT = 2  # copies of every sample when `copies` is not given
@@ -51,7 +52,7 @@ def parse(
     where: Callable[[Any], Any] | None,
     indices: Iterable[int] | None,
     label: object,
-    has_plan: bool,
+    plan: object,
 ) -> Copies:
     """The form of one `duplicate` call, or a clear error. `copies` None
     means not given: 2, or the copies of the given plan."""
@@ -62,7 +63,8 @@ def parse(
             "`where` must be a callable example -> bool (a boolean scalar); got"
             f" where={describe(where)}."
         )
-    if has_plan:
+    if plan is not None:
+        _check_plan(plan, label)
         given = [
             f"{name}={describe(value)}"
             for name, value in (("copies", copies), ("where", where))
@@ -119,6 +121,29 @@ def parse(
     return Copies("fraction", factor=factor)
 
 
+def _check_plan(plan: object, label: object) -> None:
+    """A plan given to `duplicate`, with the `label` its rule reads."""
+    if not isinstance(plan, Plan):
+        raise TypeError(f"`plan` must be an ovs.Plan; got plan={describe(plan)}.")
+    rule = plan.rule
+    per_class = plan.kind == "classes" or (
+        isinstance(rule, WholeRule) and rule.selection == "classes"
+    )
+    if per_class and label is None:
+        raise ValueError(
+            f"this plan's copies are decided per class ({plan!r}); give `label=`"
+            " to read each element's class."
+        )
+
+
+def by_table(form: Copies, settings: Settings) -> bool:
+    """Whether per-class factors are carried out as a plan of whole copies per
+    class, a table looked up as the data streams (every factor whole and no
+    spread asked for), rather than as a class plan of targets count x factor
+    made from a read of the labels."""
+    return form.per_class is not None and form.whole and not settings.spread
+
+
 def class_key(key: object) -> int | str:
     """A label of per-class `copies` as the plan keeps it (int or str)."""
     if is_int(key):
@@ -143,13 +168,16 @@ def positions(indices: object, size: Callable[[], int]) -> np.ndarray:
         raise TypeError(
             f"`indices` must be ints (source positions); got {describe(bad[:3])}."
         )
-    array = np.unique(np.asarray(values, dtype=np.int64))
     length = size()
-    outside = array[(array < 0) | (array >= length)]
-    if outside.size:
+    try:
+        array = np.unique(np.asarray(values, dtype=np.int64))
+        outside = array[(array < 0) | (array >= length)].tolist()
+    except OverflowError:
+        outside = [v for v in values if not 0 <= int(v) < length]
+    if outside:
         raise ValueError(
             f"`indices` must be source positions in [0, {length}); got"
-            f" {describe(outside[:5].tolist())}."
+            f" {describe(outside[:5])}."
         )
     return array
 
@@ -160,7 +188,7 @@ def whole_plan(
     num_samples: int | None,
     *,
     indices: np.ndarray | None = None,
-    identity: str | None = "",
+    identity: str | None = None,
     unknown: str | None = None,
 ) -> Plan:
     """The plan of a whole-number form: every sample, a predicate (its
@@ -170,7 +198,7 @@ def whole_plan(
         table = {k: int(f) for k, f in form.per_class.items()}
         rule = WholeRule("classes", table=table)
     elif form.where is not None:
-        if identity is None:
+        if unknown is not None:
             # NOTE: a predicate of unknown identity gets a fingerprint of its
             # own, so that no other stream's state passes for its.
             identity = f"unknown:{secrets.token_hex(16)}"

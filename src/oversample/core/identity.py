@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import builtins
+import dis
 import functools
 import hashlib
 import types
@@ -103,7 +104,7 @@ def _plain(value: object) -> str | None:
 
 def _function(digest: Any, fn: types.FunctionType, depth: int) -> None:
     digest.update(f"function:{fn.__module__}".encode())
-    _code(digest, fn.__code__)
+    _code(digest, fn.__code__, depth)
     _feed(digest, fn.__defaults__, depth)
     _feed(digest, fn.__kwdefaults__, depth)
     cells = fn.__closure__ or ()
@@ -114,31 +115,62 @@ def _function(digest: Any, fn: types.FunctionType, depth: int) -> None:
         except ValueError:  # an empty cell: a name not bound yet
             contents = None
         _feed(digest, contents, depth)
-    for name in _global_names(fn.__code__):
-        if name in fn.__globals__:
+    for name, attributes in _reads(fn.__code__):
+        if name not in fn.__globals__:
+            if not hasattr(builtins, name):
+                digest.update(f"unbound:{name}".encode())
+            continue
+        value = fn.__globals__[name]
+        if not isinstance(value, types.ModuleType):
             digest.update(f"global:{name}".encode())
-            _feed(digest, fn.__globals__[name], depth)
-        elif not hasattr(builtins, name):
-            digest.update(f"unbound:{name}".encode())
+            _feed(digest, value, depth)
+            continue
+        # NOTE: what is read through a module (`cfg.LIMIT`, `np.where`): data by
+        # value, the rest (functions, classes, modules) by qualified name.
+        path = [name]
+        for attribute in attributes:
+            if not isinstance(value, types.ModuleType) or not hasattr(value, attribute):
+                break
+            value, path = getattr(value, attribute), [*path, attribute]
+        digest.update(f"global:{'.'.join(path)}".encode())
+        try:
+            _feed(digest, value, 0)
+        except UnknownError:
+            named = getattr(value, "__qualname__", type(value).__qualname__)
+            module = getattr(value, "__module__", type(value).__module__)
+            digest.update(f"named:{module}.{named}".encode())
 
 
-def _code(digest: Any, code: types.CodeType) -> None:
+def _code(digest: Any, code: types.CodeType, depth: int) -> None:
     digest.update(code.co_code)
     digest.update(repr(code.co_names).encode())
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
-            _code(digest, constant)
+            _code(digest, constant, depth)
         else:
-            digest.update(repr(constant).encode())
+            # NOTE: by value, sets sorted: a set literal compiles to a
+            # frozenset whose repr follows the process's hash seed.
+            _feed(digest, constant, depth)
 
 
-def _global_names(code: types.CodeType) -> list[str]:
-    """The names a function's code (and nested code) may read as globals."""
-    names = list(code.co_names)
+def _reads(code: types.CodeType) -> list[tuple[str, tuple[str, ...]]]:
+    """The globals a function's code (and nested code) reads, each with the
+    attributes read off it in turn (`cfg.LIMIT`: ("cfg", ("LIMIT",)))."""
+    instructions = list(dis.get_instructions(code))
+    found = []
+    for place, instruction in enumerate(instructions):
+        if instruction.opname not in ("LOAD_GLOBAL", "LOAD_NAME"):
+            continue
+        attributes = []
+        for after in instructions[place + 1 :]:
+            if after.opname not in ("LOAD_ATTR", "LOAD_METHOD"):
+                break
+            attributes.append(str(after.argval))
+        found.append((str(instruction.argval), tuple(attributes)))
     for constant in code.co_consts:
         if isinstance(constant, types.CodeType):
-            names.extend(_global_names(constant))
-    return sorted(set(names))
+            found.extend(_reads(constant))
+    return sorted(set(found))
 
 
 def _short(value: object) -> str:

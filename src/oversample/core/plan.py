@@ -68,9 +68,15 @@ class Plan(_packing.Saved):
             self._weights,
             self._schedule,
         )
-        for array in arrays:
+        for array in (*arrays, self._class_factors):
             if array is not None:
                 array.flags.writeable = False
+        if self._counts.size and int(self._counts.max()) > _rule.MAX_CLASS_SIZE:
+            column = int(np.argmax(self._counts))
+            raise ValueError(
+                f"class {self.classes[column]!r} holds {int(self._counts[column])}"
+                f" samples; at most {_rule.MAX_CLASS_SIZE} per class are supported."
+            )
 
     # Per-class views.
 

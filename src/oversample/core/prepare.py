@@ -9,7 +9,6 @@ and the executor then builds its stream from the `Prepared` it returns.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,8 +21,8 @@ from oversample.core.rule import ROUNDINGS
 from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.spread import PER_SAMPLE
-from oversample.core.strategies import RepeatFactor
-from oversample.core.validation import check_bool, check_choice, describe
+from oversample.core.strategies import RepeatFactor, round_half_up
+from oversample.core.validation import check_bool, check_choice, check_seed, describe
 
 Label = int | str
 Pairs = dict[tuple[int, Label], int]  # samples per (shard place, label)
@@ -68,6 +67,8 @@ class Choice:
     def __post_init__(self) -> None:
         check_choice(self.rounding, "rounding", ROUNDINGS)
         check_bool(self.thin, "thin")
+        if self.seed is not None:
+            check_seed(self.seed)
 
     def given_plan(self, with_counts: bool = False) -> Plan | None:
         """The ready `plan`, checked to be a Plan given alone (or with its
@@ -125,7 +126,8 @@ class FactorChoice(Choice):
             raise ValueError(
                 f"`copies` names classes that are not in the data: {describe(missing)}."
             )
-        targets = {k: math.floor(counts[k] * f + 0.5) for k, f in factors.items()}
+        scaled = round_half_up(np.asarray([counts[k] * f for k, f in factors.items()]))
+        targets = dict(zip(factors, scaled.tolist(), strict=True))
         return make_plan(
             counts=counts, strategy=targets, seed=self.seed, rounding=self.rounding
         )

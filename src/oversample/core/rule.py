@@ -29,6 +29,7 @@ class from a table; the same in every epoch.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -50,21 +51,6 @@ CHANGED = (
     "in version 2 a class's extra copies rotate by the extras given in earlier"
     " epochs, so that fairness holds when the targets change"
 )
-
-
-def check_saved_rule(state: object) -> None:
-    """Refuses a saved state of another version of the copy rule (a state of
-    version 1 names none): the epochs it was saved in are not this rule's."""
-    if not isinstance(state, dict) or "version" not in state:
-        return  # not a saved state at all: its own check says so
-    saved = state.get("rule", 1)
-    if saved != VERSION:
-        raise ValueError(
-            f"`state` was saved under version {saved} of oversample's copy rule;"
-            f" this oversample decides copies by version {VERSION} ({CHANGED}),"
-            " so the rest of that epoch would not be the one the state began."
-            " Start the epoch again, and save states with this version."
-        )
 
 
 def _frozen(*arrays: np.ndarray) -> None:
@@ -422,10 +408,7 @@ class WeightRule:
         return (self.fixed >> 32) + ((after >> 32) - (before >> 32))
 
 
-SELECTIONS = ("all", "indices", "where", "classes")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WholeRule:
     """Whole copies fixed by `duplicate`'s arguments, the same in every epoch:
     `factor` copies for every sample ("all"), for the source positions
@@ -441,8 +424,14 @@ class WholeRule:
     indices: np.ndarray | None = None
     table: Mapping[int | str, int] | None = None
     where: Callable[[Any], Any] | None = field(default=None, compare=False)
-    identity: str | None = ""
+    identity: str | None = None
     unknown: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.indices is not None:
+            _frozen(self.indices)
+        if self.selection == "where" and self.identity is None:
+            raise ValueError("a rule of `where` needs the predicate's identity.")
 
     def copies_at(self, keys: np.ndarray) -> np.ndarray:
         """Copies of the samples at source positions `keys` ("all", "indices")."""
@@ -466,7 +455,8 @@ class WholeRule:
         """What decides the copies, for the plan's header and fingerprint."""
         out: dict[str, Any] = {"selection": self.selection, "factor": self.factor}
         if self.indices is not None:
-            out["indices"] = f"{_seeding.derive(0, self.indices.tobytes()):016x}"
+            digest = hashlib.blake2b(self.indices.tobytes(), digest_size=8)
+            out["indices"] = digest.hexdigest()
             out["chosen"] = int(self.indices.size)
         if self.table is not None:
             out["table"] = [[k, v] for k, v in sorted(self.table.items())]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from oversample.core import states as _states
 from oversample.core.validation import check_bool, check_int, describe
 from oversample.index import ranks as _ranks
-from oversample.index import resume as _resume
 from oversample.index import sampler as _sampler
 
 
@@ -88,5 +88,5 @@ class BatchSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses other batch settings."""
         mine = {"batch_size": self.batch_size, "batch_drop_last": self.drop_last}
-        _resume.check_same("BatchSampler", state, self.state_dict(), tuple(mine))
+        _states.check("BatchSampler", state, self.state_dict(), tuple(mine))
         self.sampler.load_state_dict({k: v for k, v in state.items() if k not in mine})

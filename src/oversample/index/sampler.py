@@ -12,6 +12,7 @@ import numpy as np
 
 from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
+from oversample.core import states as _states
 from oversample.core.plan import Plan
 from oversample.core.validation import (
     check_bool,
@@ -77,9 +78,14 @@ class Sampler:
         if not isinstance(plan, Plan):
             raise TypeError(f"`plan` must be an ovs.Plan; got plan={describe(plan)}.")
         if not plan.knows_samples:
+            made = (
+                "decides copies from each element as it streams"
+                if plan.kind == "whole"
+                else "was made from class counts"
+            )
             raise ValueError(
-                "`plan` was made from class counts and knows no samples; make it"
-                " with ovs.plan(labels, ...) for a Sampler."
+                f"`plan` {made} and knows no samples; a Sampler needs a plan of"
+                " every sample: ovs.plan(labels, ...) or ovs.plan(weights=...)."
             )
         check_bool(shuffle, "shuffle")
         check_bool(drop_last, "drop_last")
@@ -293,9 +299,8 @@ class Sampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses another configuration."""
-        _rule.check_saved_rule(state)
         names = ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
-        _resume.check_same("Sampler", state, self.state_dict(), (*names, "copy_seeds"))
+        _states.check("Sampler", state, self.state_dict(), (*names, "copy_seeds"))
         self._restored = False
         self.set_epoch(state["epoch"])
         position = check_int(state["position"], "state['position']")

@@ -88,27 +88,24 @@ def balance(
 
 
 def duplicate(
-    source: Any, form: Copies, *, label: Any, choice: Choice, settings: Settings
+    source: Any,
+    form: Copies,
+    *,
+    label: Any,
+    choice: Choice,
+    settings: Settings,
+    keying: Keying,
 ) -> Balanced:
     """`ovs.duplicate` on a Python stream: every form becomes a plan first."""
-    keying = Keying(By.POSITION)
     head = first(source, keying)
     plan = choice.given_plan()
-    if (
-        plan is None
-        and form.per_class is not None
-        and not (form.whole and not settings.spread)
-    ):
-        # NOTE: per-class factors go through a plan of targets count x factor
-        # (held for the spread, or rounded when a factor is not whole).
-        factors = FactorChoice(
-            seed=choice.seed, rounding=choice.rounding, factors=form.per_class
-        )
-        return balance(source, label, factors, settings, keying=keying, progress=False)
-    if plan is not None and plan.kind == "classes":
-        if label is None:
-            raise ValueError(
-                "a class plan needs `label=` to read each example's class."
+    by_class = plan.kind == "classes" if plan is not None else form.per_class
+    if by_class and not _copies.by_table(form, settings):
+        # NOTE: a class plan, given or of per-class factors (count x factor),
+        # goes through the one preparation, as `balance` does.
+        if plan is None:
+            choice = FactorChoice(
+                seed=choice.seed, rounding=choice.rounding, factors=form.per_class
             )
         return balance(source, label, choice, settings, keying=keying, progress=False)
     chosen = plan if plan is not None else _plan_of(source, form, choice)

@@ -23,12 +23,13 @@ import numpy as np
 
 from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
+from oversample.core import states as _states
 from oversample.core.interleave import batch_counts, batch_order, schedule_piece
 from oversample.core.marks import Marking
 from oversample.core.mixture import Mixture
 from oversample.core.prepare import Choice
 from oversample.core.settings import Epochs, Settings, auto_buffer
-from oversample.core.validation import check_int, check_split, describe
+from oversample.core.validation import check_int, check_split
 from oversample.py import keying as _keying
 from oversample.py.stream import _EpochCell
 
@@ -87,29 +88,29 @@ class Mixed:
         other._split = split
         return other
 
-    def _identity(self) -> str:
-        return self.plan.fingerprint + repr((self.settings, self.stratified))
-
-    def state_dict(self) -> dict[str, Any]:
+    def _identity(self) -> dict[str, Any]:
+        settings = self.settings
+        identity = _seeding.derive(
+            0,
+            "py-mixture",
+            self.plan.fingerprint,
+            settings.epochs,
+            settings.shuffle_buffer,
+            settings.copy_seeds,
+            self.stratified,
+        )
         return {
             "version": STATE_VERSION,
             "rule": _rule.VERSION,
-            "identity": self._identity(),
-            "epoch": self._current,
-            "yielded": self._yielded,
+            "identity": f"{identity:016x}",
+            "reader": list(_keying.reader(self._split)),
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**self._identity(), "epoch": self._current, "yielded": self._yielded}
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _rule.check_saved_rule(state)
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise ValueError(
-                f"`state` is not a mixture's state; got {describe(state)}."
-            )
-        if state.get("identity") != self._identity():
-            raise ValueError(
-                "`state` was saved from a mixture with another plan or other"
-                " settings; restore it into the same configuration."
-            )
+        _states.check("mixture", state, self._identity(), ("identity", "reader"))
         self._resume = dict(state)
 
     def _epochs(self, resumed: int | None) -> Iterator[int]:

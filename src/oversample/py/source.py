@@ -132,12 +132,19 @@ def labels_of(field: Field, examples: list[Any], strings: bool | None) -> np.nda
     # anything else (0-d tensors, bytes, mixes) goes value by value.
     array = np.asarray(raw) if raw else np.zeros(0, np.int64)
     if array.ndim == 1 and array.dtype.kind in "iu":
+        if array.dtype == np.uint64 and array.size and int(array.max()) > _INT64_MAX:
+            _too_wide(int(array.max()))
         values: np.ndarray = array.astype(np.int64, copy=False)
     elif array.ndim == 1 and array.dtype.kind == "U":
         values = array.astype(object)
     else:
         values = np.asarray([scalar(v) for v in raw], dtype=object)
         if not any(isinstance(v, str) for v in values.tolist()):
+            wide = [
+                v for v in values.tolist() if not -_INT64_MAX - 1 <= v <= _INT64_MAX
+            ]
+            if wide:
+                _too_wide(wide[0])
             values = values.astype(np.int64)
     is_strings = values.dtype == object
     if values.size and strings is not None and is_strings != strings:
@@ -149,6 +156,17 @@ def labels_of(field: Field, examples: list[Any], strings: bool | None) -> np.nda
         odd = next(v for v in values.tolist() if not isinstance(v, str))
         raise TypeError(f"the labels must be all ints or all strings; got {odd!r}.")
     return values
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _too_wide(label: int) -> None:
+    # NOTE: refused, never narrowed: a wrapped label would be another class.
+    raise ValueError(
+        f"a label of {label} is above 2**63 - 1, which Python streams do not"
+        " support; map the labels to a narrower range (or to strings) first."
+    )
 
 
 def _path_reader(parts: list[str]) -> Callable[[Any], Any]:

@@ -26,6 +26,7 @@ import numpy as np
 from oversample.core import identity as _identity
 from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
+from oversample.core import states as _states
 from oversample.core.labels import ClassIndex
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
@@ -172,20 +173,7 @@ class _Windows:
                 f"`state` cannot be checked against this stream: {unknown}, so"
                 f" the restore is refused. {_identity.HINT}"
             )
-        _rule.check_saved_rule(state)
-        mine = self._identity()
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            raise ValueError(
-                f"`state` is not an oversample stream state of version"
-                f" {STATE_VERSION}; got {describe(state)}."
-            )
-        differ = [k for k in ("identity", "reader") if state.get(k) != mine[k]]
-        if differ:
-            raise ValueError(
-                "`state` was saved from a stream with another plan, settings or"
-                f" reader ({', '.join(differ)} differ: saved {state.get('reader')},"
-                f" here {mine['reader']}); restore it into the same configuration."
-            )
+        _states.check("stream", state, self._identity(), ("identity", "reader"))
         self.resume = copy.deepcopy(state)
 
     def _run(self) -> Iterator[Iterator[Any]]:

@@ -99,10 +99,8 @@ def mix(
     if settings.copy_seeds:
         _check_order(sources, found)
     epochs = settings.epochs
-    config = (
-        _seeding.derive(0, "mixture", found.plan.fingerprint, epochs, stratified)
-        & INT64_MAX
-    )
+    parts = (epochs, stratified, settings.shuffle_buffer, settings.copy_seeds)
+    config = _seeding.derive(0, "mixture", found.plan.fingerprint, *parts) & INT64_MAX
     streams = _Sources(found, settings, balance or {})
     each = [streams.stream(i, sources[name]) for i, name in enumerate(found.names)]
     choice = choices(found, settings, stratified, config)

@@ -508,6 +508,12 @@ class WholeRule(Rule):
             self.none_chosen = rule.indices.size == 0
         elif rule.selection == "classes":
             assert rule.table is not None and label is not None
+            if label.multi:
+                raise ValueError(
+                    "per-class `copies` read one class per element, but the label"
+                    " is a list of labels; multi-label data plans with"
+                    " ovs.RepeatFactor."
+                )
             strings = isinstance(next(iter(rule.table)), str)
             if strings != (label.dtype == tf.string):
                 raise TypeError(

@@ -35,16 +35,23 @@ class Label:
     vectorised: bool = True  # `read` also works on a batch of elements
 
 
-def output_spec(element_spec: Any, fn: Callable[[Any], Any], name: str) -> Any:
-    """The spec of fn(element), found by tracing; no data flows."""
+def _traced(element_spec: Any, fn: Callable[[Any], Any], name: str) -> Any:
+    """fn traced on the element spec (no data flows), or a clear error."""
     tf = _tf()
     try:
-        concrete = tf.function(fn, autograph=True).get_concrete_function(element_spec)
+        return tf.function(fn, autograph=True).get_concrete_function(element_spec)
     except Exception as error:
         raise TypeError(
             f"`{name}` failed when traced on the element spec: {error}"
         ) from error
-    return tf.nest.map_structure(tf.type_spec_from_value, concrete.structured_outputs)
+
+
+def output_spec(element_spec: Any, fn: Callable[[Any], Any], name: str) -> Any:
+    """The spec of fn(element), found by tracing; no data flows."""
+    concrete = _traced(element_spec, fn, name)
+    return _tf().nest.map_structure(
+        _tf().type_spec_from_value, concrete.structured_outputs
+    )
 
 
 def graph_identity(
@@ -52,16 +59,14 @@ def graph_identity(
 ) -> tuple[str | None, str | None]:
     """The identity of a `where` predicate: a hash of its graph traced on the
     element spec (inner functions' names made canonical) and of the values it
-    captures; (None, why) when it reads a resource (a lookup table or a
-    variable), whose contents are not part of the graph. Refuses a predicate
-    that does not return a boolean scalar."""
+    captures; (None, why) when it runs a stateful op (a Python function, a
+    random op) or reads a resource (a lookup table, a variable), whose
+    results are not part of the graph. Refuses a predicate that does not
+    return a boolean scalar."""
     tf = _tf()
-    try:
-        traced = tf.function(where, autograph=True).get_concrete_function(element_spec)
-    except Exception as error:
-        raise TypeError(
-            f"`where` failed when traced on the element spec: {error}"
-        ) from error
+    from tensorflow.python.framework import op_def_registry
+
+    traced = _traced(element_spec, where, "where")
     spec = tf.nest.map_structure(tf.type_spec_from_value, traced.structured_outputs)
     if not (
         isinstance(spec, tf.TensorSpec)
@@ -71,11 +76,21 @@ def graph_identity(
         raise TypeError(
             f"`where` must return a boolean scalar per element; it returns {spec}."
         )
+    graph = traced.graph.as_graph_def()
+    nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+    for node in nodes:
+        op = op_def_registry.get(node.op)
+        if op is not None and op.is_stateful:
+            return None, (
+                f"`where` runs the stateful op {node.op} (a Python function, a"
+                " random op, a lookup table or a variable), whose results are not"
+                " part of its graph"
+            )
     names: dict[str, str] = {}
     text = re.sub(
         r"__inference_\w+_\d+\b",
         lambda found: names.setdefault(found.group(0), f"function{len(names)}"),
-        str(traced.graph.as_graph_def()),
+        str(graph),
     )
     digest = hashlib.blake2b(text.encode(), digest_size=16)
     for value in traced.captured_inputs:
@@ -84,7 +99,7 @@ def graph_identity(
                 "`where` reads a lookup table or a variable, whose contents are not"
                 " part of its graph"
             )
-        digest.update(value.numpy().tobytes())
+        digest.update(tf.io.serialize_tensor(value).numpy())
     return digest.hexdigest(), None
 
 

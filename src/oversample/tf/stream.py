@@ -82,6 +82,7 @@ def duplicate(
     label: LabelSpec | None,
     choice: Choice,
     settings: Settings,
+    keying: Keying = POSITION,
 ) -> Any:
     """`ovs.duplicate` on a tf.data stream: every form becomes a plan first,
     then streams as any plan does."""
@@ -97,9 +98,20 @@ def _planned(
     """The plan of one form of `duplicate`, the rule that carries it out and
     what the stream holds for the spread."""
     plan = choice.given_plan()
-    if plan is None and form.per_class is not None:
+    by_class = plan.kind == "classes" if plan is not None else form.per_class
+    if by_class and not _copies.by_table(form, settings):
+        # NOTE: a class plan, given or of per-class factors (count x factor),
+        # goes through the one preparation: checked against the data or made
+        # from a read of the labels, with what the spread holds collected.
         assert label is not None
-        return _by_class(ds, form, label, choice, settings)
+        if plan is None:
+            choice = FactorChoice(
+                seed=choice.seed, rounding=choice.rounding, factors=form.per_class
+            )
+        reader = StreamReader(ds, label, what="per-class `copies`")
+        prepared = prepare(reader, choice, settings, progress=False)
+        holding = _spread.held(prepared, 1, _spread.by_position)
+        return prepared.plan, _plan_rule(prepared.plan, label), holding
     if plan is None and form.weight is not None:
         weight = form.weight
         weights = _source.weights(ds, weight)
@@ -113,7 +125,7 @@ def _planned(
 
 def _whole(ds: Any, form: Copies, choice: Choice) -> Plan:
     """The plan of one factor for every sample (a real one through weights),
-    for a predicate or for chosen positions."""
+    for a predicate or for chosen positions, or of whole factors per class."""
     seed = choice.seed
     if form.kind == "fraction":
         size = _source.known_size(ds, f"a fractional `copies`={form.factor}")
@@ -129,24 +141,6 @@ def _whole(ds: Any, form: Copies, choice: Choice) -> Plan:
         indices = _copies.positions(form.indices, lambda: size)
         return _copies.whole_plan(form, seed, size, indices=indices)
     return _copies.whole_plan(form, seed, known)
-
-
-def _by_class(
-    ds: Any, form: Copies, label: Label, choice: Choice, settings: Settings
-) -> tuple[Plan, Rule, _spread.Holding | None]:
-    """Per-class factors: a plan of targets count x factor (with the spread,
-    or when a factor is not whole), else a plan of whole copies per class."""
-    assert form.per_class is not None
-    reader = StreamReader(ds, label, what="per-class `copies`")
-    if form.whole and not (settings.spread and reader.unheld(None) is None):
-        plan = _copies.whole_plan(form, choice.seed, None)
-        return plan, _plan_rule(plan, label), None
-    factors = FactorChoice(
-        seed=choice.seed, rounding=choice.rounding, factors=form.per_class
-    )
-    prepared = prepare(reader, factors, settings, progress=False)
-    holding = _spread.held(prepared, 1, _spread.by_position)
-    return prepared.plan, _plan_rule(prepared.plan, label), holding
 
 
 # The readers of one stream.

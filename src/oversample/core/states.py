@@ -1,0 +1,60 @@
+"""Saved states (a Sampler's, a Python stream's, a mixture's): the one check
+of a state against the configuration it is restored into: its kind and
+version, the version of the copy rule it was saved under, and each setting
+that must agree, every difference named."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from oversample.core import rule as _rule
+from oversample.core.validation import describe
+
+# NOTE: states saved before copy seeds existed had none.
+_DEFAULTS = {"copy_seeds": False}
+
+
+def check(
+    what: str, state: object, mine: Mapping[str, Any], names: tuple[str, ...]
+) -> None:
+    """Refuses `state` unless it is a state of `what` of `mine`'s version,
+    saved under this copy rule, that agrees with `mine` in `names`.
+
+    Args:
+        what: the kind of object, for the message ("Sampler", ...).
+        state: the state to restore.
+        mine: the state of the object it is restored into.
+        names: the entries that must agree.
+    """
+    if not isinstance(state, dict) or "version" not in state:
+        raise ValueError(
+            f"`state` is not a {what} state of version {mine['version']}; got"
+            f" {describe(state)}."
+        )
+    saved = {**_DEFAULTS, **state}
+    rule = saved.get("rule", 1)
+    if rule != _rule.VERSION and all(name in saved for name in names):
+        raise ValueError(
+            f"`state` was saved under version {rule} of oversample's copy rule;"
+            f" this oversample decides copies by version {_rule.VERSION}"
+            f" ({_rule.CHANGED}), so the rest of that epoch would not be the one"
+            " the state began. Start the epoch again, and save states with this"
+            " version."
+        )
+    if saved["version"] != mine["version"]:
+        raise ValueError(
+            f"`state` is not a {what} state of version {mine['version']}; got"
+            f" {describe(state)}."
+        )
+    differ = [
+        f"{name}: saved {saved.get(name)!r}, here {mine[name]!r}"
+        for name in names
+        if saved.get(name) != mine[name]
+    ]
+    if differ:
+        raise ValueError(
+            f"`state` was saved from a {what} with another configuration ("
+            + "; ".join(differ)
+            + "); restore it into the same plan, seed, split and settings."
+        )
