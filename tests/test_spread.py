@@ -71,7 +71,7 @@ SPEC = [((), np.dtype(np.int64)), ((4,), np.dtype(np.uint8))]  # 12 bytes a row
 
 
 def test_the_collector_drops_the_class_counted_most_when_over_budget():
-    collector = spread.Collector(SPEC, budget=12 * 10)
+    collector = spread.RowCollector(SPEC, budget=12 * 10)
     collector.add(np.array([5, 5, 5, 5, 5, 5, 1, 1, 2, 2]), _leaves(10))
     collector.add(np.array([5, 5, 3]), _leaves(3, first=10))
     labels, leaves = collector.rows()
@@ -82,7 +82,7 @@ def test_the_collector_drops_the_class_counted_most_when_over_budget():
 
 
 def test_a_dropped_class_is_not_collected_again():
-    collector = spread.Collector(SPEC, budget=12 * 3)
+    collector = spread.RowCollector(SPEC, budget=12 * 3)
     collector.add(np.array([4, 4, 4, 4]), _leaves(4))
     collector.add(np.array([4, 9]), _leaves(2, first=4))
     labels, _ = collector.rows()
@@ -90,7 +90,7 @@ def test_a_dropped_class_is_not_collected_again():
 
 
 def test_with_priorities_only_wanted_classes_are_collected():
-    collector = spread.Collector(SPEC, budget=1000, priority=np.array([0.0, 3.0, 2.0]))
+    collector = spread.RowCollector(SPEC, budget=1000, priority=np.array([0.0, 3.0, 2.0]))
     collector.add(np.array([0, 1, 2, 0, 1]), _leaves(5))
     labels, leaves = collector.rows()
     assert labels.tolist() == [1, 2, 1]
@@ -99,7 +99,7 @@ def test_with_priorities_only_wanted_classes_are_collected():
 
 def test_string_leaves_count_their_bytes():
     spec = [((), np.dtype(np.int64)), ((), np.dtype(object))]
-    collector = spread.Collector(spec, budget=1000)
+    collector = spread.RowCollector(spec, budget=1000)
     words = np.array([b"a" * 100, b"b" * 300], dtype=object)
     collector.add(np.array([0, 1]), [np.arange(2), words])
     assert collector.held_bytes == 2 * 8 + 400
@@ -108,7 +108,7 @@ def test_string_leaves_count_their_bytes():
 
 
 def test_the_numeric_buffers_start_on_64_byte_boundaries():
-    collector = spread.Collector(SPEC, budget=4096)
+    collector = spread.RowCollector(SPEC, budget=4096)
     assert all(b.ctypes.data % 64 == 0 for b in collector.buffers)
 
 

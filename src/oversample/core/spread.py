@@ -68,6 +68,16 @@ def class_factors(plan: Any) -> np.ndarray:
     return rule.targets.max(axis=0) / rule.counts
 
 
+def worth_holding(plan: Any, columns: np.ndarray, dropped: bool) -> np.ndarray:
+    """Which collected classes (the plan's class indices `columns`) stay held:
+    all when every class fitted in the budget, so that nothing is read twice,
+    else the oversampled ones only (factor above 1), the ones worth their
+    memory."""
+    if not dropped:
+        return np.ones(columns.size, bool)
+    return class_factors(plan)[columns] > 1
+
+
 def choose_classes(
     factors: np.ndarray, class_bytes: np.ndarray, budget: int
 ) -> np.ndarray:
@@ -117,7 +127,7 @@ def _aligned(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
     return raw[start : start + size].view(dtype).reshape(shape)
 
 
-class Collector:
+class RowCollector:
     """The rows of the samples of held classes, gathered batch by batch.
 
     Numeric leaves go into buffers sized for the budget (untouched pages cost

@@ -51,7 +51,7 @@ from oversample.py import keying as _keying
 from oversample.py import spread as _held
 from oversample.py.mixture import Mixed
 from oversample.py.source import Field, IterableReader, first
-from oversample.py.stream import Balanced, Config, Decision
+from oversample.py.stream import Balanced, Config, Rule
 
 __all__ = ["balance", "count_labels", "duplicate", "mix"]
 
@@ -148,10 +148,10 @@ def build(
     found: Any = None,
     reason: str | None = None,
 ) -> Balanced:
-    """The stream that carries `plan` out: its decision, its keys for each
+    """The stream that carries `plan` out: its rule, its keys for each
     reader, what it holds for the spread (of what the preparation's read
     `found`) and the settings, in one `Config`."""
-    decision = Decision(plan, field)
+    rule = Rule(plan, field)
     held = None
     if found is not None and plan.kind == "classes":
         # NOTE: the preparation collected `found` only with the spread on.
@@ -162,7 +162,7 @@ def build(
     if held is not None:
         classes = np.zeros(len(plan.classes), bool)
         classes[np.unique(held.index)] = True
-        decision.held = classes
+        rule.held = classes
     if plan.kind == "classes":
         spread = _held.report(plan, held, settings.spread, reason)
     else:
@@ -175,7 +175,7 @@ def build(
     elif keying.by is By.SHARD:
         keys = _keying.Keys(keying.by, source, counts)
     else:
-        class_counts = plan.class_rule.counts if decision.by_class else None
+        class_counts = plan.class_rule.counts if rule.by_class else None
         keys = _keying.Keys(keying.by, source, class_counts, samples=plan.num_samples)
     epochs = settings.epochs
     block = AUTO_BLOCK if settings.shuffle_buffer is None else settings.shuffle_buffer
@@ -192,7 +192,7 @@ def build(
     )
     config = Config(
         keying=keys,
-        decision=decision,
+        rule=rule,
         held=held,
         seed=plan.seed,
         epochs=None if epochs.stream is None else tuple(range(epochs.stream)),
@@ -201,8 +201,7 @@ def build(
         marking=settings.marking(plan.seed),
         identity=f"{identity:016x}",
         extra={"streaming": epochs.streaming},
-        all_held=held is not None
-        and bool(decision.held is not None and decision.held.all()),
+        all_held=held is not None and bool(rule.held is not None and rule.held.all()),
     )
     stream_class: type[Balanced] = Balanced
     if "torch" in sys.modules:

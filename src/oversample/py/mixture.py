@@ -31,7 +31,7 @@ from oversample.core.prepare import Choice
 from oversample.core.settings import Epochs, Settings, auto_buffer
 from oversample.core.validation import check_int, check_split
 from oversample.py import keying as _keying
-from oversample.py.stream import _EpochCell
+from oversample.py.stream import EpochCell
 
 __all__ = ["Mixed"]
 
@@ -59,7 +59,7 @@ class Mixed:
         self.plan = found.plan
         self.settings = settings
         self.stratified = stratified
-        self._epoch = _EpochCell(settings.epochs.fixed or 0)
+        self._epoch = EpochCell(settings.epochs.fixed or 0)
         self._resume: dict[str, Any] | None = None
         self._yielded = 0
         self._current = self._epoch.get()

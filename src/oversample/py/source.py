@@ -24,7 +24,7 @@ from oversample.core.plan import Plan
 from oversample.core.prepare import Counted
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.validation import describe, is_int
-from oversample.py.spread import PLACE, Collector
+from oversample.py.spread import PLACE, ExampleCollector
 from oversample.shards import Shards
 
 # Fields of examples.
@@ -324,7 +324,7 @@ class Found:
     """What the pass saw: samples per (place, label) and the collector."""
 
     pairs: dict[tuple[int, int | str], int]
-    collector: Collector | None
+    collector: ExampleCollector | None
     seen: int
 
     @property
@@ -357,7 +357,7 @@ def read(
         # NOTE: an example's bytes are known only once read, so every class is
         # collected and the fewest copies per sample are dropped first.
         priority = None if plan is None else _spread.class_factors(plan)
-        collector = Collector(budget, priority)
+        collector = ExampleCollector(budget, priority)
     pairs: dict[tuple[int, int | str], int] = {}
     strings = None if index is None else index.strings
     seen = 0

@@ -20,6 +20,7 @@ import numpy as np
 from oversample.core import permutation as _permutation
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
+from oversample.core.labels import ClassIndex
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.prepare import check_counts
@@ -47,7 +48,7 @@ def nbytes(example: object, depth: int = 0) -> int:
     return sys.getsizeof(example)
 
 
-class Collector:
+class ExampleCollector:
     """Examples of whole classes, gathered until the budget is spent: with
     `priority` (per class index) only classes of positive priority, dropping
     the lowest first; without it every class, dropping the one counted most
@@ -252,36 +253,38 @@ def hold(
     collector = found.collector
     if collector is None or not collector.rows:
         return None
-    factors = _spread.class_factors(plan)
-    by_index = collector.priority is not None
-    kept: dict[int, Any] = {}
-    for label in collector.rows:
-        column = int(label) if by_index else plan.classes.index(label)
-        if not (collector.dropped and factors[column] <= 1):
-            kept[column] = label
+    labels = list(collector.rows)
+    if collector.priority is None:
+        columns = ClassIndex(plan.classes)(np.asarray(labels))
+    else:
+        columns = np.asarray(labels, np.int64)
+    held = _spread.worth_holding(plan, columns, bool(collector.dropped))
+    kept = {
+        int(column): label
+        for column, label, worth in zip(columns, labels, held.tolist(), strict=True)
+        if worth
+    }
     if not kept:
         return None
     # NOTE: a class is held whole and the pass read it in key order (position,
     # or shard then position), so its k-th row has occurrence k: the rows are
     # laid out by class index and need no sort.
-    columns, pieces, examples = [], [], []
+    blocks, pieces, examples = [], [], []
     size = 0
     for column in sorted(kept):
         label = kept[column]
         rows = sum(idents_of.size for idents_of, _ in collector.rows[label])
         counted = int(plan.class_rule.counts[column])
         check_counts([plan.classes[column]], [counted], [rows], said="the plan counted")
-        columns.append(np.full(rows, column, np.int64))
+        blocks.append(np.full(rows, column, np.int64))
         for idents_of, examples_of in collector.rows[label]:
             pieces.append(idents_of)
             examples.extend(examples_of)
         size += collector.bytes[label]
-    index = np.concatenate(columns)
+    index = np.concatenate(blocks)
     idents = np.concatenate(pieces).astype(np.int64)
     places, positions = idents >> PLACE, idents & ((1 << PLACE) - 1)
-    first = np.repeat(
-        np.cumsum(np.bincount(index)) - np.bincount(index), np.bincount(index)
-    )
-    occurrence = np.arange(index.size) - first[: index.size]
+    sizes = np.bincount(index)
+    occurrence = np.arange(index.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     keys = positions if starts is None else starts[places] + positions
     return Held(plan, examples, index, occurrence, keys, size, marking)

@@ -44,7 +44,7 @@ class Config:
     """What decides a stream's output, fixed when it is built."""
 
     keying: Any
-    decision: Decision
+    rule: Rule
     held: _held.Held | None
     seed: int
     epochs: tuple[int, ...] | None  # None: endless, from 0
@@ -70,7 +70,7 @@ class Balanced:
         self.plan = plan
         self.spread = spread
         self.shard_counts: Any = None
-        self._epoch = _EpochCell(0)
+        self._epoch = EpochCell(0)
 
     @property
     def epoch(self) -> int:
@@ -90,7 +90,7 @@ class Balanced:
         out = copy.copy(self)
         out._config = copy.copy(self._config)
         out._config.split = (replicas, rank)
-        out._epoch = _EpochCell(self.epoch)
+        out._epoch = EpochCell(self.epoch)
         return out
 
     def whole(self) -> Balanced:
@@ -244,7 +244,7 @@ class _Windows:
         keying.finish(unit, state)
 
 
-class _EpochCell:
+class EpochCell:
     """The epoch of `set_epoch` in shared memory: a DataLoader worker gets the
     stream once (persistent workers keep it), so a plain attribute set in the
     main process would never reach it. Passed to a starting process the cell
@@ -290,7 +290,7 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Decision:
+class Rule:
     """A block's copies, read off the plan's rule (the core's function): by
     class and occurrence, from the plan's copies of each sample (a weights
     plan), or as whole copies (every sample, chosen positions, a predicate
@@ -366,14 +366,14 @@ def lay_out(
 ) -> list[Any]:
     """One block's output: every streamed copy and every held copy it owns, in
     a seeded order."""
-    decision, count = config.decision, len(examples)
-    index = decision.classes(examples)
+    rule, count = config.rule, len(examples)
+    index = rule.classes(examples)
     if isinstance(keying, _keying.ByTag):
         places = keying.places(examples)
         block = keying.block(unit, state, count, index, places)
     else:
         block = keying.block(unit, state, count, index)
-    copies = decision.copies(examples, index, block.occurrence, block.keys, epoch)
+    copies = rule.copies(examples, index, block.occurrence, block.keys, epoch)
     mine = block.mine
     if mine is not None:
         copies = np.where(mine, copies, 0)

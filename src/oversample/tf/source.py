@@ -261,13 +261,13 @@ def python_label(value: Any) -> int | str:
 
 
 @dataclass(frozen=True)
-class Counted:
+class LabelCount:
     counts: dict[int | str, int]
     elements: int
     rows: list[list[int | str]] | None  # per-element labels, multi-label only
 
 
-def count(ds: Any, label: Label, progress: bool) -> Counted:
+def count(ds: Any, label: Label, progress: bool) -> LabelCount:
     """One batched pass over the labels only."""
     tf = _tf()
     cardinality = int(ds.cardinality())
@@ -308,7 +308,7 @@ def count(ds: Any, label: Label, progress: bool) -> Counted:
             f"the dataset declares {cardinality} elements but the label pass saw"
             f" {seen}."
         )
-    return Counted(dict(sorted(counts.items())), seen, rows)
+    return LabelCount(dict(sorted(counts.items())), seen, rows)
 
 
 def read_batches(ds: Any, batches: Any, description: str, progress: bool) -> Any:

@@ -21,6 +21,7 @@ import numpy as np
 
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
+from oversample.core.labels import ClassIndex
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.prepare import Prepared, check_counts
@@ -28,7 +29,8 @@ from oversample.core.settings import Epochs
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import tf as _tf
-from oversample.tf.rule import ClassIndex, ClassRule, int64, marks_of
+from oversample.tf.rule import ClassIndex as GraphClassIndex
+from oversample.tf.rule import ClassRule, int64, marks_of
 from oversample.tf.source import Guard, Label, element_bytes
 
 # The collecting pass.
@@ -64,7 +66,7 @@ class Pass:
     """What one collecting pass saw: the collector, and every element's ident
     and label when `keep_all` asked for them."""
 
-    collector: _spread.Collector
+    collector: _spread.RowCollector
     seen: int
     idents: list[np.ndarray] | None
     labels: list[np.ndarray] | None
@@ -105,12 +107,14 @@ def collect(
             budget,
         )
         priority = np.where(chosen, _spread.class_factors(plan), 0.0)
-        index = ClassIndex(plan.classes, label.dtype)
+        index = GraphClassIndex(plan.classes, label.dtype)
 
         def read(element: Any) -> Any:
             return index(label.read(element))
 
-    collector = _spread.Collector(_leaves(ident_specs + flat_specs), budget, priority)
+    collector = _spread.RowCollector(
+        _leaves(ident_specs + flat_specs), budget, priority
+    )
     size = element_bytes(spec) or 1
     batch = int(min(_source.COUNT_BATCH, max(32, PASS_BYTES // size)))
 
@@ -191,10 +195,8 @@ def class_indices(plan: Plan, labels: np.ndarray, by_index: bool) -> np.ndarray:
     """The plan's class index of each label (labels already are, `by_index`)."""
     if by_index:
         return labels.astype(np.int64)
-    column = {label: place for place, label in enumerate(plan.classes)}
-    return np.asarray(
-        [column[_source.python_label(v)] for v in labels.tolist()], np.int64
-    )
+    values = [_source.python_label(v) for v in labels.tolist()]
+    return ClassIndex(plan.classes)(np.asarray(values))
 
 
 def table(
@@ -208,13 +210,12 @@ def table(
     class is held."""
     collector = found.collector
     by_index = collector.priority is not None
-    if not by_index and collector.dropped.any():
-        # NOTE: when every class fitted, all stay held and nothing is read
-        # again; otherwise only the oversampled ones are worth their memory.
-        factors = _spread.class_factors(plan)
-        for value, code in list(collector.labels.items()):
-            column = class_indices(plan, np.asarray([value]), False)[0]
-            if not collector.dropped[code] and factors[column] <= 1:
+    if not by_index:
+        codes = list(collector.labels.values())
+        columns = class_indices(plan, np.asarray(list(collector.labels)), False)
+        held = _spread.worth_holding(plan, columns, bool(collector.dropped.any()))
+        for code, worth in zip(codes, held.tolist(), strict=True):
+            if not worth and not collector.dropped[code]:
                 collector.drop(code)
     if collector.size == 0:
         return None
