@@ -29,7 +29,7 @@ def table(
     """A markdown table of a benchmark's JSON rows (columns, and regular
     expressions over the method and the dataset, optional)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _common import _cell
+    from _common import cell, header
 
     found = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
     if rows:
@@ -41,10 +41,10 @@ def table(
             f"benchmarks/results/{name}.json has no rows matching {rows!r}"
         )
     columns = columns or list(found[0])
-    lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |"]
+    lines = ["| " + " | ".join(header(c) for c in columns) + " |"]
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for row in found:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
