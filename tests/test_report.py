@@ -27,7 +27,7 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch, tmp_path):
     real_import = builtins.__import__
 
     def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib":
+        if name.partition(".")[0] == "matplotlib":
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
 

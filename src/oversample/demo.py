@@ -185,18 +185,15 @@ def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
 
 
 def _plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:
-    from oversample.report import _pyplot
+    from matplotlib.figure import Figure
 
-    plt: Any = _pyplot()
-    figure, axes = plt.subplots(1, len(METRICS), figsize=(13, 3.6))
-    plot_row(axes, results)
+    figure = Figure(figsize=(13, 3.6), layout="constrained")
+    plot_row(figure.subplots(1, len(METRICS)), results)
     figure.suptitle(
         f"digits20_lt, imbalance {IMBALANCE:g}: the same CNN, steps and augmentation;"
         " dots are seeds, bars means"
     )
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def plot_row(axes: Any, results: dict[str, list[dict[str, float]]]) -> None:

@@ -109,10 +109,20 @@ def counts_table(
     return _render(table, title)
 
 
+def _thinned(plan: Planned) -> bool:
+    return any(plan.targets[c] < plan.counts[c] for c in plan.classes)
+
+
 def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
     """(class, count, target, factor, added) per class and a total row; long
-    tails keep their largest and smallest classes around a '... more' row."""
+    tails keep their largest and smallest classes around a '... more' row.
+    Where a class is thinned the last column is the signed change."""
     counts, targets = plan.counts, plan.targets
+    signed = _thinned(plan)
+
+    def change(number: int) -> str:
+        return f"{number:+,}" if signed and number else f"{number:,}"
+
     labels = list(plan.classes)
     rows: list[tuple[str, ...]] = []
     for label in _shown(labels, counts, max_rows):
@@ -126,7 +136,7 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
                 f"{count:,}",
                 f"{target:,}",
                 f"{target / count:.2f}",
-                f"{target - count:,}",
+                change(target - count),
             )
         )
     rows.append(
@@ -135,20 +145,27 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
             f"{plan.num_samples:,}",
             f"{plan.total:,}",
             f"{plan.total / max(plan.num_samples, 1):.2f}",
-            f"{plan.total - plan.num_samples:,}",
+            change(plan.total - plan.num_samples),
         )
     )
     return rows
 
 
+def _mixture(plan: Planned) -> bool:
+    return plan.strategy == "mixture"
+
+
 def plan_columns(plan: Planned) -> tuple[str, ...]:
-    """A mixture's classes are its sources, its factors epochs of each."""
-    mixture = plan.strategy == "mixture"
-    first, factor = ("source", "epochs") if mixture else ("class", "factor")
-    return (first, "count", "target", factor, "added")
+    """A mixture's classes are its sources, its factors epochs of each; where
+    a class is thinned, "added" is the signed "change"."""
+    first, factor = ("source", "epochs") if _mixture(plan) else ("class", "factor")
+    return (first, "count", "target", factor, "change" if _thinned(plan) else "added")
 
 
-def _header(plan: Planned) -> str:
+def heading(plan: Planned) -> str:
+    """The line above a plan's table: what it is and how it was made."""
+    if _mixture(plan):
+        return f"oversample mixture of {len(plan.classes)} sources: seed={plan.seed}"
     return (
         f"oversample plan: strategy={plan.strategy}, rounding={plan.rounding},"
         f" seed={plan.seed}"
@@ -167,7 +184,7 @@ def summary(plan: Planned, max_rows: int = 40) -> str:
         table.add_row(*row)
     table.add_section()
     table.add_row(*rows[-1])
-    return _render(table, _header(plan))
+    return _render(table, heading(plan))
 
 
 def html(
@@ -223,47 +240,59 @@ def counts_html(counts: Mapping[Label, int], title: str, max_rows: int = 40) -> 
 def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
     """A plan's `_repr_html_`: the counts before and after, and its plot."""
     return html(
-        title or _header(plan),
+        title or heading(plan),
         plan_columns(plan),
         plan_rows(plan, max_rows),
         lambda buffer: plot(plan, buffer),
     )
 
 
-def _pyplot() -> Any:
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib Figure of its own, drawn without pyplot.
+
+    NOTE: never `matplotlib.use` or pyplot here: in a notebook that would
+    switch the user's backend, and their own `plt.show()` would show nothing
+    for the rest of the session.
+    """
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
             "plots need matplotlib: pip install 'oversample[plot]'."
         ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height), layout="constrained")
 
 
-def _bars(
+def bars(
     before: Mapping[Label, int],
     after: Mapping[Label, int] | None,
     title: str,
-    path: Any,
+    sources: bool = False,
 ) -> Any:
-    """Per-class bars on a log axis, largest class first; steps for long tails."""
-    plt = _pyplot()
-    order = sorted(before, key=before.__getitem__, reverse=True)
+    """Per-class bars on a log axis, largest class first (a mixture's
+    `sources` in the order given, as its table lists them); steps for long
+    tails. Returns the matplotlib Figure."""
+    many = len(before) > 40
+    figure = _figure(10 if many else max(6.0, len(before) * 0.5 + 2), 4.5)
+    # After _figure, which says how to install matplotlib where it is absent.
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if sources:
+        order, one, each = list(before), "source", "sources"
+    else:
+        order = sorted(before, key=before.__getitem__, reverse=True)
+        one, each = "class, largest first", "classes, largest first"
     positions = range(len(order))
-    many = len(order) > 40
-    figure, axis = plt.subplots(
-        figsize=(10 if many else max(6.0, len(order) * 0.5), 4.5)
-    )
+    axis = figure.subplots()
     if many:
+        values = [before[c] for c in order]
+        axis.step(
+            positions, values, where="mid", color="black", label="before", zorder=3
+        )
         if after is not None:
             values = [after[c] for c in order]
             axis.fill_between(positions, values, step="mid", alpha=0.35, label="after")
-        values = [before[c] for c in order]
-        axis.step(positions, values, where="mid", color="black", label="before")
-        axis.set_xlabel(f"{len(order)} classes, largest first")
+        axis.set_xlabel(f"{len(order)} {each}")
     else:
         # Side by side, so that a thinned class's shorter bar stays visible.
         width = 0.8 if after is None else 0.4
@@ -281,27 +310,47 @@ def _bars(
                 color="tab:orange",
                 label="after",
             )
-        axis.set_xticks(list(positions), [str(c) for c in order], rotation=45)
-        axis.set_xlabel("class, largest first")
-    lowest = min([*before.values(), *(after or {}).values()])
-    axis.set_ylim(bottom=max(lowest / 2, 0.5))
+        names = [str(c) for c in order]
+        turned = 45 if max(len(n) for n in names) > 3 else 0
+        axis.set_xticks(list(positions), names, rotation=turned)
+        axis.set_xlabel(one)
+    heights = [*before.values(), *(after or {}).values()]
     axis.set_yscale("log")
+    axis.set_ylim(max(min(heights) / 2, 0.5), max(heights) * 1.5)
+    # Labelled ticks at 1, 2 and 5 of each power of ten, written out; the
+    # minor ticks unlabelled (matplotlib labels them on a short log range).
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(FuncFormatter(_tick))
+    axis.yaxis.set_minor_formatter(NullFormatter())
     axis.set_ylabel("samples per epoch")
     axis.set_title(title)
-    axis.legend()
-    figure.tight_layout()
+    # Beside the plot, never over a bar.
+    figure.legend(loc="outside right upper")
+    return figure
+
+
+def _tick(value: float, _: object) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def _save(figure: Any, path: Any) -> Any:
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
+
+
+def plot_figure(plan: Planned) -> Any:
+    """A plan's counts before and after per class (a mixture's per source, in
+    its table's order), log axis, as a matplotlib Figure."""
+    title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
+    return bars(plan.counts, plan.targets, title, sources=_mixture(plan))
 
 
 def plot(plan: Planned, path: Any) -> Any:
     """Counts before and after per class, log axis; writes a PNG to `path` (a
     file name or a binary file object)."""
-    title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
-    return _bars(plan.counts, plan.targets, title, path)
+    return _save(plot_figure(plan), path)
 
 
 def plot_counts(counts: Mapping[Label, int], path: Any, title: str = "") -> Any:
     """Counts per class, log axis; writes a PNG to `path`."""
-    return _bars(counts, None, title or "class counts", path)
+    return _save(bars(counts, None, title or "class counts"), path)
