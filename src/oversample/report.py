@@ -1,4 +1,5 @@
-"""Human-readable views of class counts and plans: terminal tables and plots."""
+"""Human-readable views of class counts and plans: terminal tables, the
+Jupyter view and the console of the command line (the plots: `plots`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import html as _html
 import importlib.util
 import io
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
+
+from oversample import plots
 
 Label = int | str
 PIPE_WIDTH = 240  # a table's room off a terminal: wide enough for any we draw
@@ -66,10 +69,28 @@ def console(file: IO[str] | None = None) -> Any:
     """
     from rich.console import Console
 
-    found = Console(file=file)
+    numbers = _number_highlighter()
+    found = Console(file=file, highlighter=numbers)
     if found.is_terminal:
         return found
-    return Console(file=file, width=PIPE_WIDTH, soft_wrap=True)
+    return Console(file=file, width=PIPE_WIDTH, soft_wrap=True, highlighter=numbers)
+
+
+# A number as a person reads it: sign, digits with their thousands commas,
+# decimals, a percent sign; not the digits inside a word (digits20_lt).
+NUMBER = r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?%?(?![\w])"
+
+
+def _number_highlighter() -> Any:
+    """Colours whole numbers, commas and decimals included (rich's own
+    highlighter colours "1" and "234" of "1,234" and leaves the comma)."""
+    from rich.highlighter import RegexHighlighter
+
+    class Numbers(RegexHighlighter):
+        base_style: ClassVar[str] = "repr."
+        highlights: ClassVar[list[str]] = [rf"(?P<number>{NUMBER})"]
+
+    return Numbers()
 
 
 def rule(console: Any, title: str) -> None:
@@ -247,110 +268,19 @@ def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
     )
 
 
-def _figure(width: float, height: float) -> Any:
-    """A matplotlib Figure of its own, drawn without pyplot.
-
-    NOTE: never `matplotlib.use` or pyplot here: in a notebook that would
-    switch the user's backend, and their own `plt.show()` would show nothing
-    for the rest of the session.
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(
-            "plots need matplotlib: pip install 'oversample[plot]'."
-        ) from None
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def bars(
-    before: Mapping[Label, int],
-    after: Mapping[Label, int] | None,
-    title: str,
-    sources: bool = False,
-) -> Any:
-    """Per-class bars on a log axis, largest class first (a mixture's
-    `sources` in the order given, as its table lists them); steps for long
-    tails. Returns the matplotlib Figure."""
-    many = len(before) > 40
-    figure = _figure(10 if many else max(6.0, len(before) * 0.5 + 2), 4.5)
-    # After _figure, which says how to install matplotlib where it is absent.
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    if sources:
-        order, one, each = list(before), "source", "sources"
-    else:
-        order = sorted(before, key=before.__getitem__, reverse=True)
-        one, each = "class, largest first", "classes, largest first"
-    positions = range(len(order))
-    axis = figure.subplots()
-    if many:
-        values = [before[c] for c in order]
-        axis.step(
-            positions, values, where="mid", color="black", label="before", zorder=3
-        )
-        if after is not None:
-            values = [after[c] for c in order]
-            axis.fill_between(positions, values, step="mid", alpha=0.35, label="after")
-        axis.set_xlabel(f"{len(order)} {each}")
-    else:
-        # Side by side, so that a thinned class's shorter bar stays visible.
-        width = 0.8 if after is None else 0.4
-        shift = 0 if after is None else width / 2
-        left = [p - shift for p in positions]
-        axis.bar(
-            left, [before[c] for c in order], width, color="tab:blue", label="before"
-        )
-        if after is not None:
-            right = [p + shift for p in positions]
-            axis.bar(
-                right,
-                [after[c] for c in order],
-                width,
-                color="tab:orange",
-                label="after",
-            )
-        names = [str(c) for c in order]
-        turned = 45 if max(len(n) for n in names) > 3 else 0
-        axis.set_xticks(list(positions), names, rotation=turned)
-        axis.set_xlabel(one)
-    heights = [*before.values(), *(after or {}).values()]
-    axis.set_yscale("log")
-    axis.set_ylim(max(min(heights) / 2, 0.5), max(heights) * 1.5)
-    # Labelled ticks at 1, 2 and 5 of each power of ten, written out; the
-    # minor ticks unlabelled (matplotlib labels them on a short log range).
-    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.yaxis.set_major_formatter(FuncFormatter(_tick))
-    axis.yaxis.set_minor_formatter(NullFormatter())
-    axis.set_ylabel("samples per epoch")
-    axis.set_title(title)
-    # Beside the plot, never over a bar.
-    figure.legend(loc="outside right upper")
-    return figure
-
-
-def _tick(value: float, _: object) -> str:
-    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
-
-
-def _save(figure: Any, path: Any) -> Any:
-    figure.savefig(path, dpi=110)
-    return path
-
-
 def plot_figure(plan: Planned) -> Any:
     """A plan's counts before and after per class (a mixture's per source, in
     its table's order), log axis, as a matplotlib Figure."""
     title = f"oversample: {plan.strategy} ({plan.num_samples:,} -> {plan.total:,})"
-    return bars(plan.counts, plan.targets, title, sources=_mixture(plan))
+    return plots.bars(plan.counts, plan.targets, title, sources=_mixture(plan))
 
 
 def plot(plan: Planned, path: Any) -> Any:
     """Counts before and after per class, log axis; writes a PNG to `path` (a
     file name or a binary file object)."""
-    return _save(plot_figure(plan), path)
+    return plots.save(plot_figure(plan), path)
 
 
 def plot_counts(counts: Mapping[Label, int], path: Any, title: str = "") -> Any:
     """Counts per class, log axis; writes a PNG to `path`."""
-    return _save(bars(counts, None, title or "class counts"), path)
+    return plots.save(plots.bars(counts, None, title or "class counts"), path)

@@ -53,9 +53,10 @@ class Found:
 def _progress(progress: bool) -> Any:
     if not progress:
         return contextlib.nullcontext(None)
+    from rich.console import Console
     from rich.progress import Progress
 
-    return Progress()
+    return Progress(console=Console(stderr=True))  # stdout keeps the results
 
 
 def read(

@@ -137,6 +137,7 @@ def check_finite(ds: Any, what: str) -> None:
 
 
 def _progress_bar(total: int | None, description: str) -> Any:
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -150,6 +151,7 @@ def _progress_bar(total: int | None, description: str) -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=Console(stderr=True),  # stdout keeps the results
     )
     bar.add_task(description, total=total)
     return bar
