@@ -344,3 +344,41 @@ def test_a_cell_rounds_to_three_digits_with_thousands_separated(monkeypatch):
     assert header("peak_over_plain_and_held_mib") == "peak over plain and held (MiB)"
     assert header("examples_per_s") == "examples/s"
     assert header("time / sample_from_datasets") == "time / sample_from_datasets"
+
+
+def test_the_readmes_five_lines_run_as_written(tmp_path, monkeypatch):
+    """The README's Five lines, every line as written, on TFDS's mock MNIST;
+    the names a reader brings (a Keras model, a stream, labels, a dataset)
+    are given here."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    pytest.importorskip("torch", reason="the CPU torch wheel (README)")
+    import keras
+    import numpy as np
+
+    five = README.split("<!-- --8<-- [start:five] -->")[1].split("<!-- --8<--")[0]
+    code = five.split("```python notest\n")[1].split("```")[0]
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    labels = np.repeat([0, 1, 2], [6, 3, 1])
+    names = {
+        "model": model,
+        "webdataset_or_iterable_dataset": [{"cls": c} for c in ["a"] * 4 + ["b"]],
+        "labels": labels,
+        "dataset": [(i, int(label)) for i, label in enumerate(labels)],
+    }
+    monkeypatch.chdir(tmp_path)
+    with tfds.testing.mock_data(num_examples=40):
+        exec(compile(code, "README.md (Five lines)", "exec"), names)
+    balanced = names["balanced"]
+    totals = np.bincount([int(y) for _, y in balanced], minlength=10)
+    assert len(set(totals[totals > 0])) == 1  # every class at the largest count
+    assert int(balanced.cardinality()) == totals.sum()
+    assert len(model.history.history["loss"]) == 10
+    assert sorted(e["cls"] for e in names["stream"]) == ["a"] * 4 + ["b"] * 4
+    batch_labels = [int(y) for _, ys in names["loader"] for y in ys]
+    assert sorted(batch_labels) == [0] * 6 + [1] * 6 + [2] * 6
