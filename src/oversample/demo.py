@@ -14,10 +14,12 @@ each wins), and plots every seed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +105,8 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     results: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
     for seed in range(seeds):
         for method in METHODS:
-            model = train(recipes[method], source, counts, seed, steps)
+            with steps_shown(f"seed {seed}  {method}", steps) as callback:
+                model = train(recipes[method], source, counts, seed, steps, [callback])
             logits = model.predict(
                 test_images.astype(np.float32), batch_size=512, verbose=0
             )
@@ -149,6 +152,41 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     )
     console.print(f"results: {out / 'demo.json'}, {out / 'demo.png'} ({elapsed:.0f} s)")
     return 0
+
+
+@contextlib.contextmanager
+def steps_shown(title: str, steps: int) -> Iterator[Any]:
+    """A Keras callback that shows a training run's steps as a progress bar
+    on a terminal's stderr, gone once the run is done (stdout keeps the
+    results; nothing is written where stderr is not a terminal)."""
+    import keras
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("  {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = bar.add_task(title, total=steps)
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            bar.advance(task)
+
+    with bar:
+        yield Steps()
 
 
 def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
