@@ -77,7 +77,7 @@ def show_plan(plan: Any, json_path: str | None, plot_path: str | None) -> None:
     on_stdout = json_path == STDOUT
     said = report.console(sys.stderr) if on_stdout else console
     if not on_stdout:
-        console.print(plan.summary())
+        console.print(plan.summary().rstrip("\n"))
     if json_path is not None:
         what = f"plan (fingerprint {plan.fingerprint})"
         write_json(plan.to_json(), json_path, what, said)

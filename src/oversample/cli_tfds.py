@@ -113,7 +113,8 @@ def inspect(args: argparse.Namespace) -> int:
     # what is said about it goes to stderr.
     said = report.console(sys.stderr) if args.json == cli_output.STDOUT else console
     if args.json != cli_output.STDOUT:
-        console.print(report.counts_table(counts, title=f"{builder.name} {args.split}"))
+        table = report.counts_table(counts, title=f"{builder.name} {args.split}")
+        console.print(table.rstrip("\n"))
         console.print(
             f"{summary['num_examples']:,} examples, {len(counts)} classes,"
             f" imbalance ratio {summary['imbalance_ratio']:.1f}"

@@ -78,7 +78,7 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     report.rule(console, "2. count the labels and plan")
     found = ovs.count_labels(source)
     plan = ovs.plan(counts=found, strategy="all", seed=0)
-    console.print(plan.summary(max_rows=20))
+    console.print(plan.summary(max_rows=20).rstrip("\n"))
     plan.plot(str(out / "plan.png"))
     console.print(f"before/after plot: {out / 'plan.png'}")
 
