@@ -160,26 +160,9 @@ def steps_shown(title: str, steps: int) -> Iterator[Any]:
     on a terminal's stderr, gone once the run is done (stdout keeps the
     results; nothing is written where stderr is not a terminal)."""
     import keras
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
-    bar = Progress(
-        TextColumn("  {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
-    task = bar.add_task(title, total=steps)
+    bar = report.progress(transient=True)
+    task = bar.add_task(f"  {title}", total=steps)
 
     class Steps(keras.callbacks.Callback):
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:

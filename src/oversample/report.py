@@ -93,6 +93,30 @@ def _number_highlighter() -> Any:
     return Numbers()
 
 
+def progress(transient: bool = False) -> Any:
+    """A progress bar (description, bar, done of total, time) on stderr, so
+    that standard output keeps the results; `transient`: gone once done."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=transient,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+
+
 def rule(console: Any, title: str) -> None:
     """A section line, at most `RULE_WIDTH` wide (a log file has no edge)."""
     from rich.rule import Rule

@@ -53,10 +53,9 @@ class Found:
 def _progress(progress: bool) -> Any:
     if not progress:
         return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import Progress
+    from oversample import report
 
-    return Progress(console=Console(stderr=True))  # stdout keeps the results
+    return report.progress()
 
 
 def read(

@@ -137,22 +137,9 @@ def check_finite(ds: Any, what: str) -> None:
 
 
 def _progress_bar(total: int | None, description: str) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from oversample import report
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),  # stdout keeps the results
-    )
+    bar = report.progress()
     bar.add_task(description, total=total)
     return bar
 
