@@ -95,7 +95,8 @@ def _number_highlighter() -> Any:
 
 def progress(transient: bool = False) -> Any:
     """A progress bar (description, bar, done of total, time) on stderr, so
-    that standard output keeps the results; `transient`: gone once done."""
+    that standard output keeps the results; `transient`: gone once done, and
+    not shown at all where stderr is not a terminal (a log keeps no trace)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -105,13 +106,15 @@ def progress(transient: bool = False) -> Any:
         TimeElapsedColumn,
     )
 
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=transient,
+        disable=transient and not console.is_interactive,
         redirect_stdout=False,
         redirect_stderr=False,
     )
