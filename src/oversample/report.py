@@ -168,34 +168,20 @@ def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
     counts, targets = plan.counts, plan.targets
     signed = _thinned(plan)
 
-    def change(number: int) -> str:
-        return f"{number:+,}" if signed and number else f"{number:,}"
+    def row(name: str, count: int, target: int) -> tuple[str, ...]:
+        change = target - count
+        added = f"{change:+,}" if signed and change else f"{change:,}"
+        ratio = f"{target / max(count, 1):.2f}"
+        return (name, f"{count:,}", f"{target:,}", ratio, added)
 
     labels = list(plan.classes)
     rows: list[tuple[str, ...]] = []
     for label in _shown(labels, counts, max_rows):
         if label is None:
             rows.append((f"... {len(labels) - max_rows // 2 * 2} more", "", "", "", ""))
-            continue
-        count, target = counts[label], targets[label]
-        rows.append(
-            (
-                str(label),
-                f"{count:,}",
-                f"{target:,}",
-                f"{target / count:.2f}",
-                change(target - count),
-            )
-        )
-    rows.append(
-        (
-            "total",
-            f"{plan.num_samples:,}",
-            f"{plan.total:,}",
-            f"{plan.total / max(plan.num_samples, 1):.2f}",
-            change(plan.total - plan.num_samples),
-        )
-    )
+        else:
+            rows.append(row(str(label), counts[label], targets[label]))
+    rows.append(row("total", plan.num_samples, plan.total))
     return rows
 
 
