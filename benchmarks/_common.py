@@ -72,11 +72,11 @@ def write_results(
     path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     columns = list(rows[0])
     lines = [
-        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join(header(c) for c in columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
     ]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(row[c]) for c in columns) + " |")
     (folder / f"{name}.md").write_text("\n".join(lines) + "\n")
     return path
 
@@ -86,9 +86,37 @@ def out_folder(text: str | None) -> Path | None:
     return None if text is None else Path(text)
 
 
-def _cell(value: object) -> str:
+# How a column's words read in a table header: units and names as written.
+_WORDS = {
+    "mib": "MiB",
+    "rss": "RSS",
+    "us": "µs",
+    "x": "\N{MULTIPLICATION SIGN}",
+    "np": "np.",
+}
+_UNITS = {"s": "s", "mib": "MiB"}
+
+
+def header(column: str) -> str:
+    """A column name as a table header: `peak_rss_mib` reads "peak RSS (MiB)",
+    `elements_per_s` "elements/s", `us per element` "µs per element"."""
+    words = (column if " " in column else column.replace("_", " ")).split()
+    unit = ""
+    if len(words) > 2 and words[-2:] == ["per", "s"]:
+        words = [*words[:-3], f"{words[-3]}/s"]
+    elif len(words) > 1 and words[-1].lower() in _UNITS:
+        unit = f" ({_UNITS[words.pop().lower()]})"
+    text = " ".join(_WORDS.get(word.lower(), word) for word in words)
+    return text.replace("np. ", "np.") + unit
+
+
+def cell(value: object) -> str:
+    """A table cell: thousands separated, three significant digits below 100,
+    never an exponent (999.7 reads "1,000")."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value)

@@ -29,7 +29,7 @@ def table(
     """A markdown table of a benchmark's JSON rows (columns, and regular
     expressions over the method and the dataset, optional)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _common import _cell
+    from _common import cell, header
 
     found = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
     if rows:
@@ -41,10 +41,10 @@ def table(
             f"benchmarks/results/{name}.json has no rows matching {rows!r}"
         )
     columns = columns or list(found[0])
-    lines = ["| " + " | ".join(c.replace("_", " ") for c in columns) + " |"]
+    lines = ["| " + " | ".join(header(c) for c in columns) + " |"]
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for row in found:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -134,11 +134,8 @@ def _draw_plan(path: Path) -> None:
 def _draw_spread(path: Path) -> None:
     """Where the copies of three tail samples land in one balanced epoch of a
     Python stream: with the shuffle buffer only, and with the spread."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure
 
     import oversample as ovs
 
@@ -148,7 +145,8 @@ def _draw_spread(path: Path) -> None:
     )
     examples = [{"label": int(label), "id": i} for i, label in enumerate(labels)]
     tail = [int(i) for i in np.flatnonzero(labels == max(counts))[:3]]
-    figure, axes = plt.subplots(2, 1, figsize=(8, 3.2), sharex=True)
+    figure = Figure(figsize=(8, 3.2), layout="constrained")
+    axes = figure.subplots(2, 1, sharex=True)
     for axis, (title, spread) in zip(
         axes,
         [("shuffle buffer only (spread=None)", None), ("spread (default)", "auto")],
@@ -161,7 +159,5 @@ def _draw_spread(path: Path) -> None:
         axis.set_yticks(range(3), [f"sample {t}" for t in tail], fontsize=8)
         axis.set_xlim(0, len(ids))
     axes[-1].set_xlabel("position in the balanced epoch")
-    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
-    plt.close(figure)

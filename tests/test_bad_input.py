@@ -643,7 +643,7 @@ CLI = [
     (["inspect", "digits_lt", "--split", "validation"], ["'validation'"]),
     (["plan", "digits_lt", "--strategy", "balanced"], ["--strategy", "'balanced'"]),
     (["plan", "digits_lt", "--strategy", "power:-1"], ["exponent=-1.0"]),
-    (["plan", "digits_lt", "--max-factor", "0.5"], ["max_factor", "0.5"]),
+    (["plan", "digits_lt", "--max-factor", "0.5"], ["--max-factor", "0.5"]),
     (["plan", "digits_lt", "--seed", "-1"], ["seed", "-1"]),
     (["plan", "digits_lt", "--rounding", "floor"], ["--rounding", "'floor'"]),
 ]

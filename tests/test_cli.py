@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,11 +63,32 @@ def test_inspect_prints_json_counts(data_dir, tmp_path):
     assert width >= 600 and height >= 400
 
 
-def test_inspect_table_and_progress(data_dir):
-    done = _run("inspect", "digits_lt", "--data-dir", data_dir)
+def test_inspect_table_and_progress(data_dir, tmp_path):
+    """Standard output redirected to a file holds the table and no line of
+    the progress bar, which goes to stderr."""
+    out = tmp_path / "out.txt"
+    with out.open("w") as file:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "oversample.cli",
+                "inspect",
+                "digits_lt",
+                "--data-dir",
+                data_dir,
+            ],
+            stdout=file,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+        )
     assert done.returncode == 0, done.stderr
-    assert "imbalance ratio 21.7" in done.stdout
-    assert "│ 9     │     6 │" in done.stdout
+    text = out.read_text()
+    assert "imbalance ratio 21.7" in text
+    assert "│ 9     │     6 │" in text
+    assert "counting labels" not in text and "443/443" not in text
+    assert "counting labels" in done.stderr and "443/443" in done.stderr
 
 
 @pytest.mark.heavy  # a Beam pipeline: the second tier
@@ -118,7 +141,8 @@ def test_plan_shows_a_thinned_plan(data_dir, tmp_path):
     path = tmp_path / "plan.json"
     args = ["plan", "digits_lt", "--data-dir", data_dir, "--strategy", "median"]
     refused = _run(*args)
-    assert refused.returncode != 0 and "thin=True" in refused.stderr
+    assert refused.returncode == 2 and "pass --thin to thin" in refused.stderr
+    assert "--strategy 'median' sets targets below" in refused.stderr
     done = _run(*args, "--thin", "--seed", "1", "--json", str(path))
     assert done.returncode == 0, done.stderr
     plan = ovs.Plan.load(path)
@@ -154,7 +178,10 @@ def test_mix_plans_a_mixture_of_splits_from_their_declared_sizes(data_dir, tmp_p
     bad = _run("mix", "digits_lt:validation=1", "--data-dir", data_dir)
     assert bad.returncode == 2 and "'validation' is not a split" in bad.stderr
     rate = _run("mix", "digits_lt=-1", "--data-dir", data_dir)
-    assert rate.returncode == 2 and "rates['digits_lt:train']=-1.0" in rate.stderr
+    assert rate.returncode == 2
+    assert (
+        "the rate of 'digits_lt' must be a finite number of epochs > 0" in rate.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -282,3 +309,165 @@ def test_a_piped_console_draws_tables_at_their_own_width(monkeypatch):
     assert "balanced accuracy" in lines[1]
     assert len(lines[0]) > 80
     assert len(lines[-1]) == report.RULE_WIDTH
+
+
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """The command line in this process: (exit status, stdout, stderr)."""
+    from oversample import cli
+
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_names_the_package(capsys):
+    assert _main(capsys, "--version")[:2] == (0, f"oversample {ovs.__version__}\n")
+
+
+@pytest.mark.parametrize("command", ["demo", "inspect", "plan", "mix"])
+def test_each_command_shows_its_own_examples(command, capsys):
+    code, out, _ = _main(capsys, command, "--help")
+    assert code == 0
+    examples = out.split("examples:")[1].split()
+    commands = {examples[i + 1] for i, w in enumerate(examples) if w == "oversample"}
+    assert commands == {command}
+
+
+def test_the_help_says_every_default(capsys):
+    out = " ".join(_main(capsys, "plan", "--help")[1].split())
+    for shown in (
+        "--split SPLIT the split to read (default: train)",
+        "--seed SEED the plan's seed, an int >= 0 (default: one drawn at random",
+        "stochastic: at its target on average (default: exact)",
+        "--max-factor F cap on every class's factor, a number >= 1 (default: no cap)",
+        "--json [PATH] write the plan as JSON to PATH, or to standard output",
+    ):
+        assert shown in out, shown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "digits_lt", "--max-factor", "0"], "got --max-factor=0.0"),
+        (["plan", "digits_lt", "--seed", "-1"], "got --seed=-1"),
+        (["plan", "digits_lt", "--json", "no/such/plan.json"], "'no/such/plan.json'"),
+        (["inspect", "digits_lt", "--plot", "no/such/c.png"], "folder 'no/such'"),
+        (["mix", "digits_lt:train=1", "--json", "."], "'.' is a folder"),
+        (["mix", "digits_lt=0"], "a finite number of epochs > 0; got '0'"),
+    ],
+)
+def test_bad_options_are_refused_before_tensorflow_starts(
+    args, message, capsys, monkeypatch
+):
+    from oversample import cli_output
+
+    def started() -> None:
+        raise AssertionError("TensorFlow was started before the check")
+
+    monkeypatch.setattr(cli_output, "start_tensorflow", started)
+    code, _, err = _main(capsys, *args)
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "hint"),
+    [
+        ("matplotlib", ["--plot", "p.png"], "pip install 'oversample[plot]'"),
+        ("apache_beam", ["--runner", "direct"], "pip install 'oversample[beam]'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["inspect", "plan"])
+def test_a_missing_extra_is_named_before_any_counting(
+    command, module, args, hint, capsys, monkeypatch
+):
+    from oversample import cli_output
+
+    real = cli_output.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli_output.importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == module else real(name, *rest),
+    )
+    monkeypatch.setattr(cli_output, "start_tensorflow", pytest.fail)
+    code, _, err = _main(capsys, command, "digits_lt", *args)
+    assert code == 2 and hint in err, err
+
+
+@pytest.mark.parametrize("command", ["inspect", "plan", "mix"])
+@pytest.mark.parametrize("form", [[], ["-"]])
+def test_json_bare_or_dash_goes_to_stdout_alone(command, form, data_dir, capsys):
+    source = "digits_lt:train=2" if command == "mix" else "digits_lt"
+    seed = [] if command == "inspect" else ["--seed", "1"]
+    args = [command, source, "--data-dir", data_dir, *seed, "--json", *form]
+    code, out, err = _main(capsys, *args)
+    assert code == 0, err
+    if command == "inspect":
+        assert json.loads(out)["num_examples"] == 443
+    else:
+        assert ovs.Plan.from_json(out.strip()).seed == 1
+    assert not Path("-").exists()
+
+
+def test_json_with_a_path_writes_the_file_with_the_umask_and_shows_the_table(
+    data_dir, capsys, tmp_path
+):
+    path = tmp_path / "counts.json"
+    code, out, err = _main(
+        capsys, "inspect", "digits_lt", "--data-dir", data_dir, "--json", str(path)
+    )
+    assert code == 0, err
+    assert json.loads(path.read_text())["counts"]["9"] == 6
+    assert "imbalance ratio 21.7" in out and f"counts written to {path}" in out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~umask)
+
+
+def test_numbers_are_coloured_whole_on_a_terminal(data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, err = _main(
+        capsys, "plan", "digits_lt", "--data-dir", data_dir, "--seed", "0"
+    )
+    assert code == 0, err
+    number = re.compile(r"\x1b\[[\d;]*m([^\x1b]*)\x1b\[0m")
+    coloured = number.findall(out)
+    assert "1,300" in coloured and "2.93" in coloured and "857" in coloured
+    assert not re.search(r"\x1b\[0m,\d", out)  # no comma left uncoloured
+
+
+def test_a_terminal_sees_something_while_tensorflow_starts(tmp_path):
+    """stderr on a pseudo-terminal: the spinner's line comes first, then what
+    the command prints once TensorFlow is imported."""
+    import pty
+
+    script = (
+        "from oversample import cli_output\n"
+        "cli_output.start_tensorflow()\n"
+        "print('imported', flush=True)\n"
+    )
+    primary, secondary = pty.openpty()
+    done = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "TERM": "xterm"},
+    )
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the other end is closed once the process exits
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert done.wait(timeout=300) == 0
+    os.close(primary)
+    text = seen.decode(errors="replace")
+    assert "starting TensorFlow" in text and "imported" in text
+    assert text.index("starting TensorFlow") < text.index("imported")

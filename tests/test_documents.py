@@ -155,3 +155,33 @@ def test_the_fingerprint_does_not_depend_on_the_file_format():
     plan = _documents()["class plan"]
     assert ovs.Plan.from_json(plan.to_json()).fingerprint == plan.fingerprint
     assert "version" not in plan.fingerprint  # a hash, not the header
+
+
+@pytest.fixture
+def umask():
+    """Sets the process umask for a test, and puts the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_a_new_file_gets_its_mode_from_the_umask(mask, mode, umask, tmp_path):
+    umask(mask)
+    path = _documents()["class plan"].save(tmp_path / "plan.json")
+    assert oct(path.stat().st_mode & 0o777) == oct(mode)
+
+
+def test_an_existing_file_keeps_its_mode(umask, tmp_path):
+    path = tmp_path / "plan.json"
+    path.write_text("old")
+    path.chmod(0o640)
+    _documents()["class plan"].save(path)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+    assert ovs.Plan.load(path) == _documents()["class plan"]
+
+
+def test_a_failed_write_names_the_path_given(tmp_path):
+    missing = tmp_path / "no such folder" / "plan.json"
+    with pytest.raises(FileNotFoundError, match=r"no such folder/plan\.json'$"):
+        _documents()["class plan"].save(missing)

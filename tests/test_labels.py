@@ -119,3 +119,27 @@ def test_pandas_missing_values_are_named_by_position():
 def test_a_matrix_without_repeat_factor_names_its_shape():
     with pytest.raises(ValueError, match=r"got labels of shape \(3, 4\) with"):
         ovs.plan(np.zeros((3, 4), int))
+
+
+def test_a_key_asked_of_tuple_examples_suggests_the_position():
+    examples = [(f"image {i}", label) for i, label in enumerate([0, 1, 1])]
+    with pytest.raises(
+        ValueError,
+        match=r"it is a tuple, not a dict: name the label by its position in the"
+        r" tuple, e.g. `label=1` \(the last of its 2 items\)\.$",
+    ):
+        ovs.balance(examples, label="label", seed=0, epoch=0)
+    balanced = ovs.balance(examples, label=1, seed=0, epoch=0)
+    assert sorted(label for _, label in balanced) == [0, 0, 1, 1]
+
+
+def test_a_key_asked_of_tuple_elements_in_tf_data_suggests_the_position():
+    tf = pytest.importorskip("tensorflow")
+    ds = tf.data.Dataset.from_tensor_slices(([1, 2, 3], [0, 1, 1], [5, 5, 5]))
+    with pytest.raises(ValueError, match=r"e\.g\. `label=2` \(the last of its 3"):
+        ovs.balance(ds, label="label", seed=0)
+
+
+def test_a_dict_without_the_key_lists_its_keys_and_no_position():
+    with pytest.raises(ValueError, match=r"the keys there are 'cls'\.$"):
+        ovs.balance([{"cls": 0}, {"cls": 1}], label="label", seed=0, epoch=0)

@@ -169,6 +169,29 @@ def test_bad_mixtures_are_refused_before_any_data_flows(call, error, match):
         call(_rows())
 
 
+@pytest.mark.parametrize(
+    ("sizes", "error", "match"),
+    [
+        (
+            {"wiki": 5.5, "books": 3},
+            TypeError,
+            r"^`sizes\['wiki'\]` must be a number of samples, an int >= 1; got"
+            r" sizes\['wiki'\]=5\.5\.$",
+        ),
+        (
+            {"wiki": 0, "books": 3},
+            ValueError,
+            r"^`sizes\['wiki'\]` is empty \(sizes\['wiki'\]=0\); every source",
+        ),
+        ([300, 200], TypeError, r"^`sizes` must be a non-empty dict \{name: size\}"),
+    ],
+)
+def test_mix_plan_names_its_sizes_argument(sizes, error, match):
+    rates = {"wiki": 2.5, "books": 0.3}
+    with pytest.raises(error, match=match):
+        ovs.mix_plan(sizes, rates, seed=0)
+
+
 @needs_tf
 def test_mixed_kinds_of_source_are_refused():
     sources = {**_rows(), "books": _datasets()["books"]}

@@ -90,7 +90,9 @@ def test_a_dropped_class_is_not_collected_again():
 
 
 def test_with_priorities_only_wanted_classes_are_collected():
-    collector = spread.RowCollector(SPEC, budget=1000, priority=np.array([0.0, 3.0, 2.0]))
+    collector = spread.RowCollector(
+        SPEC, budget=1000, priority=np.array([0.0, 3.0, 2.0])
+    )
     collector.add(np.array([0, 1, 2, 0, 1]), _leaves(5))
     labels, leaves = collector.rows()
     assert labels.tolist() == [1, 2, 1]

@@ -67,8 +67,8 @@ def test_no_import_circle():
 CORE = "oversample.core"
 EXECUTORS = ("oversample.tf", "oversample.py", "oversample.index", "oversample.ray")
 # NOTE: a plan (and a Sampler) renders its summary, plot and HTML view through
-# the report.
-VIEWS = {"oversample", "oversample.report"}
+# the report (and its plots).
+VIEWS = {"oversample", "oversample.report", "oversample.plots"}
 SOURCE_KINDS = {"oversample.shards"}  # `ovs.Shards`, read by every executor
 
 
@@ -108,6 +108,7 @@ def test_only_the_tf_executor_the_registry_and_the_faces_import_its_modules():
     modules = _modules()
     faces = {
         "oversample.cli",
+        "oversample.cli_output",
         "oversample.cli_tfds",
         "oversample.demo",
         "oversample.beam",

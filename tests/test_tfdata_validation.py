@@ -150,3 +150,14 @@ def test_missing_tensorflow_gives_an_install_hint(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"pip install 'oversample\[tf\]'"):
         tfdata.tf()
+
+
+def test_a_batched_dataset_is_refused_saying_to_balance_before_batch():
+    ds = labelled([0, 0, 0, 1] * 4).batch(4)
+    with pytest.raises(ValueError, match=r"look batched .* before `\.batch\(\)`"):
+        ovs.balance(ds, seed=0)
+
+
+def test_counts_that_miss_a_class_are_refused_naming_the_counted_classes():
+    with pytest.raises(ValueError, match=r"3 samples of classes 0, 1 but `ds` has 4"):
+        ovs.balance(labelled([0, 0, 1, 2]), counts={0: 2, 1: 1}, spread=None)

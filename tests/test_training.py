@@ -1,6 +1,7 @@
-"""The training recipes of the demo and the study, without training: the
-per-copy views, the comparison with class_weight and the demo's closing lines.
-(Training itself runs in the second tier: `test_cli.py`, `test_benchmarks.py`.)"""
+"""The training recipes of the demo and the study: the per-copy views, the
+comparison with class_weight and the demo's closing lines, without training;
+in the second tier, a few steps of training for the demo's progress bar
+(whole runs: `test_cli.py`, `test_benchmarks.py`)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,22 @@ def test_every_method_of_the_study_is_a_recipe():
     decoupled = recipes["decoupled (cRT)"]
     assert decoupled.classifier_only and 0 < decoupled.share < 1
     assert not recipes["balance, identical copies"].augment
+
+
+@pytest.mark.heavy  # trains a model: the second tier
+@pytest.mark.parametrize("method", ["balance", "deferred"])
+def test_a_training_run_shows_every_step_on_a_terminal(method, capsys, monkeypatch):
+    """The demo's bar counts the steps of both phases (deferred re-balancing
+    trains twice), on stderr, and leaves standard output alone."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # stderr taken for a terminal
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), [30, 8, 2])
+    images = rng.integers(0, 255, (labels.size, 20, 20, 1)).astype(np.uint8)
+    source = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+    with demo.steps_shown(f"seed 0  {method}", 6) as callback:
+        training.train(
+            training.methods()[method], source, np.bincount(labels), 0, 6, [callback]
+        )
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"seed 0  {method}" in err and "6/6" in err and "7/6" not in err

@@ -5,23 +5,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from oversample import cli_tfds
-from oversample.cli_tfds import UsageError
-from oversample.cli_tfds import builder as _builder
-from oversample.tf import quiet_command
+import oversample
+from oversample import cli_output, cli_tfds
+from oversample.cli_output import UsageError
 
-_EXAMPLES = """examples:
-  oversample demo
-  oversample inspect digits_lt --plot counts.png
-  oversample inspect mnist --data-dir ~/tensorflow_datasets --json
-  oversample plan digits_lt --strategy sqrt --max-factor 10 --json plan.json
-  oversample plan /data/my_dataset/1.0.0 --label objects/label --strategy power:0.7
-  oversample plan digits_lt --strategy median --thin
-"""
+EXAMPLES = {
+    "demo": ["oversample demo --seeds 5 --out oversample-demo"],
+    "inspect": [
+        "oversample inspect digits_lt --plot counts.png",
+        "oversample inspect mnist --data-dir ~/tensorflow_datasets --json",
+        "oversample inspect /data/my_dataset/1.0.0 --label objects/label"
+        " --json counts.json",
+        "oversample inspect digits_lt --runner direct",
+    ],
+    "plan": [
+        "oversample plan digits_lt --strategy sqrt --max-factor 10 --json plan.json",
+        "oversample plan /data/my_dataset/1.0.0 --label objects/label"
+        " --strategy power:0.7",
+        "oversample plan digits_lt --strategy median --thin --plot plan.png",
+        "oversample plan digits_lt --seed 0 --json > plan.json",
+    ],
+    "mix": [cli_tfds.EXAMPLE],
+}
+
+
+def _epilog(*commands: str) -> str:
+    lines = [line for name in commands for line in EXAMPLES[name]]
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines)
+
 
 _STRATEGY_HELP = (
     "'not majority' (default), 'all', 'minority', 'not minority', 'sqrt',"
@@ -31,7 +46,8 @@ _STRATEGY_HELP = (
 
 
 def parse_strategy(text: str) -> object:
-    """Turns the --strategy text into a strategy of the grammar."""
+    """The --strategy text as a strategy of the grammar (argparse's `type`:
+    refused while the arguments are read, before any work)."""
     from oversample.core.strategies import PRESETS, SIZES, Power, RepeatFactor
 
     if text in PRESETS or text in SIZES:
@@ -56,175 +72,149 @@ def parse_strategy(text: str) -> object:
     raise UsageError(f"--strategy must be {_STRATEGY_HELP}; got {text!r}.")
 
 
-def _label_dataset(builder: Any, split: str, label: str) -> Any:
-    """The split, decoding only the label feature."""
-    import tensorflow_datasets as tfds
+def _checked(read: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse `type` from a reader that raises UsageError or ValueError:
+    the reader's own message, and the value refused before any work."""
 
-    parts = label.split("/")
-    features = builder.info.features
-    node = features
-    for depth, part in enumerate(parts):
-        keys = list(node.keys()) if hasattr(node, "keys") else []
-        if part not in keys:
-            where = "/".join(parts[:depth]) or "the dataset"
-            raise UsageError(
-                f"--label {label!r}: {part!r} is not a feature of {where}; the"
-                f" features there are {', '.join(map(repr, keys)) or 'none'}."
-            )
-        node = node[part]
-    selection: Any = True
-    for part in reversed(parts):
-        selection = {part: selection}
-    if split not in builder.info.splits:
-        raise UsageError(
-            f"--split {split!r} is not a split of {builder.name}; the splits are"
-            f" {', '.join(map(repr, builder.info.splits))}."
-        )
-    return builder.as_dataset(
-        split=split,
-        shuffle_files=False,
-        decoders=tfds.decode.PartialDecoding(selection),
-    )
+    def checked(text: str) -> object:
+        try:
+            return read(text)
+        except (UsageError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return checked
 
 
-def _inspect(args: argparse.Namespace) -> int:
-    quiet_command()
-    import oversample as ovs
-    from oversample import report
+def _seed(text: str) -> int:
+    from oversample.core.validation import check_seed
 
-    builder = _builder(args.dataset, args.data_dir)
-    ds = _label_dataset(builder, args.split, args.label)
-    if args.runner == "direct":
-        counts = _beam_counts(builder, args.split, args.label).counts
-    else:
-        counts = ovs.count_labels(ds, label=args.label, progress=not args.json)
-    largest, smallest = max(counts.values()), min(counts.values())
-    summary = {
-        "dataset": builder.name,
-        "split": args.split,
-        "label": args.label,
-        "num_examples": sum(counts.values()),
-        "num_classes": len(counts),
-        "imbalance_ratio": largest / smallest,
-        "counts": {str(k): v for k, v in counts.items()},
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(report.counts_table(counts, title=f"{builder.name} {args.split}"))
-        print(
-            f"{summary['num_examples']:,} examples, {len(counts)} classes,"
-            f" imbalance ratio {summary['imbalance_ratio']:.1f}"
-        )
-    if args.plot:
-        report.plot_counts(counts, args.plot, title=f"{builder.name} {args.split}")
-        if not args.json:
-            print(f"plot written to {args.plot}")
-    return 0
+    if not text.lstrip("-").isdigit():
+        raise UsageError(f"`--seed` must be an int >= 0; got {text!r}.")
+    return check_seed(int(text), "--seed")
 
 
-def _plan(args: argparse.Namespace) -> int:
-    quiet_command()
-    import oversample as ovs
-    from oversample.tf import source as tf_labels
+def _at_least_one(name: str) -> Callable[[str], int]:
+    def read(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"`{name}` must be an int >= 1; got {text!r}.")
+        return int(text)
 
-    strategy = parse_strategy(args.strategy)
-    builder = _builder(args.dataset, args.data_dir)
-    ds = _label_dataset(builder, args.split, args.label)
-    source: dict[str, Any] = {}
-    if args.runner == "direct":
-        # NOTE: class counts only: the plan drives streaming over the shards
-        # (with the shard counts) and knows no single sample.
-        source["counts"] = _beam_counts(builder, args.split, args.label).counts
-    else:
-        resolved = tf_labels.resolve_label(ds.element_spec, args.label)
-        source["labels"] = tf_labels.collect(ds, resolved, progress=True)
-    plan = ovs.plan(
-        strategy=strategy,
-        **source,
-        seed=args.seed,
-        rounding=args.rounding,
-        max_factor=args.max_factor,
-        thin=args.thin,
-    )
-    print(plan.summary())
-    if args.json:
-        plan.save(args.json)  # atomic: a crash leaves no half-written plan
-        print(f"plan written to {args.json} (fingerprint {plan.fingerprint})")
-    if args.plot:
-        plan.plot(args.plot)
-        print(f"plot written to {args.plot}")
-    return 0
+    return read
 
 
-def _beam_counts(builder: Any, split: str, label: str) -> Any:
-    """Per-shard counts of a TFDS split by Apache Beam's DirectRunner."""
-    import tempfile
-
-    from oversample import beam
-    from oversample.shards import tfds_reader
+def _max_factor(text: str) -> float:
+    from oversample.core.validation import check_factor
 
     try:
-        files, _ = tfds_reader(builder, split, None)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    print(
-        f"counting {len(files)} shard(s) with Apache Beam (DirectRunner); Beam"
-        " reports its progress in its log",
-        file=sys.stderr,
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        return beam.count_shards(files, label, output=str(Path(folder) / "counts"))
+        number = float(text)
+    except ValueError:
+        raise UsageError(
+            f"`--max-factor` must be a finite number >= 1; got {text!r}."
+        ) from None
+    return check_factor(number, "--max-factor")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    quiet_command()
+    cli_output.start_tensorflow()
     from oversample import demo
 
     out = Path(args.out)
     return demo.run(out=out, seeds=args.seeds, steps=args.steps)
 
 
+def _json_option(sub: argparse.ArgumentParser, what: str) -> None:
+    sub.add_argument(
+        "--json",
+        nargs="?",
+        const=cli_output.STDOUT,
+        metavar="PATH",
+        help=f"write {what} as JSON to PATH, or to standard output when PATH is"
+        " left out or '-' (then only the JSON is written there)",
+    )
+
+
+def _data_dir_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--data-dir",
+        default=None,
+        help="TFDS data folder (default: TFDS's own, $TFDS_DATA_DIR or"
+        " ~/tensorflow_datasets)",
+    )
+
+
+def _seed_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--seed",
+        type=_checked(_seed),
+        default=None,
+        help="the plan's seed, an int >= 0 (default: one drawn at random and"
+        " recorded in the plan)",
+    )
+
+
+def _command(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=text,
+        description=text[0].upper() + text[1:] + ".",
+        epilog=_epilog(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oversample",
         description="Exact, reproducible duplication of training samples.",
-        epilog=_EXAMPLES,
+        epilog=_epilog("demo", "inspect", "plan", "mix"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"oversample {oversample.__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser(
+    demo = _command(
+        commands,
         "demo",
-        help="count, plan, stream and train on the embedded digits20_lt dataset",
-        epilog="example:\n  oversample demo --seeds 5 --out oversample-demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "count, plan, stream and train on the embedded digits20_lt dataset",
     )
     demo.add_argument(
-        "--out", default="oversample-demo", help="folder for plots and JSON"
+        "--out",
+        default="oversample-demo",
+        help="folder for plots and JSON (default: %(default)s)",
     )
-    demo.add_argument("--seeds", type=int, default=3, help="training seeds per method")
     demo.add_argument(
-        "--steps", type=int, default=1200, help="optimisation steps per run"
+        "--seeds",
+        type=_checked(_at_least_one("--seeds")),
+        default=3,
+        help="training seeds per method (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--steps",
+        type=_checked(_at_least_one("--steps")),
+        default=1200,
+        help="optimisation steps per run (default: %(default)s)",
     )
     demo.set_defaults(run=_demo)
 
     for name, run, text in (
-        ("inspect", _inspect, "count the classes of a TFDS dataset"),
-        ("plan", _plan, "plan duplication for a TFDS dataset"),
+        ("inspect", cli_tfds.inspect, "count the classes of a TFDS dataset"),
+        ("plan", cli_tfds.plan, "plan duplication for a TFDS dataset"),
     ):
-        sub = commands.add_parser(
-            name,
-            help=text,
-            epilog=_EXAMPLES,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        sub = _command(commands, name, text)
         sub.add_argument(
             "dataset", help="a TFDS name (e.g. digits_lt) or a prepared dataset folder"
         )
-        sub.add_argument("--split", default="train")
-        sub.add_argument("--label", default="label", help="feature key, nested as a/b")
-        sub.add_argument("--data-dir", default=None, help="TFDS data folder")
+        sub.add_argument(
+            "--split", default="train", help="the split to read (default: %(default)s)"
+        )
+        sub.add_argument(
+            "--label",
+            default="label",
+            help="the feature holding the class, nested as a/b (default: %(default)s)",
+        )
+        _data_dir_option(sub)
         sub.add_argument(
             "--runner",
             choices=["tfdata", "direct"],
@@ -234,21 +224,51 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(run=run)
         if name == "inspect":
-            sub.add_argument(
-                "--json", action="store_true", help="print JSON instead of a table"
-            )
+            _json_option(sub, "the counts")
             sub.add_argument("--plot", metavar="PATH", help="write a bar chart (PNG)")
         else:
-            sub.add_argument("--strategy", default="not majority", help=_STRATEGY_HELP)
-            sub.add_argument("--seed", type=int, default=None)
             sub.add_argument(
-                "--rounding", default="exact", choices=["exact", "stochastic"]
+                "--strategy",
+                type=_checked(parse_strategy),
+                default="not majority",
+                help=_STRATEGY_HELP,
             )
-            sub.add_argument("--max-factor", type=float, default=None)
-            sub.add_argument("--thin", action="store_true", help="allow thinning")
-            sub.add_argument("--json", metavar="PATH", help="write the plan as JSON")
+            _seed_option(sub)
+            sub.add_argument(
+                "--rounding",
+                default="exact",
+                choices=["exact", "stochastic"],
+                help="exact: every class at its target in every epoch;"
+                " stochastic: at its target on average (default: %(default)s)",
+            )
+            sub.add_argument(
+                "--max-factor",
+                type=_checked(_max_factor),
+                default=None,
+                metavar="F",
+                help="cap on every class's factor, a number >= 1 (default: no cap)",
+            )
+            sub.add_argument(
+                "--thin",
+                action="store_true",
+                help="allow targets below the counts (each sample 0 or 1 copies"
+                " per epoch, rotating)",
+            )
+            _json_option(sub, "the plan")
             sub.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
-    cli_tfds.add(commands)
+    mix = _command(commands, "mix", cli_tfds.HELP)
+    mix.add_argument(
+        "sources",
+        nargs="+",
+        metavar="DATASET[:SPLIT]=RATE",
+        help="a TFDS name or folder, its split (default train) and its rate in"
+        " epochs per epoch of the mixture",
+    )
+    _data_dir_option(mix)
+    _seed_option(mix)
+    _json_option(mix, "the plan")
+    mix.add_argument("--plot", metavar="PATH", help="write before/after (PNG)")
+    mix.set_defaults(run=cli_tfds.mix)
     return parser
 
 

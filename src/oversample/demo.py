@@ -14,10 +14,12 @@ each wins), and plots every seed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,7 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     report.rule(console, "2. count the labels and plan")
     found = ovs.count_labels(source)
     plan = ovs.plan(counts=found, strategy="all", seed=0)
-    console.print(plan.summary(max_rows=20))
+    console.print(plan.summary(max_rows=20).rstrip("\n"))
     plan.plot(str(out / "plan.png"))
     console.print(f"before/after plot: {out / 'plan.png'}")
 
@@ -103,7 +105,8 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     results: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
     for seed in range(seeds):
         for method in METHODS:
-            model = train(recipes[method], source, counts, seed, steps)
+            with steps_shown(f"seed {seed}  {method}", steps) as callback:
+                model = train(recipes[method], source, counts, seed, steps, [callback])
             logits = model.predict(
                 test_images.astype(np.float32), batch_size=512, verbose=0
             )
@@ -151,6 +154,24 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def steps_shown(title: str, steps: int) -> Iterator[Any]:
+    """A Keras callback that shows a training run's steps as a progress bar
+    on a terminal's stderr, gone once the run is done (stdout keeps the
+    results; nothing is written where stderr is not a terminal)."""
+    import keras
+
+    bar = report.progress(transient=True)
+    task = bar.add_task(f"  {title}", total=steps)
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            bar.advance(task)
+
+    with bar:
+        yield Steps()
+
+
 def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
     """What the runs show against `class_weight`: a method more than two
     standard deviations ahead on balanced or few-shot accuracy, or else where
@@ -185,18 +206,15 @@ def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
 
 
 def _plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:
-    from oversample.report import _pyplot
+    from matplotlib.figure import Figure
 
-    plt: Any = _pyplot()
-    figure, axes = plt.subplots(1, len(METRICS), figsize=(13, 3.6))
-    plot_row(axes, results)
+    figure = Figure(figsize=(13, 3.6), layout="constrained")
+    plot_row(figure.subplots(1, len(METRICS)), results)
     figure.suptitle(
         f"digits20_lt, imbalance {IMBALANCE:g}: the same CNN, steps and augmentation;"
         " dots are seeds, bars means"
     )
-    figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def plot_row(axes: Any, results: dict[str, list[dict[str, float]]]) -> None:

@@ -1,4 +1,5 @@
-"""Human-readable views of class counts and plans: terminal tables and plots."""
+"""Human-readable views of class counts and plans: terminal tables, the
+Jupyter view and the console of the command line (the plots: `plots`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import html as _html
 import importlib.util
 import io
 from collections.abc import Callable, Mapping, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
+
+from oversample import plots
 
 Label = int | str
 PIPE_WIDTH = 240  # a table's room off a terminal: wide enough for any we draw
@@ -66,10 +69,55 @@ def console(file: IO[str] | None = None) -> Any:
     """
     from rich.console import Console
 
-    found = Console(file=file)
+    numbers = _number_highlighter()
+    found = Console(file=file, highlighter=numbers)
     if found.is_terminal:
         return found
-    return Console(file=file, width=PIPE_WIDTH, soft_wrap=True)
+    return Console(file=file, width=PIPE_WIDTH, soft_wrap=True, highlighter=numbers)
+
+
+# A number as a person reads it: sign, digits with their thousands commas,
+# decimals, a percent sign; not the digits inside a word (digits20_lt).
+NUMBER = r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?%?(?![\w])"
+
+
+def _number_highlighter() -> Any:
+    """Colours whole numbers, commas and decimals included (rich's own
+    highlighter colours "1" and "234" of "1,234" and leaves the comma)."""
+    from rich.highlighter import RegexHighlighter
+
+    class Numbers(RegexHighlighter):
+        base_style: ClassVar[str] = "repr."
+        highlights: ClassVar[list[str]] = [rf"(?P<number>{NUMBER})"]
+
+    return Numbers()
+
+
+def progress(transient: bool = False) -> Any:
+    """A progress bar (description, bar, done of total, time) on stderr, so
+    that standard output keeps the results; `transient`: gone once done, and
+    not shown at all where stderr is not a terminal (a log keeps no trace)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+        disable=transient and not console.is_interactive,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 def rule(console: Any, title: str) -> None:
@@ -109,47 +157,50 @@ def counts_table(
     return _render(table, title)
 
 
+def _thinned(plan: Planned) -> bool:
+    return any(plan.targets[c] < plan.counts[c] for c in plan.classes)
+
+
 def plan_rows(plan: Planned, max_rows: int = 40) -> list[tuple[str, ...]]:
     """(class, count, target, factor, added) per class and a total row; long
-    tails keep their largest and smallest classes around a '... more' row."""
+    tails keep their largest and smallest classes around a '... more' row.
+    Where a class is thinned the last column is the signed change."""
     counts, targets = plan.counts, plan.targets
+    signed = _thinned(plan)
+
+    def row(name: str, count: int, target: int) -> tuple[str, ...]:
+        change = target - count
+        added = f"{change:+,}" if signed and change else f"{change:,}"
+        ratio = f"{target / max(count, 1):.2f}"
+        return (name, f"{count:,}", f"{target:,}", ratio, added)
+
     labels = list(plan.classes)
     rows: list[tuple[str, ...]] = []
     for label in _shown(labels, counts, max_rows):
         if label is None:
             rows.append((f"... {len(labels) - max_rows // 2 * 2} more", "", "", "", ""))
-            continue
-        count, target = counts[label], targets[label]
-        rows.append(
-            (
-                str(label),
-                f"{count:,}",
-                f"{target:,}",
-                f"{target / count:.2f}",
-                f"{target - count:,}",
-            )
-        )
+        else:
+            rows.append(row(str(label), counts[label], targets[label]))
     samples = plan.num_samples or sum(counts.values())
-    rows.append(
-        (
-            "total",
-            f"{samples:,}",
-            f"{plan.total:,}",
-            f"{plan.total / max(samples, 1):.2f}",
-            f"{plan.total - samples:,}",
-        )
-    )
+    rows.append(row("total", samples, plan.total))
     return rows
 
 
+def _mixture(plan: Planned) -> bool:
+    return plan.strategy == "mixture"
+
+
 def plan_columns(plan: Planned) -> tuple[str, ...]:
-    """A mixture's classes are its sources, its factors epochs of each."""
-    mixture = plan.strategy == "mixture"
-    first, factor = ("source", "epochs") if mixture else ("class", "factor")
-    return (first, "count", "target", factor, "added")
+    """A mixture's classes are its sources, its factors epochs of each; where
+    a class is thinned, "added" is the signed "change"."""
+    first, factor = ("source", "epochs") if _mixture(plan) else ("class", "factor")
+    return (first, "count", "target", factor, "change" if _thinned(plan) else "added")
 
 
-def _header(plan: Planned) -> str:
+def heading(plan: Planned) -> str:
+    """The line above a plan's table: what it is and how it was made."""
+    if _mixture(plan):
+        return f"oversample mixture of {len(plan.classes)} sources: seed={plan.seed}"
     return (
         f"oversample plan: strategy={plan.strategy}, rounding={plan.rounding},"
         f" seed={plan.seed}"
@@ -168,7 +219,7 @@ def summary(plan: Planned, max_rows: int = 40) -> str:
         table.add_row(*row)
     table.add_section()
     table.add_row(*rows[-1])
-    return _render(table, _header(plan))
+    return _render(table, heading(plan))
 
 
 def html(
@@ -224,86 +275,27 @@ def counts_html(counts: Mapping[Label, int], title: str, max_rows: int = 40) -> 
 def plan_html(plan: Planned, title: str = "", max_rows: int = 20) -> str:
     """A plan's `_repr_html_`: the counts before and after, and its plot."""
     return html(
-        title or _header(plan),
+        title or heading(plan),
         plan_columns(plan),
         plan_rows(plan, max_rows),
         lambda buffer: plot(plan, buffer),
     )
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError(
-            "plots need matplotlib: pip install 'oversample[plot]'."
-        ) from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _bars(
-    before: Mapping[Label, int],
-    after: Mapping[Label, int] | None,
-    title: str,
-    path: Any,
-) -> Any:
-    """Per-class bars on a log axis, largest class first; steps for long tails."""
-    plt = _pyplot()
-    order = sorted(before, key=before.__getitem__, reverse=True)
-    positions = range(len(order))
-    many = len(order) > 40
-    figure, axis = plt.subplots(
-        figsize=(10 if many else max(6.0, len(order) * 0.5), 4.5)
-    )
-    if many:
-        if after is not None:
-            values = [after[c] for c in order]
-            axis.fill_between(positions, values, step="mid", alpha=0.35, label="after")
-        values = [before[c] for c in order]
-        axis.step(positions, values, where="mid", color="black", label="before")
-        axis.set_xlabel(f"{len(order)} classes, largest first")
-    else:
-        # Side by side, so that a thinned class's shorter bar stays visible.
-        width = 0.8 if after is None else 0.4
-        shift = 0 if after is None else width / 2
-        left = [p - shift for p in positions]
-        axis.bar(
-            left, [before[c] for c in order], width, color="tab:blue", label="before"
-        )
-        if after is not None:
-            right = [p + shift for p in positions]
-            axis.bar(
-                right,
-                [after[c] for c in order],
-                width,
-                color="tab:orange",
-                label="after",
-            )
-        axis.set_xticks(list(positions), [str(c) for c in order], rotation=45)
-        axis.set_xlabel("class, largest first")
-    lowest = min([*before.values(), *(after or {}).values()])
-    axis.set_ylim(bottom=max(lowest / 2, 0.5))
-    axis.set_yscale("log")
-    axis.set_ylabel("samples per epoch")
-    axis.set_title(title)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+def plot_figure(plan: Planned) -> Any:
+    """A plan's counts before and after per class (a mixture's per source, in
+    its table's order), log axis, as a matplotlib Figure."""
+    samples = plan.num_samples or sum(plan.counts.values())
+    title = f"oversample: {plan.strategy} ({samples:,} -> {plan.total:,})"
+    return plots.bars(plan.counts, plan.targets, title, sources=_mixture(plan))
 
 
 def plot(plan: Planned, path: Any) -> Any:
     """Counts before and after per class, log axis; writes a PNG to `path` (a
     file name or a binary file object)."""
-    samples = plan.num_samples or sum(plan.counts.values())
-    title = f"oversample: {plan.strategy} ({samples:,} -> {plan.total:,})"
-    return _bars(plan.counts, plan.targets, title, path)
+    return plots.save(plot_figure(plan), path)
 
 
 def plot_counts(counts: Mapping[Label, int], path: Any, title: str = "") -> Any:
     """Counts per class, log axis; writes a PNG to `path`."""
-    return _bars(counts, None, title or "class counts", path)
+    return plots.save(plots.bars(counts, None, title or "class counts"), path)

@@ -29,7 +29,7 @@ class Shards:
     (tf.distribute) and the tf.data service's FILE or DYNAMIC sharding move
     whole files; `shard(n, i)` does the same for
     `distribute_datasets_from_function`. `key` names a feature holding TFDS's
-    `tfds_id` ("<file>__<record>"): each record's id is then checked against
+    `tfds_id` (`"<file>__<record>"`): each record's id is then checked against
     the file being read and its place in it (records must come in order).
     `engine="ray"` reads each file in a Ray task, and `ovs.balance` returns a
     lazy `ray.data.Dataset` (`read` then returns a pyarrow Table, a pandas
@@ -115,7 +115,7 @@ class Shards:
         """Shards read by another library that splits them over ranks and
         workers (WebDataset's `split_by_node` / `split_by_worker`): `stream`
         yields examples that name their shard in `tag` (WebDataset's
-        "__url__"), each shard whole and in order. `files` lists every shard
+        `"__url__"`), each shard whole and in order. `files` lists every shard
         as the examples name it, in the order the counts use."""
         return cls(files, read=_unread, stream=stream, tag=tag)
 
@@ -123,7 +123,7 @@ class Shards:
     def from_hf(cls, dataset: Any) -> Shards:
         """The shards of a Hugging Face `IterableDataset` (`streaming=True`, or
         `Dataset.to_iterable_dataset(num_shards=...)`), one per file name
-        "shard-<i>-of-<n>"; this executor splits them over ranks and workers."""
+        `"shard-<i>-of-<n>"`; this executor splits them over ranks and workers."""
         count = check_int(
             getattr(dataset, "num_shards", None), "dataset.num_shards", minimum=1
         )

@@ -148,10 +148,16 @@ def stream(source: Any, strategy: object, seed: int, views: bool) -> Any:
 
 
 def train(
-    method: Method, source: Any, counts: np.ndarray, seed: int, steps: int
+    method: Method,
+    source: Any,
+    counts: np.ndarray,
+    seed: int,
+    steps: int,
+    callbacks: list[Any] | None = None,
 ) -> Any:
     """One CNN trained `steps` steps of `BATCH` by `method` on `source` (a
-    dataset of {"image", "label"}); returns the model."""
+    dataset of {"image", "label"}); returns the model. `callbacks` (Keras
+    callbacks) see every step of both phases."""
     import keras
 
     model = cnn(seed, counts.size)
@@ -160,7 +166,13 @@ def train(
         weights = dict(enumerate((counts.sum() / (counts.size * counts)).tolist()))
     later = round(steps * method.share) if method.then is not None else 0
     first = stream(source, method.strategy, seed, method.augment)
-    model.fit(first.take(steps - later), epochs=1, class_weight=weights, verbose=0)
+    model.fit(
+        first.take(steps - later),
+        epochs=1,
+        class_weight=weights,
+        verbose=0,
+        callbacks=callbacks,
+    )
     if later:
         if method.classifier_only:
             for layer in model.layers[:-1]:
@@ -179,7 +191,7 @@ def train(
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             )
         second = stream(source, method.then, seed + 1000, method.augment)
-        model.fit(second.take(later), epochs=1, verbose=0)
+        model.fit(second.take(later), epochs=1, verbose=0, callbacks=callbacks)
     return model
 
 

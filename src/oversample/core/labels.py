@@ -238,9 +238,16 @@ def walk(root: object, path: str, name: str, where: str) -> object:
     for depth, part in enumerate(parts):
         if not isinstance(value, Mapping) or part not in value:
             within = "/".join(parts[:depth]) or where
+            hint = ""
+            if isinstance(value, tuple | list) and value:
+                hint = (
+                    f": name the {name} by its position in the {type(value).__name__},"
+                    f" e.g. `{name}={len(value) - 1}` (the last of its"
+                    f" {len(value)} items)"
+                )
             raise ValueError(
                 f"`{name}`={path!r}: {part!r} is not a key of {within};"
-                f" {keys_of(value)}."
+                f" {keys_of(value)}{hint}."
             )
         value = value[part]
     return value

@@ -86,8 +86,9 @@ class Mixture:
 
 def _check_names(sources: Mapping[str, object], argument: str) -> tuple[str, ...]:
     if not isinstance(sources, Mapping) or not sources:
+        value = "size" if argument == "sizes" else "source"
         raise TypeError(
-            f"`{argument}` must be a non-empty dict {{name: source}}; got"
+            f"`{argument}` must be a non-empty dict {{name: {value}}}; got"
             f" {argument}={describe(sources)}."
         )
     bad = [k for k in sources if not isinstance(k, str) or not k]
@@ -168,15 +169,23 @@ def _targets(
     return targets
 
 
-def check_sizes(sizes: Mapping[str, object]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The names and sizes of the sources, each an int >= 1."""
-    names = _check_names(sizes, "sources")
+def check_sizes(
+    sizes: Mapping[str, object], argument: str = "sizes"
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The names and sizes of the sources, each an int >= 1; messages name
+    `argument` (`sizes` of `mix_plan`, or the `sources` of `mix`)."""
+    names = _check_names(sizes, argument)
     values = []
     for name in names:
         size = sizes[name]
-        if not is_int(size) or int(size) < 1:
+        if not is_int(size):
+            raise TypeError(
+                f"`{argument}[{name!r}]` must be a number of samples, an int >= 1;"
+                f" got {argument}[{name!r}]={describe(size)}."
+            )
+        if int(size) < 1:
             raise ValueError(
-                f"`sources[{name!r}]` is empty or has no size ({describe(size)});"
+                f"`{argument}[{name!r}]` is empty ({argument}[{name!r}]={size});"
                 " every source must hold at least one sample."
             )
         values.append(int(size))
@@ -233,7 +242,7 @@ def plan_mixture(
     from oversample.core.planning import plan as make_plan
 
     resolved = _seeding.resolve_seed(seed)
-    names, _ = check_sizes(sizes)
+    names, _ = check_sizes(sizes, "sources")
     wanted = check_within(balance, names, rates)
     found = mixture(sizes, rates, samples, resolved)
     if not wanted:

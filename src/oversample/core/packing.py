@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -130,21 +132,46 @@ class Saved:
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Writes `text` to `path` through a temporary file in the same folder and
-    a rename: a crash leaves the old file or the new one, never half of one."""
+    a rename: a crash leaves the old file or the new one, never half of one.
+    A new file gets its mode from the process umask (0644 under 0022), an
+    existing one keeps its mode."""
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", dir=target.parent or "."
-    )
     try:
+        kept = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        kept = None
+    try:
+        handle, temporary = _create_beside(target)
+    except OSError as error:
+        # NOTE: the path given, not the temporary file's name beside it.
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    try:
+        if kept is not None:
+            os.fchmod(handle, kept)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return target
+
+
+def _create_beside(target: Path) -> tuple[int, Path]:
+    """A new empty file beside `target` under a random name, open for writing.
+
+    NOTE: not `tempfile.mkstemp`, which creates it 0600 whatever the umask, so
+    that a teammate or a CI step under another user could not read a saved
+    plan; `os.open` with 0666 lets the kernel apply the umask, with no window
+    in which the process umask is changed.
+    """
+    while True:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}")
+        with contextlib.suppress(FileExistsError):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            return os.open(temporary, flags, 0o666), temporary
 
 
 def read_text(path: str | os.PathLike[str], what: str) -> str:

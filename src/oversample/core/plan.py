@@ -16,6 +16,7 @@ import numpy as np
 from oversample.core import packing as _packing
 from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
+from oversample.core.rule import ClassRule, Members, WeightRule, WholeRule
 from oversample.core.validation import check_bool, check_epoch, check_int
 
 FORMAT = "oversample.plan"
@@ -58,7 +59,7 @@ class Plan(_packing.Saved):
     _weights: np.ndarray | None = field(default=None, repr=False)  # 32.32 fixed
     _class_factors: np.ndarray | None = field(default=None, repr=False)
     _schedule: np.ndarray | None = field(default=None, repr=False)  # (epochs, C)
-    _whole: _rule.WholeRule | None = field(default=None, repr=False)
+    _whole: WholeRule | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         arrays = (
@@ -168,7 +169,7 @@ class Plan(_packing.Saved):
     # The rule: what every executor reads.
 
     @cached_property
-    def rule(self) -> _rule.ClassRule | _rule.WeightRule | _rule.WholeRule:
+    def rule(self) -> ClassRule | WeightRule | WholeRule:
         """The copy rule every executor carries out: a `ClassRule` (per-class
         targets; `rule.at(epoch)` gives one epoch's arrays and
         `copies(codes, occurrences)`), a `WeightRule` (per-sample factors) or
@@ -183,7 +184,7 @@ class Plan(_packing.Saved):
         return _rule.ClassRule.build(self.seed, self.rounding, self._counts, rows)
 
     @property
-    def class_rule(self) -> _rule.ClassRule:
+    def class_rule(self) -> ClassRule:
         """The rule of a class plan (kind "classes"); refused for the others."""
         rule = self.rule
         if not isinstance(rule, _rule.ClassRule):
@@ -193,7 +194,7 @@ class Plan(_packing.Saved):
         return rule
 
     @cached_property
-    def members(self) -> _rule.Members:
+    def members(self) -> Members:
         """Which sample is occurrence k of class c (a plan made from labels)."""
         if self._codes is None:
             raise ValueError(
@@ -384,7 +385,7 @@ class Plan(_packing.Saved):
         return report.plot(self, path)
 
 
-def _whole_of(described: dict[str, Any], document: dict[str, Any]) -> _rule.WholeRule:
+def _whole_of(described: dict[str, Any], document: dict[str, Any]) -> WholeRule:
     table = described.get("table")
     return _rule.WholeRule(
         selection=described["selection"],

@@ -161,7 +161,7 @@ class Sampler:
 
         title = (
             f"oversample Sampler: epoch {self._epoch}, rank {self.rank} of"
-            f" {self.num_replicas}, {len(self):,} indices; {report._header(self.plan)}"
+            f" {self.num_replicas}, {len(self):,} indices; {report.heading(self.plan)}"
         )
         return report.plan_html(self.plan, title)
 

@@ -338,9 +338,9 @@ class Found:
 def _progress(progress: bool) -> Any:
     if not progress:
         return contextlib.nullcontext(None)
-    from rich.progress import Progress
+    from oversample import report
 
-    return Progress()
+    return report.progress()
 
 
 def read(

@@ -161,6 +161,26 @@ def resolve_label(element_spec: Any, label: object, name: str = "label") -> Labe
     return Label(read=read, dtype=dtype, multi=rank == 1, vectorised=builtin)
 
 
+def check_unbatched(element_spec: Any) -> None:
+    """Refuses elements that look batched (every component with a leading
+    dimension of unknown size), whose labels would pass for multi-label."""
+    tf = _tf()
+    specs = tf.nest.flatten(element_spec)
+    batched = specs and all(
+        isinstance(s, tf.TensorSpec | tf.RaggedTensorSpec)
+        and s.shape.rank
+        and s.shape[0] is None
+        for s in specs
+    )
+    if batched:
+        raise ValueError(
+            "the elements of `ds` look batched (every component has a leading"
+            f" dimension of unknown size: {element_spec}); balance the samples"
+            " before `.batch()`. For multi-label elements (a list of labels"
+            " each), use strategy=ovs.RepeatFactor(threshold)."
+        )
+
+
 def label_batches(ds: Any, label: Label) -> Any:
     """Batches of labels. Static shapes are batched first and read once per
     batch, so the pass adds no function call per element."""
@@ -238,20 +258,9 @@ def check_finite(ds: Any, what: str) -> None:
 
 
 def _progress_bar(total: int | None, description: str) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from oversample import report
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
+    bar = report.progress()
     bar.add_task(description, total=total)
     return bar
 

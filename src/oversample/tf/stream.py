@@ -29,6 +29,7 @@ from oversample.core.plan import Plan
 from oversample.core.planning import plan as make_plan
 from oversample.core.prepare import Choice, Counted, FactorChoice, Pairs, prepare
 from oversample.core.settings import Settings
+from oversample.core.strategies import RepeatFactor
 from oversample.tf import source as _source
 from oversample.tf import spread as _spread
 from oversample.tf.pipeline import check_schedule, run
@@ -59,6 +60,8 @@ def balance(
 ) -> Any:
     """One stream keyed by position (or, with `key=`, by a stable id)."""
     resolved = _source.resolve_label(ds.element_spec, label)
+    if resolved.multi and not isinstance(choice.strategy, RepeatFactor):
+        _source.check_unbatched(ds.element_spec)
     plan = choice.given_plan()
     check_schedule(plan if plan is not None else choice.strategy, settings)
     reader = (
