@@ -126,7 +126,7 @@ def count(method: str, repeats: int, records: int, files: int) -> dict[str, Any]
             results.append(ovs.count_labels(shards))
         elif server is not None:
             batches = server.distribute(tf_shards.count_dataset(shards, label))
-            results.append(tf_shards.tally(shards, batches))
+            results.append(tf_shards.shard_counts(shards, batches))
         else:
             from apache_beam.options.pipeline_options import PipelineOptions
 

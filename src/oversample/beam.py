@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from oversample.core.shard_counts import ShardCounts, _check_files, file_sizes
+from oversample.core.shard_counts import ShardCounts, checked_files
 from oversample.core.validation import describe
 
 Labeller = Callable[[bytes], int | str]
@@ -87,7 +87,7 @@ def count_shards(
     from apache_beam.io import tfrecordio
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    names = _check_files(files)
+    names = checked_files(files)
     if isinstance(label, str):
         label_of = example_label(label)
     elif callable(label):
@@ -132,4 +132,6 @@ def _read_counts(names: tuple[str, ...], output: str) -> ShardCounts:
                 pairs[(int(place), value)] = pairs.get((int(place), value), 0) + count
     if not pairs:
         raise ValueError(f"the Beam pipeline wrote no counts under {output!r}.")
+    from oversample.tf.shards import file_sizes
+
     return ShardCounts.from_pairs(names, pairs, file_sizes(names))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from oversample.core.shard_counts import ShardCounts, _check_files
+from oversample.core.shard_counts import ShardCounts, checked_files
 from oversample.core.validation import check_int, describe, is_int
 
 __all__ = ["ShardCounts", "Shards"]
@@ -54,7 +54,7 @@ class Shards:
     engine: str | None = None  # "ray": each file read by a Ray task
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "files", _check_files(self.files))
+        object.__setattr__(self, "files", checked_files(self.files))
         if self.engine not in (None, "ray"):
             raise ValueError(
                 "`engine` must be None (tf.data or Python, by what `read` returns)"

@@ -1,8 +1,9 @@
 """What `duplicate` was asked for, checked once for every executor, and the
 plan each form becomes: a ready plan, per-class factors, a factor read from
 each element, or one factor for all, for a predicate or for chosen positions.
-Whole-number forms become a plan of whole copies (`WholeRule`) before any
-data flows; the others a class or weights plan once the data are read."""
+Whole-number forms become a plan of whole copies (`WholeRule`), with no read
+of the data (chosen `indices` of a source of unknown size count it first);
+the others a class or weights plan once the data are read."""
 
 from __future__ import annotations
 

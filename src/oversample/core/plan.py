@@ -224,11 +224,12 @@ class Plan(_packing.Saved):
         if isinstance(rule, _rule.WeightRule):
             return rule.copies(epoch)
         if isinstance(rule, _rule.WholeRule):
-            if not self.knows_samples or self.num_samples is None:
+            if not self.knows_samples:
                 raise ValueError(
                     "the copies of this plan are decided from each element as it"
                     " streams; it knows no samples."
                 )
+            assert self.num_samples is not None
             return rule.copies_at(np.arange(self.num_samples, dtype=np.int64))
         members = self.members
         if self.rounding == "exact":

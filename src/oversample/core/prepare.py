@@ -9,7 +9,7 @@ and the executor then builds its stream from the `Prepared` it returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -131,6 +131,26 @@ class FactorChoice(Choice):
         return make_plan(
             counts=counts, strategy=targets, seed=self.seed, rounding=self.rounding
         )
+
+
+def tally(
+    pairs: Pairs,
+    places: np.ndarray,
+    labels: np.ndarray,
+    name: Callable[[Any], Label] | None = None,
+) -> None:
+    """Adds a block's samples, by (shard place, label), to `pairs`: the one
+    tally of every read. `name` turns a value of `labels` into its label
+    (bytes into str, a class index into the plan's class)."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    width = values.size
+    cells, numbers = np.unique(
+        np.asarray(places, np.int64) * width + inverse.reshape(-1), return_counts=True
+    )
+    named = values.tolist() if name is None else [name(v) for v in values.tolist()]
+    for cell, number in zip(cells.tolist(), numbers.tolist(), strict=True):
+        pair = (cell // width, named[cell % width])
+        pairs[pair] = pairs.get(pair, 0) + number
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ _VERSION = 2  # 2: a checksum over the content
 _WHAT = "oversample shard counts"
 
 
-def _check_files(files: object) -> tuple[str, ...]:
+def checked_files(files: object) -> tuple[str, ...]:
     if isinstance(files, str | bytes) or not isinstance(files, Sequence):
         raise TypeError(
             f"`files` must be a list of file names; got files={describe(files)}."
@@ -51,13 +51,12 @@ def file_fingerprint(files: Sequence[str], sizes: Sequence[int] | None) -> str:
     return digest.hexdigest()
 
 
-def file_sizes(files: Sequence[str]) -> tuple[int, ...]:
-    """Each file's size in bytes (through TensorFlow's file system: local or
-    remote alike)."""
-    import tensorflow as tf
-
-    gfile = tf.io.gfile
-    return tuple(int(gfile.stat(name).length) for name in files)
+def local_sizes(files: Sequence[str]) -> tuple[int, ...] | None:
+    """Each file's size in bytes when every file is a local path, else None
+    (a file read through another file system is not checked for change)."""
+    if not all(os.path.isfile(f) for f in files):
+        return None
+    return tuple(os.path.getsize(f) for f in files)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +100,7 @@ class ShardCounts(_packing.Saved):
         sizes: Sequence[int] | None = None,
     ) -> ShardCounts:
         """From {(shard place, label): count}; classes are sorted labels."""
-        names = _check_files(files)
+        names = checked_files(files)
         classes = tuple(sorted({label for _, label in pairs}))
         column = {label: place for place, label in enumerate(classes)}
         table = np.zeros((len(names), len(classes)), np.int64)
@@ -267,7 +266,7 @@ class ShardCounts(_packing.Saved):
             raise ValueError("it holds no table of counts")
         table = table.reshape(len(document["files"]), len(document["classes"]))
         return cls(
-            files=_check_files(document["files"]),
+            files=checked_files(document["files"]),
             classes=tuple(document["classes"]),
             table=table,
             sizes=None if sizes is None else tuple(int(s) for s in sizes),

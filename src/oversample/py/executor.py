@@ -39,21 +39,65 @@ from oversample.core import identity as _identity
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
 from oversample.core.copies import Copies
-from oversample.core.keying import POSITION, By, Keying
+from oversample.core.keying import POSITION, Keying
 from oversample.core.mixture import plan_mixture
 from oversample.core.plan import Plan
 from oversample.core.planning import plan as make_plan
-from oversample.core.prepare import Choice, FactorChoice, prepare
+from oversample.core.prepare import Choice, Counted, FactorChoice, prepare
 from oversample.core.settings import Settings
 from oversample.core.shard_counts import ShardCounts
 from oversample.core.validation import describe
 from oversample.py import keying as _keying
+from oversample.py import source as _source
 from oversample.py import spread as _held
 from oversample.py.mixture import Mixed
-from oversample.py.source import Field, IterableReader, first
+from oversample.py.source import Field
 from oversample.py.stream import Balanced, Config, Rule
 
 __all__ = ["balance", "count_labels", "duplicate", "mix"]
+
+
+class IterableReader:
+    """The reader of a Python source for the one preparation, read as its
+    keying says (`oversample.py.keying`)."""
+
+    def __init__(self, source: Any, label: Any, keying: Keying) -> None:
+        self.keying = _keying.KEYINGS[keying.by]
+        self.sharded = self.keying.sharded
+        self.name = type(source).__name__
+        self.once = False
+        if self.sharded:
+            first = self.keying.first(source)
+        else:
+            examples = iter(source)
+            self.once = examples is source
+            first = _source.head(examples)
+            if self.once:
+                source = _source.Once(first, examples, self.name)
+        self.source = source
+        self.field = Field.of(label, first)
+
+    def check(self, counts: ShardCounts | None, plan: Plan | None) -> None:
+        if self.sharded and counts is not None:
+            counts.check_files(list(self.source.files), _source.sizes(self.source))
+            if plan is not None:
+                counts.check_plan(plan)
+
+    def unheld(self, plan: Plan | None) -> str | None:
+        return self.keying.unheld
+
+    def count(self, progress: bool) -> Counted:
+        return self.collect(0, None, progress)[1]
+
+    def collect(
+        self, budget: int, plan: Plan | None, progress: bool
+    ) -> tuple[_source.Found, Counted]:
+        pieces = self.keying.pieces(self.source)
+        found = _source.read(pieces, self.field, budget, plan, progress)
+        counts = None
+        if self.sharded and plan is None:
+            counts = _source.shard_counts(self.source, found)
+        return found, Counted(found.pairs, shard_counts=counts)
 
 
 def count_labels(source: Any, label: Any, progress: bool, *, keying: Keying) -> Any:
@@ -97,7 +141,7 @@ def duplicate(
     keying: Keying,
 ) -> Balanced:
     """`ovs.duplicate` on a Python stream: every form becomes a plan first."""
-    head = first(source, keying)
+    first = _keying.KEYINGS[keying.by].first(source)
     plan = choice.given_plan()
     by_class = plan.kind == "classes" if plan is not None else form.per_class
     if by_class and not _copies.by_table(form, settings):
@@ -109,7 +153,7 @@ def duplicate(
             )
         return balance(source, label, choice, settings, keying=keying, progress=False)
     chosen = plan if plan is not None else _plan_of(source, form, choice)
-    field = None if label is None else Field.of(label, head)
+    field = None if label is None else Field.of(label, first)
     return build(source, keying, chosen, settings, field=field)
 
 
@@ -169,14 +213,11 @@ def build(
         spread = _spread.nothing(
             settings.spread, "the copies do not come from per-class targets"
         )
-    if keying.by is By.TAG:
-        tag = Field.of(source.tag, first(source, keying), "tag")
-        keys = _keying.Keys(keying.by, source.stream, counts, tag=tag)
-    elif keying.by is By.SHARD:
-        keys = _keying.Keys(keying.by, source, counts)
-    else:
-        class_counts = plan.class_rule.counts if rule.by_class else None
-        keys = _keying.Keys(keying.by, source, class_counts, samples=plan.num_samples)
+    class_counts = plan.class_rule.counts if rule.by_class else None
+    reading = _keying.KEYINGS[keying.by]
+    keys = reading.keys(
+        source, counts if reading.sharded else class_counts, plan.num_samples
+    )
     epochs = settings.epochs
     block = AUTO_BLOCK if settings.shuffle_buffer is None else settings.shuffle_buffer
     identity = _seeding.derive(

@@ -1,12 +1,14 @@
-"""How a Python stream keys its samples, block by block, for the keying
-`oversample.sources` chose: by position in one stream, by (shard, position in
-the shard) in shards that this executor reads, or in a stream whose examples
-name their shard (a library split them); and which reader this process is
-among ranks and DataLoader workers.
+"""How a Python stream is read and keys its samples, for the keying
+`oversample.sources` chose (`KEYINGS`): by position in one stream, by
+(shard, position in the shard) in shards that this executor reads, or in a
+stream whose examples name their shard (a library split them); and which
+reader this process is among ranks and DataLoader workers.
 
-Each keying keeps a small state (positions and running class counts:
-O(classes), or O(open shards x classes)) that is saved and restored as plain
-lists.
+Each keying says how its source is read (its first example, the pieces one
+read goes through, whether its samples can be held) and, made for one reader,
+keys a block of examples with a small state (positions and running class
+counts: O(classes), or O(open shards x classes)) that is saved and restored
+as plain lists.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import numpy as np
 
 from oversample.core.keying import By
 from oversample.core.shard_rule import within
-from oversample.py.source import Field
+from oversample.py.source import Field, Piece, head
+
+TAGGED = (
+    "a tagged stream is split by its own library, so no reader sees the samples"
+    " to hold; use ovs.Shards(files, read) for the spread"
+)
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,34 @@ class ByPosition:
     """One iterable, keyed by position. With several readers, reader g of G
     streams the positions p with p % G == g (every reader reads all)."""
 
-    def __init__(
-        self,
-        source: Iterable[Any],
-        samples: int | None,
-        counts: np.ndarray | None,
-        reader: int = 0,
-        readers: int = 1,
-    ) -> None:
-        self.source, self.samples, self.counts = source, samples, counts
+    sharded = False
+    unheld: str | None = None
+
+    @staticmethod
+    def first(source: Any) -> Any:
+        """The first example, once the source is checked to start over."""
+        examples = iter(source)
+        if examples is source:
+            raise TypeError(
+                f"the source is a one-shot iterator ({type(source).__name__}): it"
+                " is read in the same order more than once. Give an iterable that"
+                " starts over on every iter(): a list, a dataset object, or a"
+                " class whose __iter__ returns a new generator."
+            )
+        return head(examples)
+
+    @staticmethod
+    def pieces(source: Any) -> list[Piece]:
+        return [Piece(source)]
+
+    @staticmethod
+    def keys(source: Any, counts: Any, samples: int | None) -> Keys:
+        """The value every reader makes its keying from (`counts`: the
+        plan's class counts, or None when classes are not read)."""
+        return Keys(ByPosition, source, counts, samples)
+
+    def __init__(self, keys: Keys, reader: int = 0, readers: int = 1) -> None:
+        self.source, self.samples, self.counts = keys.source, keys.samples, keys.counts
         self.reader, self.readers = reader, readers
 
     def units(self) -> list[Unit]:
@@ -75,7 +101,12 @@ class ByPosition:
         return {"position": 0, "seen": [0] * classes}
 
     def block(
-        self, unit: Unit, state: dict[str, Any], count: int, index: np.ndarray | None
+        self,
+        unit: Unit,
+        state: dict[str, Any],
+        count: int,
+        index: np.ndarray | None,
+        examples: list[Any] | None = None,
     ) -> Block:
         first = state["position"]
         keys = np.arange(first, first + count, dtype=np.int64)
@@ -105,15 +136,25 @@ class ByShard:
     files g, g + G, ... Keys are (shard, position in the shard), through the
     per-shard counts."""
 
-    def __init__(
-        self,
-        files: list[str],
-        read: Callable[[str], Iterable[Any]],
-        counts: Any,
-        reader: int = 0,
-        readers: int = 1,
-    ) -> None:
-        self.files, self.read, self.counts = files, read, counts
+    sharded = True
+    unheld: str | None = None
+
+    @staticmethod
+    def first(source: Any) -> Any:
+        return head(iter(source.read(source.files[0])))
+
+    @staticmethod
+    def pieces(source: Any) -> list[Piece]:
+        return [Piece(source.read(f), place) for place, f in enumerate(source.files)]
+
+    @staticmethod
+    def keys(source: Any, counts: Any, samples: int | None) -> Keys:
+        return Keys(ByShard, source, counts)
+
+    def __init__(self, keys: Keys, reader: int = 0, readers: int = 1) -> None:
+        self.files: list[str] = list(keys.source.files)
+        self.read: Callable[[str], Iterable[Any]] = keys.source.read
+        self.counts = keys.counts
         self.reader, self.readers = reader, readers
 
     def units(self) -> list[Unit]:
@@ -129,7 +170,12 @@ class ByShard:
         return {"position": 0, "seen": [0] * len(self.counts.classes)}
 
     def block(
-        self, unit: Unit, state: dict[str, Any], count: int, index: np.ndarray | None
+        self,
+        unit: Unit,
+        state: dict[str, Any],
+        count: int,
+        index: np.ndarray | None,
+        examples: list[Any] | None = None,
     ) -> Block:
         place = unit.place
         first = state["position"]
@@ -167,9 +213,28 @@ class ByTag:
     over ranks and workers by its own library: each shard must reach one
     reader whole and in order, which is checked."""
 
-    def __init__(self, source: Iterable[Any], tag: Field, counts: Any) -> None:
-        self.source, self.tag, self.counts = source, tag, counts
-        self.place = {name: place for place, name in enumerate(counts.files)}
+    sharded = True
+    unheld: str | None = TAGGED  # NOTE: each reader sees only its own shards
+
+    @staticmethod
+    def first(source: Any) -> Any:
+        return head(iter(source.stream))
+
+    @staticmethod
+    def pieces(source: Any) -> list[Piece]:
+        tag = Field.of(source.tag, ByTag.first(source), "tag")
+        places = {name: place for place, name in enumerate(source.files)}
+        return [Piece(source.stream, tag=tag, places=places)]
+
+    @staticmethod
+    def keys(source: Any, counts: Any, samples: int | None) -> Keys:
+        tag = Field.of(source.tag, ByTag.first(source), "tag")
+        return Keys(ByTag, source.stream, counts, tag=tag)
+
+    def __init__(self, keys: Keys, reader: int = 0, readers: int = 1) -> None:
+        assert keys.tag is not None
+        self.source, self.tag, self.counts = keys.source, keys.tag, keys.counts
+        self.place = {name: place for place, name in enumerate(self.counts.files)}
 
     def units(self) -> list[Unit]:
         return [Unit("the stream", lambda: self.source, 0)]
@@ -193,9 +258,14 @@ class ByTag:
         state: dict[str, Any],
         count: int,
         index: np.ndarray | None,
-        places: np.ndarray | None = None,
+        examples: list[Any] | None = None,
     ) -> Block:
-        assert places is not None and index is not None
+        if index is None or examples is None:
+            raise ValueError(
+                "a tagged stream keys its samples by class: balance it with"
+                " per-class targets."
+            )
+        places = self.places(examples)
         classes = len(self.counts.classes)
         positions = np.empty(count, np.int64)
         occurrence = np.empty(count, np.int64)
@@ -241,20 +311,21 @@ class Keys:
     """The keying of a stream, made for one reader in its process (a plain
     value, so that DataLoader workers receive it by pickle)."""
 
-    by: By
+    keying: type[ByPosition | ByShard | ByTag]
     source: Any
     counts: Any
     samples: int | None = None
     tag: Field | None = None
 
-    def __call__(self, reader: int, readers: int) -> Any:
-        if self.by is By.POSITION:
-            return ByPosition(self.source, self.samples, self.counts, reader, readers)
-        if self.by is By.SHARD:
-            files = list(self.source.files)
-            return ByShard(files, self.source.read, self.counts, reader, readers)
-        assert self.tag is not None
-        return ByTag(self.source, self.tag, self.counts)
+    def __call__(self, reader: int, readers: int) -> ByPosition | ByShard | ByTag:
+        return self.keying(self, reader, readers)
+
+
+KEYINGS: dict[By, type[ByPosition | ByShard | ByTag]] = {
+    By.POSITION: ByPosition,
+    By.SHARD: ByShard,
+    By.TAG: ByTag,
+}
 
 
 # Which reader this process is.

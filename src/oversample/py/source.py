@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import operator
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,12 +16,11 @@ from typing import Any, cast
 import numpy as np
 
 from oversample.core import spread as _spread
-from oversample.core.keying import By, Keying
 from oversample.core.labels import ClassIndex, walk
 from oversample.core.labels import keys_of as _keys_of
 from oversample.core.plan import Plan
-from oversample.core.prepare import Counted
-from oversample.core.shard_counts import ShardCounts
+from oversample.core.prepare import tally
+from oversample.core.shard_counts import ShardCounts, local_sizes
 from oversample.core.validation import describe, is_int
 from oversample.py.spread import PLACE, ExampleCollector
 from oversample.shards import Shards
@@ -182,11 +180,6 @@ def _path_reader(parts: list[str]) -> Callable[[Any], Any]:
 
 # The source and its reader.
 
-TAGGED = (
-    "a tagged stream is split by its own library, so no reader sees the samples"
-    " to hold; use ovs.Shards(files, read) for the spread"
-)
-
 
 class Once:
     """A one-shot iterator (a generator, a socket's records) given with its
@@ -207,84 +200,8 @@ class Once:
         return examples
 
 
-class IterableReader:
-    """The reader of a Python source, keyed as `keying` says: an iterable by
-    position, `ovs.Shards` by (shard, position in the shard), or a tagged
-    stream by the shard each example names."""
-
-    def __init__(self, source: Any, label: Any, keying: Keying) -> None:
-        self.keying = keying
-        self.sharded = keying.sharded
-        self.name = type(source).__name__
-        self.once = False
-        if self.sharded:
-            head = first(source, keying)
-        else:
-            examples = iter(source)
-            self.once = examples is source
-            head = _head(examples)
-            if self.once:
-                source = Once(head, examples, self.name)
-        self.source = source
-        self.field = Field.of(label, head)
-
-    def check(self, counts: ShardCounts | None, plan: Plan | None) -> None:
-        if self.sharded and counts is not None:
-            counts.check_files(list(self.source.files), sizes(self.source))
-            if plan is not None:
-                counts.check_plan(plan)
-
-    def unheld(self, plan: Plan | None) -> str | None:
-        if self.keying.by is By.TAG:
-            # NOTE: each reader of a tagged stream sees only the shards its
-            # library gives it, so no reader can hold the samples of the others.
-            return TAGGED
-        return None
-
-    def count(self, progress: bool) -> Counted:
-        return self.collect(0, None, progress)[1]
-
-    def collect(
-        self, budget: int, plan: Plan | None, progress: bool
-    ) -> tuple[Found, Counted]:
-        found = read(self.pieces(), self.field, budget, plan, progress)
-        counts = None
-        if self.sharded and plan is None:
-            counts = shard_counts(self.source, found)
-        return found, Counted(found.pairs, shard_counts=counts)
-
-    def pieces(self) -> list[Piece]:
-        """What one read goes through: the stream, or every shard in turn."""
-        source, by = self.source, self.keying.by
-        if by is By.TAG:
-            tag = Field.of(source.tag, first(source, self.keying), "tag")
-            places = {name: place for place, name in enumerate(source.files)}
-            return [Piece(source.stream, tag=tag, places=places)]
-        if by is By.SHARD:
-            return [
-                Piece(source.read(f), place) for place, f in enumerate(source.files)
-            ]
-        return [Piece(source)]
-
-
-def first(source: Any, keying: Keying) -> Any:
-    """The first example, after checking that the source starts over."""
-    if keying.by is By.TAG:
-        return _head(iter(source.stream))
-    if keying.by is By.SHARD:
-        return _head(iter(source.read(source.files[0])))
-    examples = iter(source)
-    if examples is source:
-        raise TypeError(
-            f"the source is a one-shot iterator ({type(source).__name__}): it is"
-            " read in the same order more than once. Give an iterable that starts"
-            " over on every iter(): a list, a dataset object, or a class whose"
-            " __iter__ returns a new generator."
-        )
-    return _head(examples)
-
-
-def _head(examples: Iterator[Any]) -> Any:
+def head(examples: Iterator[Any]) -> Any:
+    """The first of `examples`, or a clear error when there is none."""
     for example in examples:
         return example
     raise ValueError("the source is empty; there is nothing to plan.")
@@ -298,9 +215,7 @@ def shard_counts(source: Shards, found: Found) -> ShardCounts:
 
 def sizes(source: Shards) -> tuple[int, ...] | None:
     """Each file's size when every file is a local path, else None."""
-    if source.stream is not None or not all(os.path.isfile(f) for f in source.files):
-        return None
-    return tuple(os.path.getsize(f) for f in source.files)
+    return None if source.stream is not None else local_sizes(source.files)
 
 
 # The read before streaming.
@@ -370,7 +285,7 @@ def read(
                 places = _places(piece, examples)
                 idents = _idents(places, positions)
                 keyed = labels if index is None else index(labels)
-                _tally(pairs, places, labels)
+                tally(pairs, places, labels)
                 if collector is not None:
                     collector.add(keyed, idents, examples)
                 seen += len(examples)
@@ -406,15 +321,3 @@ def _idents(places: np.ndarray, positions: dict[int, int]) -> np.ndarray:
         out[rows] = (place << PLACE) + first + np.arange(rows.size)
         positions[place] = first + rows.size
     return out
-
-
-def _tally(
-    pairs: dict[tuple[int, int | str], int], places: np.ndarray, labels: np.ndarray
-) -> None:
-    values, inverse = np.unique(labels, return_inverse=True)
-    cells = places * values.size + inverse.reshape(-1)
-    found, numbers = np.unique(cells, return_counts=True)
-    named = values.tolist()  # Python ints or strings
-    for cell, number in zip(found.tolist(), numbers.tolist(), strict=True):
-        pair = (cell // values.size, named[cell % values.size])
-        pairs[pair] = pairs.get(pair, 0) + number

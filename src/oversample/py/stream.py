@@ -368,11 +368,7 @@ def lay_out(
     a seeded order."""
     rule, count = config.rule, len(examples)
     index = rule.classes(examples)
-    if isinstance(keying, _keying.ByTag):
-        places = keying.places(examples)
-        block = keying.block(unit, state, count, index, places)
-    else:
-        block = keying.block(unit, state, count, index)
+    block = keying.block(unit, state, count, index, examples)
     copies = rule.copies(examples, index, block.occurrence, block.keys, epoch)
     mine = block.mine
     if mine is not None:
@@ -406,9 +402,7 @@ def lay_out(
 
 def _order_of(config: Any, keys: np.ndarray, epoch: int, size: int) -> np.ndarray:
     """The seeded order of a block, from its first key."""
-    words = _seeding.raw_words(config.seed, 2, "py-block", epoch)
-    rng = np.random.Generator(np.random.Philox(key=int(words[0]) ^ int(keys[0])))
-    return rng.permutation(size)
+    return _seeding.rng(config.seed, "py-block", epoch, int(keys[0])).permutation(size)
 
 
 def _truth(value: object) -> bool:

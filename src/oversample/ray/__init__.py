@@ -29,7 +29,6 @@ values as the Python and tf.data executors give for the same files.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from oversample.core import seeding as _seeding
@@ -44,7 +43,7 @@ from oversample.core.settings import (
     agreed_epochs,
     check_epochs,
 )
-from oversample.core.shard_counts import ShardCounts
+from oversample.core.shard_counts import ShardCounts, local_sizes
 from oversample.ray import tasks as _tasks
 from oversample.shards import Shards
 
@@ -168,7 +167,7 @@ class RayReader:
 
     def check(self, counts: Any, plan: Plan | None) -> None:
         if counts is not None:
-            counts.check_files(list(self.shards.files), sizes(self.shards))
+            counts.check_files(list(self.shards.files), local_sizes(self.shards.files))
             if plan is not None:
                 counts.check_plan(plan)
 
@@ -189,7 +188,9 @@ class RayReader:
             pairs[(int(row[_tasks.PLACE]), value)] = int(row["count"])
         if not pairs:
             raise ValueError("the shards hold no sample; there is nothing to count.")
-        found = ShardCounts.from_pairs(list(shards.files), pairs, sizes(shards))
+        found = ShardCounts.from_pairs(
+            list(shards.files), pairs, local_sizes(shards.files)
+        )
         return Counted(pairs, shard_counts=found)
 
     def collect(self, budget: int, plan: Plan | None, progress: bool) -> Any:
@@ -217,10 +218,3 @@ def _check_first(read: Any, name: str, label: object, marking: Marking) -> None:
     if not shard.size:
         raise ValueError(f"the first shard {name!r} holds no sample.")
     _tasks.check_free(shard, marking, name)
-
-
-def sizes(shards: Shards) -> tuple[int, ...] | None:
-    """Each file's size when every file is a local path, else None."""
-    if not all(os.path.isfile(f) for f in shards.files):
-        return None
-    return tuple(os.path.getsize(f) for f in shards.files)

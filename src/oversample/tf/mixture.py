@@ -273,8 +273,8 @@ class _Sources:
 # The schedule: which source gives each output.
 
 
-def _spread(counts: Any) -> Any:
-    """One stratified batch's sources, spread out (`core.mixture.batch_order`)."""
+def _spread_out(counts: Any) -> Any:
+    """One stratified batch's sources, spread out (`core.interleave.batch_order`)."""
     tf = _tf()
     owner = tf.repeat(tf.range(tf.size(counts, tf.int64), dtype=tf.int64), counts)
     starts = tf.repeat(tf.cumsum(counts) - counts, counts)
@@ -319,7 +319,7 @@ def choices(
         table = tf.data.Dataset.from_tensor_slices(
             batch_counts(found.targets, stratified)
         )
-        epoch = table.scan(initial, _checked(guard)).flat_map(_spread)
+        epoch = table.scan(initial, _checked(guard)).flat_map(_spread_out)
     epochs = settings.epochs
     if epochs.streaming:
         epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()

@@ -6,9 +6,10 @@ stochastic rounding and the copy seeds.
 
 A rule works in two steps. `read` takes what it needs from an element (or a
 block of elements): a class index, a weight, a predicate's value. `decide`
-turns a vector of those values into each sample's copies in an epoch (an
-int64 scalar tensor), updating the running state (a count per class, a
-running sum), and names each sample by its key in the plan.
+turns a vector of those values into each sample's copies in an epoch (the
+epoch an int64 scalar tensor, the copies a vector), updating the running
+state (a count per class, a running sum), and names each sample by its key
+in the plan.
 """
 
 from __future__ import annotations
@@ -208,11 +209,6 @@ class ClassCopies:
         self.mult = int64(rule.rank_mult)
         self.add = int64(rule.rank_add)
         self.threshold = tf.bitcast(tf.constant(rule.threshold, tf.uint64), tf.int64)
-
-    def base_of(self, index: Any, epoch: Any) -> Any:
-        """The base copies of class `index` in `epoch`."""
-        tf = _tf()
-        return tf.gather(tf.gather(self.base, tf.minimum(epoch, self.last_row)), index)
 
     def __call__(self, index: Any, occurrence: Any, key: Any, epoch: Any) -> Any:
         """Copies in `epoch` of samples of classes `index` with these
@@ -560,7 +556,8 @@ class WholeRule(Rule):
 
 
 def plan_rule(plan: Plan, label: Label | None) -> Rule:
-    """The rule that carries out `plan`, keyed by source position."""
+    """The rule that carries out `plan` in one stream: a class plan keyed by
+    source position, per-sample weights, or whole copies."""
     tf = _tf()
     rule = plan.rule
     if isinstance(rule, _rule.WholeRule):

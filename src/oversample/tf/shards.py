@@ -9,6 +9,7 @@ before any pipeline runs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,15 +17,15 @@ import numpy as np
 from oversample.core import seeding as _seeding
 from oversample.core.keying import Keying
 from oversample.core.plan import Plan
-from oversample.core.prepare import Choice, Counted, Pairs, prepare
+from oversample.core.prepare import Choice, Counted, Pairs, prepare, tally
 from oversample.core.settings import Settings, agreed_epochs, auto_buffer
-from oversample.core.shard_counts import ShardCounts, file_sizes
+from oversample.core.shard_counts import ShardCounts
 from oversample.shards import Shards
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import spread as _spread
 from oversample.tf import tf as _tf
-from oversample.tf.pipeline import block_size, lay_out
+from oversample.tf.pipeline import Seeds, block_size, lay_out
 from oversample.tf.rule import ShardRule, order_seed
 from oversample.tf.source import Guard, Label, LabelSpec, element_bytes
 
@@ -92,22 +93,9 @@ class ShardReader:
         )
         assert found.idents is not None and found.labels is not None
         pairs: Pairs = {}
+        name = _source.python_label if plan is None else plan.classes.__getitem__
         for places, labels in zip(found.idents, found.labels, strict=True):
-            values, inverse = np.unique(labels, return_inverse=True)
-            width = values.size
-            cells, numbers = np.unique(
-                places.astype(np.int64) * width + inverse.reshape(-1),
-                return_counts=True,
-            )
-            for cell, number in zip(cells.tolist(), numbers.tolist(), strict=True):
-                value = values[cell % width].item()
-                label = (
-                    _source.python_label(value)
-                    if plan is None
-                    else plan.classes[int(value)]
-                )
-                pair = (cell // width, label)
-                pairs[pair] = pairs.get(pair, 0) + number
+            tally(pairs, places, labels, name)
         if not pairs:
             raise ValueError("the shards hold no element; there is nothing to count.")
         files = self.shards.files
@@ -120,6 +108,13 @@ class ShardReader:
 
 
 # Reading the files.
+
+
+def file_sizes(files: Sequence[str]) -> tuple[int, ...]:
+    """Each file's size in bytes, through TensorFlow's file system (local or
+    remote alike)."""
+    gfile = _tf().io.gfile
+    return tuple(int(gfile.stat(name).length) for name in files)
 
 
 def element_spec(shards: Shards) -> Any:
@@ -156,7 +151,7 @@ def count(shards: Shards, label: Label, progress: bool) -> ShardCounts:
     """Labels per shard: files read in parallel, one label-only pass."""
     labels = count_dataset(shards, label)
     batches = _source.read_batches(labels, labels, "counting", progress)
-    return tally(shards, batches)
+    return shard_counts(shards, batches)
 
 
 def count_dataset(shards: Shards, label: Label) -> Any:
@@ -202,14 +197,13 @@ def keyed_source(shards: Shards) -> Any:
     return interleave(shards, root, per_file, ordered=False)
 
 
-def tally(shards: Shards, batches: Any) -> ShardCounts:
+def shard_counts(shards: Shards, batches: Any) -> ShardCounts:
     """Adds up batches of (labels, shard place) into `ShardCounts`."""
-    pairs: dict[tuple[int, int | str], int] = {}
+    pairs: Pairs = {}
     for labels, place in batches:
-        values, numbers = np.unique(labels.numpy(), return_counts=True)
-        for value, number in zip(values.tolist(), numbers.tolist(), strict=True):
-            key = (int(place), _source.python_label(value))
-            pairs[key] = pairs.get(key, 0) + int(number)
+        values = labels.numpy()
+        places = np.full(values.shape[0], int(place), np.int64)
+        tally(pairs, places, values, _source.python_label)
     if not pairs:
         raise ValueError("the shards hold no element; there is nothing to count.")
     return ShardCounts.from_pairs(shards.files, pairs, file_sizes(shards.files))
@@ -285,9 +279,9 @@ def _pipeline(
     tf = _tf()
     epochs = epochs_of(settings)
     rule = ShardRule(plan, label, counts)
-    held_seed = _seeding.derive(plan.seed, "held") & INT64_MAX
-    marking = settings.marking(plan.seed)
-    held = holding.held(rule, spec, held_seed, marking, settings.epochs)
+    seeds = Seeds.of(plan.seed, settings)
+    marking = seeds.marking
+    held = holding.held(rule, spec, seeds.held, marking, settings.epochs)
     samples = counts.num_samples
     key = None
     if shards.key is not None:
@@ -306,7 +300,7 @@ def _pipeline(
         fingerprints = (*fingerprints, held.identity)
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX
     guard = Guard(config, SHARD_GUARD)
-    order_base = _seeding.derive(plan.seed, "block-order")
+    order_base = seeds.order
     block = block_size(size) or 1
     places = [p for _ in epochs for p in shards.places]
     root = tf.data.Dataset.from_tensor_slices(
