@@ -7,7 +7,6 @@ NumPy; an executor imports TensorFlow when it is handed a tf.data source, and
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from oversample.api import balance, count_labels, duplicate, mix, mix_plan
@@ -27,20 +26,24 @@ if TYPE_CHECKING:
     from oversample.index.distributed import DistributedSampler
     from oversample.index.hf_trainer import PlanTrainer
 
-# NOTE: names whose module imports a framework, loaded when first asked for.
-_LAZY = {
-    "DistributedSampler": ("oversample.index.distributed", "torch"),
-    "PlanTrainer": ("oversample.index.hf_trainer", "transformers"),
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'oversample' has no attribute {name!r}")
-    module, package = _LAZY[name]
+    """The names whose module imports a framework, loaded when first asked
+    for, so that `import oversample` loads NumPy alone."""
+    value: Any
     try:
-        value = getattr(importlib.import_module(module), name)
+        if name == "DistributedSampler":
+            from oversample.index import distributed
+
+            value = distributed.DistributedSampler
+        elif name == "PlanTrainer":
+            from oversample.index import hf_trainer
+
+            value = hf_trainer.PlanTrainer
+        else:
+            raise AttributeError(f"module 'oversample' has no attribute {name!r}")
     except ImportError as error:
+        package = "torch" if name == "DistributedSampler" else "transformers"
         raise ImportError(
             f"ovs.{name} needs {package}: pip install 'oversample[trainers]'"
             " (after the torch wheel for your machine)."
