@@ -101,7 +101,7 @@ def mix(
     epochs = settings.epochs
     parts = (epochs, stratified, settings.shuffle_buffer, settings.copy_seeds)
     config = _seeding.derive(0, "mixture", found.plan.fingerprint, *parts) & INT64_MAX
-    streams = _Sources(found, settings, balance or {})
+    streams = _Sources(sources, found, settings, balance or {})
     each = [streams.stream(i, sources[name]) for i, name in enumerate(found.names)]
     choice = choices(found, settings, stratified, config)
     out = tf.data.Dataset.choose_from_datasets(each, choice)
@@ -145,8 +145,20 @@ class _Sources:
     in its own buffer, or, for a source balanced inside, its class plan
     streamed as `ovs.balance` streams one."""
 
-    def __init__(self, found: Mixture, settings: Settings, balance: Any) -> None:
+    def __init__(
+        self,
+        sources: dict[str, Any],
+        found: Mixture,
+        settings: Settings,
+        balance: Any,
+    ) -> None:
         self.found, self.settings, self.balance = found, settings, balance
+        self.buffers = {
+            name: auto_buffer(total, element_bytes(sources[name].element_spec))
+            if settings.shuffle_buffer is None
+            else settings.shuffle_buffer
+            for name, total in zip(found.names, found.targets, strict=True)
+        }
         seed, fixed = found.plan.seed, settings.epochs.fixed
         self.marking = settings.marking(seed)
         # NOTE: every source draws its epoch from the same seed, once per
@@ -162,7 +174,7 @@ class _Sources:
         name = self.found.names[i]
         if name in self.found.within:
             return self._balanced(ds, name)
-        return self._shuffled(self._passes(ds, i), name, ds.element_spec)
+        return self._shuffled(self._passes(ds, i), name)
 
     def _balanced(self, ds: Any, name: str) -> Any:
         """A source whose classes are balanced inside the mixture: its class
@@ -178,7 +190,8 @@ class _Sources:
             provenance=False,
             copy_seeds=settings.copy_seeds,
         )
-        return run(ds, inner, ClassRule(inner, resolved), chosen)
+        rule = ClassRule(inner, resolved)
+        return run(ds, inner, rule, chosen)
 
     def _epochs(self) -> Any:
         """A dataset of the epochs one iteration streams."""
@@ -252,19 +265,13 @@ class _Sources:
             return epoch_of(tf.constant(epochs.fixed, tf.int64))
         return self._epochs().flat_map(epoch_of)
 
-    def _shuffled(self, ds: Any, name: str, spec: Any) -> Any:
+    def _shuffled(self, ds: Any, name: str) -> Any:
         """A source's seeded shuffle, top-level (a shuffle nested in
         `flat_map` would not checkpoint)."""
-        settings = self.settings
-        if settings.shuffle_buffer == 0:
+        buffer = self.buffers[name]
+        if not buffer:
             return ds
-        total = self.found.targets[self.found.names.index(name)]
-        buffer = (
-            auto_buffer(total, element_bytes(spec))
-            if settings.shuffle_buffer is None
-            else settings.shuffle_buffer
-        )
-        fixed = settings.epochs.fixed
+        fixed = self.settings.epochs.fixed
         return ds.shuffle(
             buffer, seed=self.shuffles[name], reshuffle_each_iteration=fixed is None
         )

@@ -101,21 +101,22 @@ def run(
 ) -> Any:
     """Checks the source against the plan, builds the pipeline that carries
     the plan out with `rule`, attaches the plan and the spread's report."""
-    keyed_by_position = "per-sample decisions" if rule.by_position else None
-    if keyed_by_position is None and settings.copy_seeds and not rule.keyed:
-        keyed_by_position = "the copy seeds"
-    facts = checked(ds, plan, keyed_by_position)
-    seeds = Seeds.of(plan.seed, settings)
     epochs = settings.epochs
+    cardinality = int(ds.cardinality())
+    total = stream_total(plan, epochs, cardinality)
     num_samples = plan.num_samples
-    if num_samples is None and facts.cardinality >= 0:
-        num_samples = facts.cardinality
+    if num_samples is None and cardinality >= 0:
+        num_samples = cardinality
     if epochs.streaming and num_samples is None:
         raise ValueError(
             "`epochs=` needs the number of source samples; the cardinality of `ds`"
             " is unknown and no plan gives it."
         )
-    total = stream_total(plan, epochs, facts.cardinality)
+    keyed_by_position = "per-sample decisions" if rule.by_position else None
+    if keyed_by_position is None and settings.copy_seeds and not rule.keyed:
+        keyed_by_position = "the copy seeds"
+    facts = checked(ds, plan, keyed_by_position)
+    seeds = Seeds.of(plan.seed, settings)
     held = None
     if holding is not None and isinstance(rule, ClassRule):
         held = holding.held(rule, ds.element_spec, seeds.held, seeds.marking, epochs)

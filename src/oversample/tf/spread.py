@@ -486,13 +486,14 @@ class Held:
             with tf.control_dependencies([guard.check(saved)]):
                 return saved, tf.nest.map_structure(tf.identity, block)
 
-        held = self._epochs(epochs, draw_seed).flat_map(plain(self._held_epoch))
+        held_epoch, picks_epoch, checked = (
+            plain(fn) for fn in (self._held_epoch, self._picks_epoch, checked)
+        )
+        held = self._epochs(epochs, draw_seed).flat_map(held_epoch)
         # NOTE: whole blocks are prefetched, so that gathering held copies runs
         # beside reading the stream rather than in the consumer's thread; the
         # guard comes after, so that a restored state is checked at once.
-        held = held.prefetch(2).scan(
-            tf.constant(guard.config, tf.int64), plain(checked)
-        )
+        held = held.prefetch(2).scan(tf.constant(guard.config, tf.int64), checked)
         held = held.unbatch()
         if stream is None:
             return keep_one_copy(held)
@@ -502,7 +503,7 @@ class Held:
         # drain is finite: restored from a checkpoint, choose_from_datasets can
         # miscount its exhausted inputs and would otherwise never end.
         drain = tf.data.Dataset.from_tensor_slices(tf.constant([0, 1], tf.int64))
-        picks = self._epochs(epochs, draw_seed).flat_map(plain(self._picks_epoch))
+        picks = self._epochs(epochs, draw_seed).flat_map(picks_epoch)
         picks = picks.unbatch()
         picks = picks.concatenate(drain.repeat(self.drain + 1))
         merged = tf.data.Dataset.choose_from_datasets(
