@@ -105,3 +105,29 @@ def test_the_spread_study_runs_and_writes_results(tmp_path):
 def test_every_benchmark_script_is_smoke_tested():
     scripts = {p.name for p in BENCHMARKS.glob("bench_*.py")}
     assert scripts == set(TINY)
+
+
+def test_compare_runs_one_method_in_two_checkouts():
+    root = str(BENCHMARKS.parent)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "compare.py"),
+            root,
+            root,
+            "bench_iterables",
+            "bare iterable",
+            "seconds",
+            "--rounds",
+            "2",
+            "--kwargs",
+            json.dumps({"samples": 2000}),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("median after/before: ")
+    assert float(lines[-1].split(": ")[1]) > 0
