@@ -166,8 +166,12 @@ def test_state_from_another_configuration_is_refused():
     with pytest.raises(ValueError, match=r"rank: saved 0, here 1"):
         ovs.Sampler(plan, num_replicas=2, rank=1).load_state_dict(state)
     _, other = _plan(seed=9)
-    with pytest.raises(ValueError, match=r"another configuration.*plan: saved"):
+    with pytest.raises(ValueError, match=r"another configuration.*seed: saved 4"):
         ovs.Sampler(other, num_replicas=2).load_state_dict(state)
+    labels, _ = _plan()
+    thinned = ovs.plan(labels, "mean", seed=4, thin=True)
+    with pytest.raises(ValueError, match=r"differ from this plan's from epoch 0"):
+        ovs.Sampler(thinned, num_replicas=2).load_state_dict(state)
     with pytest.raises(ValueError, match=r"not a Sampler state"):
         ovs.Sampler(plan).load_state_dict({"epoch": 1})
 

@@ -13,7 +13,7 @@ from oversample.api import balance, count_labels, duplicate, mix, mix_plan
 from oversample.core.marks import Marks
 from oversample.core.plan import Plan
 from oversample.core.planning import plan
-from oversample.core.schedules import Progressive
+from oversample.core.schedules import Progressive, Schedule
 from oversample.core.strategies import Power, RepeatFactor
 from oversample.index.batch_sampler import BatchSampler
 from oversample.index.dealt import DealtBatchSampler
@@ -63,6 +63,7 @@ __all__ = [
     "Progressive",
     "RepeatFactor",
     "Sampler",
+    "Schedule",
     "ShardCounts",
     "Shards",
     "__version__",

@@ -22,6 +22,7 @@ import numpy as np
 from oversample.core import seeding as _seeding
 from oversample.core.interleave import PIECE, batch_counts, batch_order, schedule_piece
 from oversample.core.plan import Plan
+from oversample.core.schedules import Schedule
 from oversample.core.strategies import round_half_up
 from oversample.core.validation import describe, is_int
 
@@ -31,7 +32,8 @@ class Mixture:
     """The sources in the order given, their sizes and the plan over them.
 
     `plan.classes` are the names sorted; `code[i]` is the plan's class index
-    of the i-th source given; `targets[i]` its copies per epoch.
+    of the i-th source given; `targets_at(epoch)[i]` its copies in an epoch
+    (`targets` those of epoch 0; a schedule of rates changes them by phase).
     """
 
     names: tuple[str, ...]
@@ -46,7 +48,11 @@ class Mixture:
 
     @property
     def targets(self) -> tuple[int, ...]:
-        targets = self.plan.targets
+        return self.targets_at(0)
+
+    def targets_at(self, epoch: int) -> tuple[int, ...]:
+        """Each source's elements in `epoch`, in the order given."""
+        targets = self.plan.targets_at(epoch)
         return tuple(int(targets[name]) for name in self.names)
 
     @property
@@ -62,19 +68,18 @@ class Mixture:
             for n, s, t in zip(self.names, self.sizes, self.targets, strict=True)
         }
 
-    def pieces(self) -> int:
-        return max(1, math.ceil(self.plan.total / PIECE))
+    def pieces(self, epoch: int = 0) -> int:
+        return max(1, math.ceil(self.plan.total_at(epoch) / PIECE))
 
-    def schedule(self, batch: int | None = None) -> np.ndarray:
+    def schedule(self, batch: int | None = None, epoch: int = 0) -> np.ndarray:
         """The source (index in `names`) of every output of an epoch; with
         `batch`, the stratified schedule of batches of that size."""
+        targets = self.targets_at(epoch)
         if batch is not None:
-            table = batch_counts(self.targets, batch)
+            table = batch_counts(targets, batch)
             return np.concatenate([batch_order(row) for row in table])
-        count = self.pieces()
-        return np.concatenate(
-            [schedule_piece(self.targets, p, count) for p in range(count)]
-        )
+        count = self.pieces(epoch)
+        return np.concatenate([schedule_piece(targets, p, count) for p in range(count)])
 
     def copies(self, epoch: int) -> list[np.ndarray]:
         """Each source's per-sample copies in `epoch` (from the plan)."""
@@ -122,7 +127,61 @@ def _check_keys(
         )
 
 
+def _phases(
+    given: Mapping[Any, object] | Schedule, argument: str
+) -> list[tuple[int, Mapping[str, object]]]:
+    """(first epoch, {name: value}) of each phase of `rates` or `samples`: one
+    phase for a dict of values, one per phase of a `Schedule` (or of a dict
+    keyed by epochs)."""
+    if isinstance(given, Mapping) and given and all(is_int(k) for k in given):
+        given = Schedule(dict(given))
+    if not isinstance(given, Schedule):
+        return [(0, given)]
+    phases = []
+    for epoch, values in given.phases.items():
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"`{argument}` phase {epoch} must be a dict {{source name: value}};"
+                f" got {describe(values)}."
+            )
+        phases.append((int(epoch), values))
+    return phases
+
+
 def _targets(
+    names: tuple[str, ...],
+    sizes: tuple[int, ...],
+    rates: Mapping[Any, object] | Schedule | None,
+    samples: Mapping[Any, object] | Schedule | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the first epoch of each phase, each phase's targets in the order
+    given): one phase for fixed rates or samples."""
+    if (rates is None) == (samples is None):
+        raise TypeError(
+            "give exactly one of `rates` (epochs of each source per epoch of the"
+            " mixture, e.g. {'wiki': 2.5, 'books': 0.3}) or `samples` (a"
+            " number of samples per source); got"
+            f" {'both' if rates is not None else 'neither'}."
+        )
+    argument = "rates" if rates is not None else "samples"
+    given = rates if rates is not None else samples
+    assert given is not None
+    starts: list[int] = []
+    rows: list[list[int]] = []
+    for epoch, values in _phases(given, argument):
+        named = argument if epoch == 0 and not rows else f"{argument}[{epoch}]"
+        phase = (values, None) if argument == "rates" else (None, values)
+        try:
+            rows.append(_phase_targets(names, sizes, *phase))
+        except (TypeError, ValueError) as error:
+            if named == argument:
+                raise
+            raise type(error)(f"phase {epoch} of {error}") from error
+        starts.append(epoch)
+    return np.asarray(starts, np.int64), np.asarray(rows, np.int64)
+
+
+def _phase_targets(
     names: tuple[str, ...],
     sizes: tuple[int, ...],
     rates: Mapping[str, object] | None,
@@ -215,6 +274,11 @@ def check_within(
             "`balance` scales each class's target by its source's rate: give"
             " `rates`, not `samples`."
         )
+    if balance and len(_phases(rates, "rates")) > 1:  # type: ignore[arg-type]
+        raise ValueError(
+            "`balance` balances a source inside the mixture at one fixed rate; a"
+            " schedule of rates with sources balanced inside is not supported."
+        )
     found = {}
     for name, value in balance.items():
         label, strategy = value if isinstance(value, tuple) else (value, "not majority")
@@ -270,14 +334,15 @@ def mixture(
     """The plan of a mixture of sources of these sizes (in the order given);
     a source in `within` takes its total from its class plan."""
     names, counts = check_sizes(sizes)
-    targets = _targets(names, counts, rates, samples)
+    starts, rows = _targets(names, counts, rates, samples)
     within = dict(within or {})
     for place, name in enumerate(names):
         if name in within:
-            targets[place] = within[name].total
+            rows[:, place] = within[name].total
     order = sorted(range(len(names)), key=names.__getitem__)
     code = np.empty(len(names), np.int64)
     code[order] = np.arange(len(names))
+    schedule, first = (rows[:, order], starts) if starts.size > 1 else (None, None)
     plan = Plan(
         classes=tuple(names[i] for i in order),
         seed=_seeding.resolve_seed(seed),
@@ -286,7 +351,9 @@ def mixture(
         max_factor=None,
         num_samples=int(sum(counts)),
         _counts=np.asarray([counts[i] for i in order], np.int64),
-        _targets=np.asarray([targets[i] for i in order], np.int64),
+        _targets=rows[0, order],
         _codes=np.repeat(code, counts),
+        _schedule=schedule,
+        _starts=first,
     )
     return Mixture(names, counts, plan, within)

@@ -58,7 +58,8 @@ class Plan(_packing.Saved):
     _codes: np.ndarray | None = field(default=None, repr=False)
     _weights: np.ndarray | None = field(default=None, repr=False)  # 32.32 fixed
     _class_factors: np.ndarray | None = field(default=None, repr=False)
-    _schedule: np.ndarray | None = field(default=None, repr=False)  # (epochs, C)
+    _schedule: np.ndarray | None = field(default=None, repr=False)  # (rows, C)
+    _starts: np.ndarray | None = field(default=None, repr=False)  # a row's epoch
     _whole: WholeRule | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +69,7 @@ class Plan(_packing.Saved):
             self._codes,
             self._weights,
             self._schedule,
+            self._starts,
         )
         for array in (*arrays, self._class_factors):
             if array is not None:
@@ -104,8 +106,13 @@ class Plan(_packing.Saved):
         return dict(zip(self.classes, values, strict=True))
 
     def _targets_of(self, epoch: int) -> np.ndarray:
-        rows = self._targets[None] if self._schedule is None else self._schedule
-        return rows[min(check_epoch(epoch), len(rows) - 1)]
+        if self._schedule is None:
+            return self._targets
+        starts = (
+            np.arange(len(self._schedule)) if self._starts is None else self._starts
+        )
+        row = int(np.searchsorted(starts, check_epoch(epoch), side="right")) - 1
+        return self._schedule[row]
 
     def total_at(self, epoch: int) -> int:
         """Elements in `epoch` (the expectation under stochastic rounding)."""
@@ -181,7 +188,9 @@ class Plan(_packing.Saved):
                 self.seed, self.rounding, self._weights, self._class_factors
             )
         rows = self._targets[None] if self._schedule is None else self._schedule
-        return _rule.ClassRule.build(self.seed, self.rounding, self._counts, rows)
+        return _rule.ClassRule.build(
+            self.seed, self.rounding, self._counts, rows, self._starts
+        )
 
     @property
     def class_rule(self) -> ClassRule:
@@ -275,6 +284,8 @@ class Plan(_packing.Saved):
         )
         if self._schedule is not None:
             out["schedule"] = self._schedule.tolist()
+        if self._starts is not None:  # absent for a row per epoch
+            out["starts"] = self._starts.tolist()
         if self._whole is not None:
             out["whole"] = self._whole.describe()
         return out
@@ -309,6 +320,7 @@ class Plan(_packing.Saved):
     @classmethod
     def _of_document(cls, document: dict[str, Any]) -> Plan:
         factors, schedule = document["class_factors"], document.get("schedule")
+        starts = document.get("starts")
         whole = document.get("whole")
         size = document["num_samples"]
         return cls(
@@ -324,6 +336,7 @@ class Plan(_packing.Saved):
             _weights=_packing.unpack(document["fixed"]),
             _class_factors=None if factors is None else np.asarray(factors, np.float64),
             _schedule=None if schedule is None else np.asarray(schedule, np.int64),
+            _starts=None if starts is None else np.asarray(starts, np.int64),
             _whole=None if whole is None else _whole_of(whole, document),
         )
 
@@ -337,6 +350,55 @@ class Plan(_packing.Saved):
         for array in (self._codes, self._weights):
             digest.update(b"\x00" if array is None else array.tobytes())
         return digest.hexdigest()
+
+    @cached_property
+    def base_fingerprint(self) -> str:
+        """A hash of everything that decides copies but the targets of each
+        epoch (which a schedule sets, and may change on resume)."""
+        digest = hashlib.blake2b(digest_size=16)
+        header = {**self._described(with_format=False), "rule": _rule.VERSION}
+        for name in ("strategy", "targets", "schedule", "starts"):
+            header.pop(name, None)
+        digest.update(json.dumps(header, sort_keys=True).encode())
+        for array in (self._codes, self._weights):
+            digest.update(b"\x00" if array is None else array.tobytes())
+        return digest.hexdigest()
+
+    @cached_property
+    def _phases(self) -> list[list[Any]]:
+        """[first epoch, hash of the targets] of each row of targets."""
+        rows = self._targets[None] if self._schedule is None else self._schedule
+        starts = range(len(rows)) if self._starts is None else self._starts.tolist()
+        return [
+            [int(start), hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest()]
+            for start, row in zip(starts, rows, strict=True)
+        ]
+
+    def history(self, epoch: int) -> dict[str, Any]:
+        """What decides the epochs 0 to `epoch` (JSON-able): a saved state of
+        `epoch` restores into a plan of the same history, whose targets may
+        change after it (weights changed on resume, `ovs.Schedule`)."""
+        epoch = check_epoch(epoch)
+        phases = [phase for phase in self._phases if phase[0] <= epoch]
+        return {"base": self.base_fingerprint, "phases": phases}
+
+    def first_difference(self, history: object, epoch: int) -> int | None:
+        """The first epoch, up to `epoch`, whose copies this plan decides
+        otherwise than the plan of `history` (a `history(epoch)` of another
+        plan); None when they agree; -1 when they differ beyond their targets
+        (samples, seed, rounding, the rule)."""
+        mine = self.history(epoch)
+        if not isinstance(history, dict) or history.get("base") != mine["base"]:
+            return -1
+        theirs = {int(s): d for s, d in history.get("phases", [])}
+        ours = {s: d for s, d in mine["phases"]}
+        now: dict[str, Any] = {"theirs": None, "ours": None}
+        for start in sorted(theirs.keys() | ours.keys()):
+            now["theirs"] = theirs.get(start, now["theirs"])
+            now["ours"] = ours.get(start, now["ours"])
+            if now["theirs"] != now["ours"]:
+                return start
+        return None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Plan):

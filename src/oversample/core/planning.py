@@ -12,7 +12,7 @@ from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core import strategies
 from oversample.core.plan import Plan
-from oversample.core.schedules import Progressive
+from oversample.core.schedules import Progressive, Schedule
 from oversample.core.validation import (
     check_bool,
     check_choice,
@@ -69,7 +69,9 @@ def plan(
         labels: ints of any width or strings, 1-D.
         strategy: "not majority" (default; alias "auto"), "all", "minority",
             "not minority", "sqrt", a dict {label: target}, `ovs.Power(a)`,
-            `ovs.RepeatFactor(t)` or a callable counts -> {label: target}.
+            `ovs.RepeatFactor(t)`, a callable counts -> {label: target}, or
+            targets that change by epoch: `ovs.Progressive(epochs)`,
+            `ovs.Schedule({epoch: strategy})`.
         seed: an int in [0, 2**64); None draws one and records it in the plan.
         rounding: "exact" (class totals equal targets every epoch) or
             "stochastic" (counter-based Bernoulli per sample).
@@ -145,7 +147,7 @@ def plan(
             num_samples=total,
             _counts=class_counts,
             _targets=targets,
-            _schedule=schedule,
+            **schedule,
             **common,
         )
 
@@ -163,7 +165,7 @@ def plan(
         _counts=encoded.counts,
         _targets=targets,
         _codes=encoded.codes,
-        _schedule=schedule,
+        **schedule,
         **common,
     )
 
@@ -175,8 +177,12 @@ def _targets(
     num_samples: int,
     cap: float | None,
     thin: bool,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The plan's targets, and for an epoch-dependent strategy its schedule."""
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The plan's targets, and for an epoch-dependent strategy its rows of
+    targets and the epochs where they start (the plan's fields)."""
+    if isinstance(strategy, Schedule):
+        table = strategy.table(classes, counts, num_samples, cap, thin)
+        return table[0], {"_schedule": table, "_starts": strategy.starts}
     if isinstance(strategy, Progressive):
         if thin:
             raise ValueError(
@@ -184,11 +190,11 @@ def _targets(
                 " grow; thin with a static strategy."
             )
         table = strategy.table(classes, counts, num_samples, cap)
-        return table[0], table
+        return table[0], {"_schedule": table}
     targets = strategies.resolve_targets(
         strategy, classes, counts, num_samples, max_factor=cap, thin=thin
     )
-    return targets, None
+    return targets, {}
 
 
 def _multilabel_plan(labels: object, strategy: object, common: dict[str, Any]) -> Plan:

@@ -171,16 +171,18 @@ class Members:
 @dataclass(frozen=True)
 class ClassRule:
     """The exact class rule for every epoch: the rank keys per class and, per
-    row of targets (one row, or one per epoch of a schedule, the last row
-    holding for every later epoch), the base copies, the extras and the
-    ledger. `at(epoch)` gives one epoch's `EpochRule`.
+    row of targets (one row, or one per phase of a schedule: row r holds from
+    epoch `starts[r]` until the next row starts, the last for every later
+    epoch), the base copies, the extras and the ledger. `at(epoch)` gives one
+    epoch's `EpochRule`.
 
     Attributes:
         rounding, seed: as in the plan.
         counts: (C,) n per class.
+        starts: (R,) the first epoch of each row (0 first, increasing).
         targets: (R, C) copies per class in each row of targets.
         base, extras: (R, C) b and e of each row.
-        ledger: (R, C) the extras given before each row's epoch, mod n.
+        ledger: (R, C) the extras given before each row's first epoch, mod n.
         rank_mult, rank_add, rank_inverse: (C,) the rank bijection's key.
         threshold: (R, C) uint64, for stochastic rounding.
     """
@@ -188,6 +190,7 @@ class ClassRule:
     rounding: str
     seed: int
     counts: np.ndarray
+    starts: np.ndarray
     targets: np.ndarray
     base: np.ndarray
     extras: np.ndarray
@@ -199,9 +202,15 @@ class ClassRule:
 
     @classmethod
     def build(
-        cls, seed: int, rounding: str, counts: np.ndarray, targets: np.ndarray
+        cls,
+        seed: int,
+        rounding: str,
+        counts: np.ndarray,
+        targets: np.ndarray,
+        starts: np.ndarray | None = None,
     ) -> ClassRule:
-        """The rule of these counts and rows of targets (C,) or (R, C)."""
+        """The rule of these counts and rows of targets (C,) or (R, C), row r
+        from epoch `starts[r]` (default: row r for epoch r)."""
         size = np.asarray(counts, dtype=np.int64)
         if size.size and int(size.max()) > MAX_CLASS_SIZE:
             raise ValueError(
@@ -209,11 +218,15 @@ class ClassRule:
                 " per class are supported."
             )
         rows = np.atleast_2d(np.asarray(targets, dtype=np.int64))
+        first = np.arange(rows.shape[0]) if starts is None else starts
+        first = np.asarray(first, dtype=np.int64)
         base = rows // size
         extras = rows - base * size
         ledger = np.zeros_like(rows)
         for row in range(1, rows.shape[0]):
-            ledger[row] = (ledger[row - 1] + extras[row - 1]) % size
+            # NOTE: closed form over a row's epochs: length x extras, mod n.
+            length = int(first[row] - first[row - 1]) % size
+            ledger[row] = (ledger[row - 1] + length * extras[row - 1] % size) % size
         mult, add, inverse = _rank_keys(seed, size)
         threshold = np.array(
             [
@@ -222,11 +235,12 @@ class ClassRule:
             ],
             dtype=np.uint64,
         ).reshape(rows.shape)
-        _frozen(size, rows, base, extras, ledger, mult, add, inverse, threshold)
+        _frozen(size, first, rows, base, extras, ledger, mult, add, inverse, threshold)
         return cls(
             rounding,
             seed,
             size,
+            first,
             rows,
             base,
             extras,
@@ -244,13 +258,13 @@ class ClassRule:
 
     def row(self, epoch: int) -> int:
         """The row of targets of `epoch`."""
-        return min(check_epoch(epoch), self.last_row)
+        return int(np.searchsorted(self.starts, check_epoch(epoch), side="right")) - 1
 
     def rotation(self, epoch: int) -> np.ndarray:
         """E_t mod n: extras given before `epoch`, in O(classes) work."""
         row = self.row(epoch)
         size = self.counts
-        later = (epoch - row) % size  # epochs past the last row, mod n
+        later = (epoch - int(self.starts[row])) % size  # epochs into the row
         return (self.ledger[row] + later * self.extras[row] % size) % size
 
     def at(self, epoch: int) -> EpochRule:

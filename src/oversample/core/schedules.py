@@ -3,6 +3,7 @@ epoch, resolved once into a table of targets per epoch."""
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,3 +81,119 @@ class Progressive:
 
     def __repr__(self) -> str:
         return f"Progressive(epochs={int(self.epochs)}, end={self.end!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """Targets that change by phase: {epoch: strategy}, each phase's strategy
+    holding from its epoch until the next phase begins, the last for every
+    later epoch.
+
+    A phase is any static strategy of `ovs.plan` ("sqrt", "all", a dict of
+    targets, `ovs.Power(a)`, a size with `thin=True`, ...), or, as the
+    `rates=` or `samples=` of `ovs.mix` and `ovs.mix_plan`, a dict {source:
+    rate}. The extra copies rotate by the ledger of extras given in earlier
+    epochs, so any two samples of a class (a source) differ by at most one use
+    counted from epoch 0, after any number of epochs, whatever the phases. A
+    saved state restores into a schedule that agrees with this one up to the
+    epoch it was saved in and differs later (weights changed on resume).
+
+    Args:
+        phases: {first epoch of the phase: strategy}, the first at epoch 0,
+            the epochs increasing.
+
+    Examples:
+        >>> import oversample as ovs
+        >>> schedule = ovs.Schedule({0: "sqrt", 2: "all"})
+        >>> p = ovs.plan([0] * 8 + [1] * 2, schedule, seed=0)
+        >>> [p.targets_at(e)[1] for e in range(4)]
+        [4, 4, 8, 8]
+    """
+
+    phases: Mapping[int, object]
+
+    def __post_init__(self) -> None:
+        phases = self.phases
+        if not isinstance(phases, Mapping) or not phases:
+            raise TypeError(
+                "`Schedule(phases)` must be a non-empty dict {epoch: strategy};"
+                f" got phases={describe(phases)}."
+            )
+        epochs = list(phases)
+        bad = [e for e in epochs if not is_int(e) or int(e) < 0]
+        if bad:
+            raise (ValueError if all(is_int(e) for e in bad) else TypeError)(
+                "`Schedule(phases)` must be keyed by epochs, ints >= 0; got"
+                f" {describe(bad)}."
+            )
+        if int(epochs[0]) != 0:
+            raise ValueError(
+                "`Schedule(phases)` must begin with a phase at epoch 0 (what"
+                f" would epoch 0 be?); got the first phase at epoch {epochs[0]}."
+            )
+        unsorted = [(int(a), int(b)) for a, b in itertools.pairwise(epochs) if b <= a]
+        if unsorted:
+            raise ValueError(
+                "`Schedule(phases)` must list its phases in increasing epochs; got"
+                f" epoch {unsorted[0][1]} after epoch {unsorted[0][0]}."
+            )
+        for epoch, strategy in phases.items():
+            if isinstance(strategy, Progressive | Schedule) or not _static(
+                strategy, rates=True
+            ):
+                raise TypeError(
+                    f"`Schedule` phase {epoch} must be a static strategy (a preset,"
+                    " a dict, ovs.Power(a), a callable, a size) or, for a mixture,"
+                    f" a dict of rates; got {describe(strategy)}."
+                )
+
+    @property
+    def starts(self) -> np.ndarray:
+        """The first epoch of each phase."""
+        return np.asarray([int(e) for e in self.phases], np.int64)
+
+    def table(
+        self,
+        classes: tuple[strategies.Label, ...],
+        counts: np.ndarray,
+        num_samples: int,
+        max_factor: float | None,
+        thin: bool,
+    ) -> np.ndarray:
+        """Targets per phase, shape (phases, classes), in phase order; a
+        phase that is not valid for these classes is refused naming it."""
+        rows = []
+        for epoch, strategy in self.phases.items():
+            try:
+                rows.append(
+                    strategies.resolve_targets(
+                        strategy,
+                        classes,
+                        counts,
+                        num_samples,
+                        max_factor=max_factor,
+                        thin=thin,
+                    )
+                )
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"`Schedule` phase {epoch}: {error}") from error
+        return np.stack(rows).astype(np.int64)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{int(e)}: {s!r}" for e, s in self.phases.items())
+        return f"Schedule({{{shown}}})"
+
+
+def _static(strategy: object, rates: bool = False) -> bool:
+    """A strategy that gives the same targets in every epoch (or, with
+    `rates`, a dict of a mixture's rates)."""
+    if isinstance(strategy, str):
+        return strategy in strategies.PRESETS or strategy in strategies.SIZES
+    if isinstance(strategy, numbers.Number) and not isinstance(strategy, bool):
+        return is_int(strategy)
+    if isinstance(strategy, Mapping | strategies.Power | strategies.RepeatFactor):
+        return True
+    return callable(strategy) and not isinstance(strategy, type)
+
+
+EPOCH_DEPENDENT = (Progressive, Schedule)

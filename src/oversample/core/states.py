@@ -16,16 +16,23 @@ _DEFAULTS = {"copy_seeds": False}
 
 
 def check(
-    what: str, state: object, mine: Mapping[str, Any], names: tuple[str, ...]
+    what: str,
+    state: object,
+    mine: Mapping[str, Any],
+    names: tuple[str, ...],
+    plan: Any = None,
 ) -> None:
     """Refuses `state` unless it is a state of `what` of `mine`'s version,
-    saved under this copy rule, that agrees with `mine` in `names`.
+    saved under this copy rule, that agrees with `mine` in `names` and, when
+    `plan` is given, whose plan decided every epoch up to the one it was saved
+    in as `plan` does (its "history"; later epochs may differ).
 
     Args:
         what: the kind of object, for the message ("Sampler", ...).
         state: the state to restore.
         mine: the state of the object it is restored into.
         names: the entries that must agree.
+        plan: the plan of the object it is restored into.
     """
     if not isinstance(state, dict) or "version" not in state:
         raise ValueError(
@@ -57,4 +64,25 @@ def check(
             f"`state` was saved from a {what} with another configuration ("
             + "; ".join(differ)
             + "); restore it into the same plan, seed, split and settings."
+        )
+    if plan is not None:
+        _check_history(what, saved, plan)
+
+
+def _check_history(what: str, saved: Mapping[str, Any], plan: Any) -> None:
+    """The saved plan decided the epochs up to the saved one as `plan` does."""
+    epoch = saved.get("epoch")
+    if epoch is None:
+        return  # NOTE: saved at the end of a run: no epoch is under way
+    first = plan.first_difference(saved.get("history"), int(epoch))
+    if first == -1:
+        raise ValueError(
+            f"`state` was saved from a {what} of another plan (its samples, seed,"
+            " rounding or copy rule differ); restore it into the same plan."
+        )
+    if first is not None:
+        raise ValueError(
+            f"`state` was saved in epoch {epoch} under targets that differ from"
+            f" this plan's from epoch {first} on; a resume may change the targets"
+            f" (a schedule's phases, a mixture's rates) only after epoch {epoch}."
         )

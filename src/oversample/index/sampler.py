@@ -287,6 +287,7 @@ class Sampler:
             "version": _STATE_VERSION,
             "rule": _rule.VERSION,
             "plan": self.plan.fingerprint,
+            "history": self.plan.history(self._epoch),
             "seed": self.plan.seed,
             "num_replicas": self.num_replicas,
             "rank": self.rank,
@@ -299,8 +300,9 @@ class Sampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores a state from `state_dict`; refuses another configuration."""
-        names = ("plan", "seed", "num_replicas", "rank", "shuffle", "drop_last")
-        _states.check("Sampler", state, self.state_dict(), (*names, "copy_seeds"))
+        names = ("seed", "num_replicas", "rank", "shuffle", "drop_last")
+        mine = self.state_dict()
+        _states.check("Sampler", state, mine, (*names, "copy_seeds"), self.plan)
         self._restored = False
         self.set_epoch(state["epoch"])
         position = check_int(state["position"], "state['position']")

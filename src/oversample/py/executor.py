@@ -223,14 +223,19 @@ def build(
     identity = _seeding.derive(
         0,
         "py-stream",
-        plan.fingerprint,
+        plan.base_fingerprint,  # NOTE: the targets by epoch: the state's history
         epochs,
         block,
         settings.provenance,
         settings.copy_seeds,
-        None if held is None else (held.size, held.bytes, held.keys.tobytes()),
         None if counts is None else counts.fingerprint,
     )
+    # NOTE: apart from the identity: new targets on resume may hold other
+    # samples, and the state names that difference on its own.
+    holding = "none"
+    if held is not None:
+        kept = _seeding.derive(0, "held", held.size, held.bytes, held.keys.tobytes())
+        holding = f"{kept:016x}"
     config = Config(
         keying=keys,
         rule=rule,
@@ -241,6 +246,7 @@ def build(
         block=block,
         marking=settings.marking(plan.seed),
         identity=f"{identity:016x}",
+        holding=holding,
         extra={"streaming": epochs.streaming},
         all_held=held is not None and bool(rule.held is not None and rule.held.all()),
     )

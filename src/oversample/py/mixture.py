@@ -69,7 +69,11 @@ class Mixed:
         epochs = self.settings.epochs
         if epochs.streaming and epochs.stream is None:
             raise TypeError("an endless mixture (epochs=None) has no length")
-        return self.plan.total * (epochs.stream or 1)
+        if epochs.streaming:
+            assert epochs.stream is not None
+            return sum(self.plan.total_at(epoch) for epoch in range(epochs.stream))
+        fixed = epochs.fixed
+        return self.plan.total_at(self._epoch.get() if fixed is None else fixed)
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch.set(check_int(epoch, "epoch"))
@@ -93,7 +97,7 @@ class Mixed:
         identity = _seeding.derive(
             0,
             "py-mixture",
-            self.plan.fingerprint,
+            self.plan.base_fingerprint,  # NOTE: the rates by epoch: the history
             settings.epochs,
             settings.shuffle_buffer,
             settings.copy_seeds,
@@ -107,10 +111,16 @@ class Mixed:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {**self._identity(), "epoch": self._current, "yielded": self._yielded}
+        return {
+            **self._identity(),
+            "epoch": self._current,
+            "history": self.plan.history(self._current),
+            "yielded": self._yielded,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _states.check("mixture", state, self._identity(), ("identity", "reader"))
+        names = ("identity", "reader")
+        _states.check("mixture", state, self._identity(), names, self.plan)
         self._resume = dict(state)
 
     def _epochs(self, resumed: int | None) -> Iterator[int]:
@@ -154,6 +164,7 @@ class Mixed:
 
     def _epoch_stream(self, epoch: int) -> Iterator[Any]:
         found = self.mixture
+        targets = found.targets_at(epoch)
         marking = self.settings.marking(self.plan.seed)
         streams = []
         for i, name in enumerate(found.names):
@@ -162,14 +173,14 @@ class Mixed:
                 continue
             copies = _passes(self.sources[name], found, i, epoch)
             stream = _marked(copies, found.offsets[i], marking, epoch)
-            buffer = self._buffer(found.targets[i])
+            buffer = self._buffer(targets[i])
             streams.append(_shuffle(stream, buffer, self._rng(name, epoch)))
         if self.stratified is not None:
-            table = batch_counts(found.targets, self.stratified)
+            table = batch_counts(targets, self.stratified)
             chosen = (batch_order(row) for row in table)
         else:
-            pieces = found.pieces()
-            chosen = (schedule_piece(found.targets, p, pieces) for p in range(pieces))
+            pieces = found.pieces(epoch)
+            chosen = (schedule_piece(targets, p, pieces) for p in range(pieces))
         for piece in chosen:
             for source in piece.tolist():
                 yield next(streams[source])

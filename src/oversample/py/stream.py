@@ -52,6 +52,7 @@ class Config:
     block: int  # source examples per block; 0: no mixing
     marking: Marking  # what each output element carries besides itself
     identity: str  # fingerprint of the plan and the settings
+    holding: str = "none"  # fingerprint of the samples held for the spread
     split: tuple[int, int] | None = None  # (num_replicas, rank) given
     all_held: bool = False  # every class held: the source needs no second read
     whole: bool = False  # one reader reads it all, whatever the workers
@@ -156,12 +157,15 @@ class _Windows:
             "rule": _rule.VERSION,
             "identity": self.config.identity,
             "reader": list(self.reader),
+            "holding": self.config.holding,
         }
 
     def state(self) -> dict[str, Any]:
         where = dict(self.where)
         if self.current is not None:
             where["emitted"] = self.length - operator.length_hint(self.current)
+        if where.get("epoch") is not None:
+            where["history"] = self.stream.plan.history(where["epoch"])
         return {**self._identity(), **copy.deepcopy(where)}
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -173,7 +177,17 @@ class _Windows:
                 f"`state` cannot be checked against this stream: {unknown}, so"
                 f" the restore is refused. {_identity.HINT}"
             )
-        _states.check("stream", state, self._identity(), ("identity", "reader"))
+        mine = self._identity()
+        names = ("identity", "reader")
+        _states.check("stream", state, mine, names, self.stream.plan)
+        if state.get("holding", mine["holding"]) != mine["holding"]:
+            raise ValueError(
+                "`state` was saved by a stream that held other samples in memory"
+                " to spread their copies; this plan's targets change what the"
+                " stream holds, so the rest of the saved epoch would place copies"
+                " elsewhere. Resume under targets that hold the same classes, or"
+                " build both streams with spread=None."
+            )
         self.resume = copy.deepcopy(state)
 
     def _run(self) -> Iterator[Iterator[Any]]:

@@ -12,17 +12,20 @@ state saved from another mixture.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
 from oversample.core import seeding as _seeding
-from oversample.core.interleave import batch_counts
+from oversample.core.interleave import PIECE, batch_counts
 from oversample.core.mixture import Mixture, plan_mixture
 from oversample.core.settings import Settings, auto_buffer
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import tf as _tf
-from oversample.tf.pipeline import run
-from oversample.tf.rule import ClassCopies, ClassRule, marks_of
+from oversample.tf.pipeline import check_schedule, run
+from oversample.tf.rule import ClassCopies, ClassRule, int64, marks_of
 from oversample.tf.source import Guard, element_bytes, order_problem
 
 __all__ = ["mix"]
@@ -96,6 +99,7 @@ def mix(
         return _source.count(ds, resolved, False).counts
 
     found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    check_schedule(found.plan, settings)
     if settings.copy_seeds:
         _check_order(sources, found)
     epochs = settings.epochs
@@ -112,12 +116,13 @@ def mix(
     options = tf.data.Options()
     options.experimental_optimization.inject_prefetch = False
     out = out.with_options(options)
-    total = found.plan.total
+    plan = found.plan
+    total = plan.total_at(epochs.fixed or 0)
     if epochs.streaming:
         total = (
             int(tf.data.INFINITE_CARDINALITY)
             if epochs.stream is None
-            else total * epochs.stream
+            else sum(plan.total_at(epoch) for epoch in range(epochs.stream))
         )
     out = out.apply(tf.data.experimental.assert_cardinality(total))
     out.plan = found.plan
@@ -212,20 +217,26 @@ class _Sources:
         found, marking, copies_of = self.found, self.marking, self.copies_of
         arrays = found.plan.class_rule
         c = found.code[i]
-        base, extra = int(arrays.base[0, c]), int(arrays.extras[0, c])
+        # NOTE: passes below `always` keep every sample in every epoch; the
+        # others (one, unless a schedule changes the rates) keep the samples
+        # whose copies exceed the pass, as many as the epoch's row asks for.
+        always = int(arrays.base[:, c].min())
+        passes = arrays.base[:, c] + (arrays.extras[:, c] > 0)
+        counted = int(passes.max()) > always
+        passes_of = int64(passes)
         first_key = found.offsets[i]  # keys as in the concatenation of the sources
         blocked = all(
             spec.shape.is_fully_defined() for spec in tf.nest.flatten(ds.element_spec)
         )
 
-        def marked(positions: Any, elements: Any, copy: int, epoch: Any) -> Any:
+        def marked(positions: Any, elements: Any, copy: Any, epoch: Any) -> Any:
             if not marking.wanted:
                 return elements
             keys = first_key + positions
-            copies = tf.fill(tf.shape(positions), tf.constant(copy, tf.int64))
+            copies = tf.fill(tf.shape(positions), tf.cast(copy, tf.int64))
             return elements, marks_of(marking, keys, copies, epoch)
 
-        def one_pass(copy: int, epoch: Any, kept: Any = None) -> Any:
+        def one_pass(copy: Any, epoch: Any, kept: Any = None) -> Any:
             """Copy `copy` of the samples `kept` (a function of positions;
             None: every sample), marked as asked."""
             if kept is None and not marking.wanted:
@@ -250,14 +261,21 @@ class _Sources:
             return ds.batch(BLOCK).enumerate().map(block).unbatch()
 
         def epoch_of(epoch: Any) -> Any:
-            def kept(position: Any) -> Any:
-                return copies_of(c, position, first_key + position, epoch) > base
+            def counted_pass(copy: Any) -> Any:
+                def kept(position: Any) -> Any:
+                    key = first_key + position
+                    return copies_of(c, position, key, epoch) > copy
 
-            passes = [one_pass(j, epoch) for j in range(base)]
-            passes += [one_pass(base, epoch, kept)] if extra else []
-            out = passes[0]
-            for more in passes[1:]:
-                out = out.concatenate(more)
+                return one_pass(copy, epoch, kept)
+
+            parts = [one_pass(j, epoch) for j in range(always)]
+            if counted:
+                last = tf.gather(passes_of, copies_of.row(epoch))
+                more = tf.data.Dataset.range(always, last)
+                parts.append(more.flat_map(plain(counted_pass)))
+            out = parts[0]
+            for part in parts[1:]:
+                out = out.concatenate(part)
             return out
 
         epochs = self.settings.epochs
@@ -296,42 +314,60 @@ def _spread_out(counts: Any) -> Any:
 def choices(
     found: Mixture, settings: Settings, stratified: int | None, config: int
 ) -> Any:
-    """The source of every output: the schedule, piece by piece, per epoch."""
+    """The source of every output: the schedule, piece by piece (or batch by
+    batch), epoch after epoch, with each epoch's targets."""
     tf = _tf()
-    totals = tf.constant(found.targets, tf.float64)
+    rule = found.plan.class_rule
+    rows = rule.targets[:, list(found.code)]  # each row's targets, sources in order
     sources = tf.range(len(found.names), dtype=tf.int64)
-    pieces = found.pieces()
-
-    def first(piece: Any) -> Any:
-        edge = tf.math.ceil(tf.cast(piece, tf.float64) / pieces * totals - 0.5)
-        edge = tf.clip_by_value(edge, 0.0, totals)
-        return tf.cast(tf.where(piece >= pieces, totals, edge), tf.int64)
-
-    def piece_of(piece: Any) -> Any:
-        low, high = first(piece), first(piece + 1)
-        counts = high - low
-        owner = tf.repeat(sources, counts)
-        starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
-        j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
-        points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (2.0 * tf.gather(totals, owner))
-        order = tf.argsort(points, stable=True)
-        return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
-
     guard = Guard(config)
     initial = tf.constant(config, tf.int64)
-    if stratified is None:
-        pieces_of = tf.data.Dataset.range(pieces)
-        epoch = pieces_of.scan(initial, _checked(guard)).flat_map(piece_of)
-    else:
-        table = tf.data.Dataset.from_tensor_slices(
-            batch_counts(found.targets, stratified)
-        )
-        epoch = table.scan(initial, _checked(guard)).flat_map(_spread_out)
-    epochs = settings.epochs
-    if epochs.streaming:
-        epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
+    totals_of = tf.constant(rows, tf.float64)
+    pieces_of = int64([max(1, math.ceil(int(row.sum()) / PIECE)) for row in rows])
+    tables = [batch_counts(tuple(row.tolist()), stratified or 1) for row in rows]
+    bounds = int64(np.cumsum([0, *(len(table) for table in tables)]))
+    batches = tf.constant(np.concatenate(tables), tf.int64)
+    copies = ClassCopies(rule)
 
-    return epoch
+    def epoch_choices(epoch: Any) -> Any:
+        row = copies.row(epoch)
+        totals = tf.gather(totals_of, row)
+        pieces = tf.gather(pieces_of, row)
+
+        def first(piece: Any) -> Any:
+            share = tf.cast(piece, tf.float64) / tf.cast(pieces, tf.float64)
+            edge = tf.clip_by_value(tf.math.ceil(share * totals - 0.5), 0.0, totals)
+            return tf.cast(tf.where(piece >= pieces, totals, edge), tf.int64)
+
+        def piece_of(piece: Any) -> Any:
+            low, high = first(piece), first(piece + 1)
+            counts = high - low
+            owner = tf.repeat(sources, counts)
+            starts = tf.repeat(tf.cumsum(counts) - counts - low, counts)
+            j = tf.range(tf.size(owner, tf.int64), dtype=tf.int64) - starts
+            points = (2.0 * tf.cast(j, tf.float64) + 1.0) / (
+                2.0 * tf.gather(totals, owner)
+            )
+            order = tf.argsort(points, stable=True)
+            return tf.data.Dataset.from_tensor_slices(tf.gather(owner, order))
+
+        if stratified is None:
+            each = tf.data.Dataset.range(pieces)
+            return each.scan(initial, _checked(guard)).flat_map(plain(piece_of))
+        table = batches[tf.gather(bounds, row) : tf.gather(bounds, row + 1)]
+        each = tf.data.Dataset.from_tensor_slices(table)
+        return each.scan(initial, _checked(guard)).flat_map(plain(_spread_out))
+
+    epochs = settings.epochs
+    if not found.plan.epoch_dependent:
+        epoch = epoch_choices(tf.constant(epochs.fixed or 0, tf.int64))
+        if epochs.streaming:
+            epoch = epoch.repeat(epochs.stream) if epochs.stream else epoch.repeat()
+        return epoch
+    if epochs.fixed is not None:
+        return epoch_choices(tf.constant(epochs.fixed, tf.int64))
+    every = tf.data.Dataset.range(epochs.stream or INT64_MAX)
+    return every.flat_map(plain(epoch_choices))
 
 
 def _checked(guard: Guard) -> Any:

@@ -12,7 +12,7 @@ from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
-from oversample.core.schedules import Progressive
+from oversample.core.schedules import EPOCH_DEPENDENT
 from oversample.core.settings import Epochs, Settings, auto_buffer
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import tf as _tf
@@ -81,12 +81,12 @@ def check_schedule(plan_or_strategy: object, settings: Settings) -> None:
     epoch_dependent = (
         plan_or_strategy.epoch_dependent
         if isinstance(plan_or_strategy, Plan)
-        else isinstance(plan_or_strategy, Progressive)
+        else isinstance(plan_or_strategy, EPOCH_DEPENDENT)
     )
     if epoch_dependent and settings.epochs.fresh:
         strategy = getattr(plan_or_strategy, "strategy", plan_or_strategy)
         raise ValueError(
-            f"strategy {strategy} changes the targets from epoch to epoch;"
+            f"{strategy} changes the targets from epoch to epoch;"
             " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
             " without them every iteration draws a random epoch."
         )

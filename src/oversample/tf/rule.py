@@ -201,7 +201,7 @@ class ClassCopies:
     def __init__(self, rule: _rule.ClassRule) -> None:
         tf = _tf()
         self.rounding, self.seed = rule.rounding, rule.seed
-        self.last_row = rule.last_row
+        self.starts = int64(rule.starts)
         self.size = int64(rule.counts)
         self.base = int64(rule.base)
         self.extras = int64(rule.extras)
@@ -210,11 +210,17 @@ class ClassCopies:
         self.add = int64(rule.rank_add)
         self.threshold = tf.bitcast(tf.constant(rule.threshold, tf.uint64), tf.int64)
 
+    def row(self, epoch: Any) -> Any:
+        """The row of targets of `epoch` (an int64 scalar tensor)."""
+        tf = _tf()
+        found = tf.searchsorted(self.starts, tf.reshape(epoch, [1]), side="right")
+        return tf.cast(found[0], tf.int64) - 1
+
     def __call__(self, index: Any, occurrence: Any, key: Any, epoch: Any) -> Any:
         """Copies in `epoch` of samples of classes `index` with these
         occurrences (and keys, for stochastic rounding); scalars or vectors."""
         tf = _tf()
-        row = tf.minimum(epoch, self.last_row)
+        row = self.row(epoch)
         base = tf.gather(tf.gather(self.base, row), index)
         extras = tf.gather(tf.gather(self.extras, row), index)
         if self.rounding == "stochastic":
@@ -227,7 +233,7 @@ class ClassCopies:
                 tf.gather(self.mult, index) * occurrence + tf.gather(self.add, index),
                 size,
             )
-            later = tf.math.floormod(epoch - row, size)
+            later = tf.math.floormod(epoch - tf.gather(self.starts, row), size)
             rotation = tf.math.floormod(
                 tf.gather(tf.gather(self.ledger, row), index)
                 + tf.math.floormod(later * extras, size),
