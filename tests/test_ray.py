@@ -260,3 +260,28 @@ def test_webdataset_tar_shards_read_by_ray_tasks_are_exact(tmp_path, ray_local):
     position = {r["id"]: i for i, r in enumerate(rows)}
     got = np.bincount([position[i] for i in ids], minlength=len(rows))
     assert got.tolist() == plan.copies(3).tolist()
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        ovs.Progressive(epochs=3),
+        ovs.Schedule({0: "sqrt", 3: "median", 6: {c: 60 for c in range(6)}}),
+    ],
+    ids=["progressive", "three phases"],
+)
+def test_changing_targets_keep_every_epoch_exact_and_fair(
+    labels, shards, counts, strategy
+):
+    thin = isinstance(strategy, ovs.Schedule)  # NOTE: its middle phase thins
+    plan = ovs.plan(labels, strategy, seed=4, thin=thin)
+    out = ovs.balance(
+        shards, strategy=strategy, seed=4, counts=counts, epoch=0, thin=thin
+    )
+    used = np.zeros(labels.size, np.int64)
+    for epoch in range(9):  # 3x the ramp, into the last phase
+        got = np.bincount(ids_of(out.with_epoch(epoch)), minlength=labels.size)
+        assert got.tolist() == plan.copies(epoch).tolist(), epoch
+        used += got
+        for c in range(6):
+            assert np.ptp(used[labels == c]) <= 1, (epoch, c)

@@ -130,3 +130,54 @@ def test_progressive_is_for_single_label_classes():
         ovs.plan([[0, 1], [1]], ovs.Progressive(epochs=2))
     with pytest.raises(TypeError, match=r"`strategy` does not apply to `weights`"):
         ovs.plan(weights=[1, 2], strategy=ovs.Progressive(epochs=2))
+
+
+@pytest.mark.parametrize(
+    ("phases", "error", "message"),
+    [
+        ({}, TypeError, r"`Schedule\(phases\)` must be a non-empty dict"),
+        ("sqrt", TypeError, r"non-empty dict \{epoch: strategy\}; got phases='sqrt'"),
+        ({0: "sqrt", -2: "all"}, ValueError, r"ints >= 0; got \[-2\]"),
+        (
+            {0: "sqrt", 2.5: "all"},
+            TypeError,
+            r"keyed by epochs, ints >= 0; got \[2.5\]",
+        ),
+        ({1: "sqrt", 3: "all"}, ValueError, r"begin with a phase at epoch 0.*epoch 1"),
+        ({0: "sqrt", 5: "all", 3: "mean"}, ValueError, r"epoch 3 after epoch 5"),
+        ({0: "sqrt", 2: "most"}, TypeError, r"`Schedule` phase 2 must be a static"),
+        (
+            {0: "sqrt", 2: ovs.Progressive(epochs=2)},
+            TypeError,
+            r"phase 2 must be a static strategy",
+        ),
+    ],
+)
+def test_a_bad_schedule_is_refused_naming_the_phase(phases, error, message):
+    with pytest.raises(error, match=message):
+        ovs.Schedule(phases)
+
+
+def test_a_phase_that_does_not_fit_the_classes_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"`Schedule` phase 4: .*thin=True"):
+        ovs.plan(_labels(), ovs.Schedule({0: "all", 4: "median"}), seed=0)
+    with pytest.raises(ValueError, match=r"`Schedule` phase 2: "):
+        ovs.plan(_labels(), ovs.Schedule({0: "all", 2: {0: 60, 9: 3}}), seed=0)
+
+
+def test_mixture_rates_that_name_other_sources_in_a_phase_are_refused():
+    sizes = {"a": 10, "b": 7}
+    rates = ovs.Schedule({0: {"a": 1, "b": 2}, 3: {"a": 1, "c": 2}})
+    with pytest.raises(ValueError, match=r"phase 3 of .*'c'"):
+        ovs.mix_plan(sizes, rates, seed=0)
+    with pytest.raises(TypeError, match=r"`rates` phase 3 must be a dict"):
+        ovs.mix_plan(sizes, ovs.Schedule({0: {"a": 1, "b": 1}, 3: "sqrt"}), seed=0)
+
+
+def test_a_schedule_with_one_row_per_phase_survives_json():
+    plan = ovs.plan(_labels(), ovs.Schedule({0: "sqrt", 5: "all"}), seed=2)
+    again = ovs.Plan.from_json(plan.to_json())
+    assert again == plan
+    for epoch in range(8):
+        assert again.copies(epoch).tolist() == plan.copies(epoch).tolist()
+    assert plan.targets_at(4) != plan.targets_at(5) == plan.targets_at(40)

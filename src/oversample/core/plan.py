@@ -365,21 +365,24 @@ class Plan(_packing.Saved):
         return digest.hexdigest()
 
     @cached_property
-    def _phases(self) -> list[list[Any]]:
-        """[first epoch, hash of the targets] of each row of targets."""
+    def phases(self) -> list[list[Any]]:
+        """[first epoch, hash of its targets] of each run of epochs with the
+        same targets, from epoch 0: what a saved state's history is made of."""
         rows = self._targets[None] if self._schedule is None else self._schedule
         starts = range(len(rows)) if self._starts is None else self._starts.tolist()
-        return [
-            [int(start), hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest()]
-            for start, row in zip(starts, rows, strict=True)
-        ]
+        out: list[list[Any]] = []
+        for start, row in zip(starts, rows, strict=True):
+            digest = hashlib.blake2b(row.tobytes(), digest_size=8).hexdigest()
+            if not out or out[-1][1] != digest:
+                out.append([int(start), digest])
+        return out
 
     def history(self, epoch: int) -> dict[str, Any]:
         """What decides the epochs 0 to `epoch` (JSON-able): a saved state of
         `epoch` restores into a plan of the same history, whose targets may
         change after it (weights changed on resume, `ovs.Schedule`)."""
         epoch = check_epoch(epoch)
-        phases = [phase for phase in self._phases if phase[0] <= epoch]
+        phases = [phase for phase in self.phases if phase[0] <= epoch]
         return {"base": self.base_fingerprint, "phases": phases}
 
     def first_difference(self, history: object, epoch: int) -> int | None:

@@ -5,6 +5,7 @@ that must agree, every difference named."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,3 +87,13 @@ def _check_history(what: str, saved: Mapping[str, Any], plan: Any) -> None:
             f" this plan's from epoch {first} on; a resume may change the targets"
             f" (a schedule's phases, a mixture's rates) only after epoch {epoch}."
         )
+
+
+def plan_identity(plan: Any, epoch: int | None) -> str:
+    """What a pipeline's saved state must have been saved under: the plan's
+    history up to `epoch` when the pipeline runs that one epoch (its targets
+    may change after it), else the whole plan (a pipeline of several epochs
+    computes ahead: its buffers may hold elements of the next epoch)."""
+    if epoch is None:
+        return str(plan.fingerprint)
+    return json.dumps(plan.history(epoch), sort_keys=True)

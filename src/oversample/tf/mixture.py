@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core import seeding as _seeding
+from oversample.core import states as _states
 from oversample.core.interleave import PIECE, batch_counts
 from oversample.core.mixture import Mixture, plan_mixture
 from oversample.core.settings import Settings, auto_buffer
@@ -104,7 +105,8 @@ def mix(
         _check_order(sources, found)
     epochs = settings.epochs
     parts = (epochs, stratified, settings.shuffle_buffer, settings.copy_seeds)
-    config = _seeding.derive(0, "mixture", found.plan.fingerprint, *parts) & INT64_MAX
+    identity = _states.plan_identity(found.plan, epochs.fixed)
+    config = _seeding.derive(0, "mixture", identity, *parts) & INT64_MAX
     streams = _Sources(sources, found, settings, balance or {})
     each = [streams.stream(i, sources[name]) for i, name in enumerate(found.names)]
     choice = choices(found, settings, stratified, config)

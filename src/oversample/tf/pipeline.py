@@ -10,6 +10,7 @@ from typing import Any
 
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
+from oversample.core import states as _states
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
 from oversample.core.schedules import EPOCH_DEPENDENT
@@ -124,7 +125,8 @@ def run(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(streamed, facts.element_bytes)
-    parts: tuple[object, ...] = (plan.fingerprint, epochs, num_samples, buffer)
+    identity = _states.plan_identity(plan, epochs.fixed)
+    parts: tuple[object, ...] = (identity, epochs, num_samples, buffer)
     if held is not None:
         parts = (*parts, held.identity)
     guard = Guard.of(_seeding.derive(0, "pipeline", *parts) & INT64_MAX, plan)

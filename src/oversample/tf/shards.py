@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core import seeding as _seeding
+from oversample.core import states as _states
 from oversample.core.keying import Keying
 from oversample.core.plan import Plan
 from oversample.core.prepare import Choice, Counted, Pairs, prepare, tally
@@ -295,7 +296,8 @@ def _pipeline(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
-    fingerprints: tuple[object, ...] = (plan.fingerprint, counts.fingerprint)
+    identity = _states.plan_identity(plan, settings.epochs.fixed)
+    fingerprints: tuple[object, ...] = (identity, counts.fingerprint)
     if held is not None:
         fingerprints = (*fingerprints, held.identity)
     config = _seeding.derive(0, "shards", *fingerprints, epochs, buffer) & INT64_MAX

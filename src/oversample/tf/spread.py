@@ -467,7 +467,7 @@ class Held:
         the held copies evenly among the epoch's positions."""
         tf = _tf()
         total = tf.reduce_sum(self.copies(epoch))
-        length = tf.gather(self.totals, tf.minimum(epoch, self.totals.shape[0] - 1))
+        length = tf.gather(self.totals, self.rule.rule.row(epoch))
         length = tf.maximum(length, total)
 
         def picks(positions: Any) -> Any:
