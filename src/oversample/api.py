@@ -74,6 +74,7 @@ def balance(
     key: Label | None = None,
     spread: int | str | None = "auto",
     thin: bool = False,
+    stratified: int | None = None,
 ) -> Any:
     """Duplicates samples per class so that each class reaches its target.
 
@@ -140,6 +141,10 @@ def balance(
         thin: allow targets below the counts ("median", "mean", an int size, a
             dict target): such a class gives each sample 0 or 1 copies per
             epoch, rotating over epochs (see `ovs.plan`).
+        stratified: batches of this size that each hold every class's share
+            of the epoch. Not available on streams, which decide copies as
+            they read: it is refused, naming `ovs.BatchSampler(...,
+            stratified=True)` over a random-access source, which gives it.
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
@@ -160,10 +165,26 @@ def balance(
         epoch, epochs, shuffle_buffer, provenance, spread, copy_seeds
     )
     check_bool(progress, "progress")
+    _check_stratified(stratified)
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
     executor, keying = _sources.of(ds, key)
     return executor.balance(
         ds, label, choice, settings, keying=keying, progress=progress
+    )
+
+
+def _check_stratified(stratified: object) -> None:
+    """Refuses `stratified=` on a stream, pointing to what gives it."""
+    if stratified is None:
+        return
+    size = check_int(stratified, "stratified", minimum=1)
+    raise ValueError(
+        f"`stratified`={size} is not available in `ovs.balance`: a stream decides"
+        " each sample's copies as it reads, so it cannot promise every batch"
+        " each class's share without holding the whole epoch. Read the source"
+        " by index instead: ovs.BatchSampler(ovs.Sampler(plan),"
+        f" batch_size={size}, stratified=True) (PyTorch, Grain, TFDS"
+        " data_source, NumPy); ovs.mix(..., stratified=B) does it for sources."
     )
 
 

@@ -106,12 +106,13 @@ class Plan(_packing.Saved):
         return dict(zip(self.classes, values, strict=True))
 
     def _targets_of(self, epoch: int) -> np.ndarray:
+        epoch = check_epoch(epoch)
         if self._schedule is None:
             return self._targets
         starts = (
             np.arange(len(self._schedule)) if self._starts is None else self._starts
         )
-        row = int(np.searchsorted(starts, check_epoch(epoch), side="right")) - 1
+        row = int(np.searchsorted(starts, epoch, side="right")) - 1
         return self._schedule[row]
 
     def total_at(self, epoch: int) -> int:
