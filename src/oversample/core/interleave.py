@@ -47,12 +47,21 @@ def batch_counts(targets: Sequence[int] | np.ndarray, batch: int) -> np.ndarray:
     return np.asarray(list(batch_rows(targets, batch)), np.int64)
 
 
-def batch_rows(targets: Sequence[int] | np.ndarray, batch: int) -> Iterator[np.ndarray]:
+def batch_rows(
+    targets: Sequence[int] | np.ndarray,
+    batch: int,
+    ties: np.random.Generator | None = None,
+) -> Iterator[np.ndarray]:
     """Each batch's count of each source (or class), one row at a time: batch
     k gives source s floor(B T_s / T) or one more, the ones chosen for the
     largest debt so far (k B T_s - T * given, exact integers), so every batch
     holds each source's share to within one sample and the epoch its total.
-    The last row holds what is left when B does not divide T."""
+    The last row holds what is left when B does not divide T.
+
+    Equal debts go to the lowest index first, or, given `ties`, in an order
+    drawn from it (which sources meet in a batch then varies; the counts keep
+    their bounds, which hold for any choice among equal debts).
+    """
     totals = np.asarray(targets, np.int64)
     total = int(totals.sum())
     size = min(batch, total)
@@ -64,11 +73,11 @@ def batch_rows(targets: Sequence[int] | np.ndarray, batch: int) -> Iterator[np.n
         extra = size - int(base.sum())
         row = base.copy()
         if extra:
-            row += _largest(debt - total * base, extra)
+            row += _largest(debt - total * base, extra, ties)
         row = np.minimum(row, totals - given)
         short = size - int(row.sum())
         if short:
-            row += _largest(debt - total * row, short)
+            row += _largest(debt - total * row, short, ties)
         debt -= total * row
         given += row
         yield row
@@ -76,15 +85,21 @@ def batch_rows(targets: Sequence[int] | np.ndarray, batch: int) -> Iterator[np.n
         yield totals - given
 
 
-def _largest(values: np.ndarray, count: int) -> np.ndarray:
+def _largest(
+    values: np.ndarray, count: int, ties: np.random.Generator | None
+) -> np.ndarray:
     """A mask of the `count` largest values, ties to the lowest index (the
-    first `count` of a stable descending sort, without the sort)."""
+    first `count` of a stable descending sort, without the sort) or drawn
+    from `ties`."""
     if count >= values.size:
         return np.ones(values.size, bool)
     cut = np.partition(values, values.size - count)[values.size - count]
     chosen = values > cut
-    ties = np.flatnonzero(values == cut)
-    chosen[ties[: count - int(np.count_nonzero(chosen))]] = True
+    equal = np.flatnonzero(values == cut)
+    need = count - int(np.count_nonzero(chosen))
+    if ties is not None and need < equal.size:
+        equal = ties.choice(equal, need, replace=False)
+    chosen[equal[:need]] = True
     return chosen
 
 
