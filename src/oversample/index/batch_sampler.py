@@ -157,7 +157,7 @@ class BatchSampler:
 
     def __iter__(self) -> Iterator[list[Any]]:
         _ranks.check("ovs.BatchSampler", self.sampler.num_replicas)
-        return self._classed() if self._by_class else self._in_order()
+        yield from self._classed() if self._by_class else self._in_order()
 
     def _in_order(self) -> Iterator[list[Any]]:
         sampler, size = self.sampler, self.batch_size
