@@ -68,12 +68,12 @@ def batch_rows(
     base = size * totals // total
     debt = np.zeros(totals.size, np.int64)  # in units of 1 / total
     given = np.zeros(totals.size, np.int64)
+    step, floor, extra = size * totals, total * base, size - int(base.sum())
     for _ in range(total // size):
-        debt += size * totals
-        extra = size - int(base.sum())
+        debt += step
         row = base.copy()
         if extra:
-            row += _largest(debt - total * base, extra, ties)
+            row += _largest(debt - floor, extra, ties)
         row = np.minimum(row, totals - given)
         short = size - int(row.sum())
         if short:

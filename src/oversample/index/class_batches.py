@@ -11,11 +11,15 @@ classes meet in a batch is drawn anew in every epoch and rank.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from oversample.core import seeding as _seeding
 from oversample.core.interleave import batch_rows
 from oversample.core.plan import Plan
+
+_BLOCK = 256  # rows of the quota turned into entries at a time
 
 
 def check(
@@ -102,14 +106,20 @@ def _entries(
     totals: np.ndarray, batch: int, draw: np.random.Generator | None
 ) -> tuple[np.ndarray, ...]:
     """The nonzero counts of the quota's rows as (batch, class, count)
-    arrays, batch by batch and class by class within a batch."""
-    batches, owners, counts = [], [], []
-    for number, row in enumerate(batch_rows(totals, batch, draw)):
-        owner = np.flatnonzero(row)
-        batches.append(np.full(owner.size, number, np.int64))
-        owners.append(owner)
-        counts.append(row[owner])
-    return tuple(np.concatenate(x) for x in (batches, owners, counts))
+    arrays, batch by batch and class by class within a batch; the classes in
+    the narrowest unsigned type (a stable sort of 16-bit keys is a radix
+    sort)."""
+    rows = batch_rows(totals, batch, draw)
+    narrow = np.min_scalar_type(max(totals.size - 1, 0))
+    parts, done = [], 0
+    # NOTE: rows are read a block at a time: a table of every batch x class
+    # would outgrow the epoch when classes outnumber the batch size.
+    while block := list(itertools.islice(rows, _BLOCK)):
+        table = np.asarray(block)
+        number, owner = np.nonzero(table)
+        parts.append((number + done, owner.astype(narrow), table[number, owner]))
+        done += len(block)
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
 
 def _class_major(
