@@ -26,6 +26,22 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, list[
     return statistics.median(times), times
 
 
+def status_mib(field: str) -> float:
+    """A memory field of this process (VmRSS, VmHWM, ...) in MiB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Starts the process's peak RSS (VmHWM) afresh, so that what setup freed
+    does not count (Linux: writing 5 to clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
 def run_in_child(module: str, function: str, **kwargs: Any) -> dict[str, Any]:
     """Runs `module.function(**kwargs)` in a fresh interpreter.
 

@@ -11,7 +11,14 @@ import argparse
 from typing import Any
 
 import numpy as np
-from _common import median_seconds, out_folder, run_in_child, write_results
+from _common import (
+    median_seconds,
+    out_folder,
+    reset_peak,
+    run_in_child,
+    status_mib,
+    write_results,
+)
 
 METHODS = [
     "oversample.Sampler (iterate)",
@@ -29,21 +36,6 @@ METHODS = [
 ]
 CALLS = 200_000  # sampler[i] calls timed
 GRAIN_READS = 20_000  # Grain elements read per run
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    """Starts the process's peak RSS (VmHWM) afresh, so that what setup freed
-    does not count (Linux: writing 5 to clear_refs)."""
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
 
 
 def labels_for(samples: int, classes: int) -> np.ndarray:
@@ -156,10 +148,10 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
         produced.clear()  # one epoch alive at a time, as in a training loop
         run()
 
-    _reset_peak()
-    before = _status_mib("VmRSS")
+    reset_peak()
+    before = status_mib("VmRSS")
     seconds, _ = median_seconds(timed, repeats)
-    peak = _status_mib("VmHWM")
+    peak = status_mib("VmHWM")
     if method == "oversample.Sampler (iterate)":  # exactness, after the timing
         for _, piece in ovs.Sampler(plan)._pieces(0, 1 << 20):
             totals += np.bincount(labels[piece], minlength=classes)

@@ -17,6 +17,7 @@ SCRIPTS = [
     "bench_counting.py",
     "bench_stream.py",
     "bench_sampler.py",
+    "bench_class_batches.py",
     "bench_scaling.py",
     "bench_shards.py",
     "bench_iterables.py",

@@ -323,6 +323,30 @@ CORE: list[tuple[str, Callable[[], Any], type[Exception], list[str]]] = [
         TypeError,
         ["`sampler`", "range(0, 3)"],
     ),
+    (
+        "batches/stratified",
+        lambda: ovs.BatchSampler(_sampler(), 2, stratified="yes"),
+        TypeError,
+        ["`stratified`", "stratified='yes'"],
+    ),
+    (
+        "batches/stratified epoch",
+        lambda: ovs.BatchSampler(_sampler(), 8, stratified=True),
+        ValueError,
+        ["`batch_size`=8", "the 6 indices of epoch 0"],
+    ),
+    (
+        "batches/per class divide",
+        lambda: ovs.BatchSampler(_sampler(), 4, samples_per_class=3),
+        ValueError,
+        ["`samples_per_class` must divide", "samples_per_class=3"],
+    ),
+    (
+        "batches/per class copies",
+        lambda: ovs.BatchSampler(_sampler(), 4, samples_per_class=4),
+        ValueError,
+        ["`samples_per_class`=4", "3 copies of class 0"],
+    ),
 ]
 
 

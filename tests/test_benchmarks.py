@@ -14,6 +14,7 @@ pytestmark = pytest.mark.heavy  # the second tier (README, Testing)
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 TINY = {
+    "bench_class_batches.py": ["--samples", "5000", "--classes", "20", "--rounds", "1"],
     "bench_copy_seeds.py": ["--largest", "60", "--repeats", "1"],
     "bench_counting.py": ["--config", "tiny", "--repeats", "1"],
     "bench_endurance.py": ["--samples", "3000", "--epochs", "2"],

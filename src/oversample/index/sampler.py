@@ -230,6 +230,12 @@ class Sampler:
         """The copy seed of each element of `indices()`, uint64."""
         return self._seeds_at(self._slots(0, len(self)), self.indices())
 
+    def _begun(self) -> int:
+        """Starts an iteration: the position it starts from (a restored one
+        is now under way, so `set_epoch` may move on after it)."""
+        self._restored = False
+        return self.position
+
     def _pieces(self, start: int, piece: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first position, indices) pieces of this rank's epoch from `start`."""
         self._restored = False

@@ -1,0 +1,234 @@
+"""Batches by class: the order of a rank's epoch in batches that hold every
+class's share (stratified) or B/m classes of m copies each (m per class).
+
+Both are permutations of the rank's epoch, so the batches concatenate to
+exactly its multiset; only the order changes. The counts come from the one
+quota of `oversample.core.interleave.batch_rows`, fed each class's copies
+(stratified) or each class's groups of m copies (m per class); when the
+sampler shuffles, equal debts go to classes in a seeded order, so which
+classes meet in a batch is drawn anew in every epoch and rank.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from oversample.core import seeding as _seeding
+from oversample.core.interleave import batch_rows
+from oversample.core.plan import Plan
+
+_BLOCK = 256  # rows of the quota turned into entries at a time
+
+
+def check(
+    plan: Plan,
+    replicas: int,
+    drop_last: bool,
+    batch: int,
+    stratified: bool,
+    per_class: int | None,
+) -> None:
+    """Refuses batches by class that this plan and split cannot give.
+
+    Args:
+        plan: the sampler's plan.
+        replicas: the sampler's number of ranks.
+        drop_last: the sampler's drop_last (the length of a rank's epoch).
+        batch: the batch size.
+        stratified: stratified batches are asked for.
+        per_class: m of m-per-class batches, or None.
+    """
+    asked = "`stratified=True`" if stratified else f"`samples_per_class={per_class}`"
+    if plan.kind != "classes":
+        what = {
+            "weights": "per-sample weights",
+            "whole": "ovs.duplicate's whole copies",
+        }[plan.kind]
+        raise ValueError(
+            f"{asked} makes batches by class, and this sampler's plan decides its"
+            f" copies from {what}, so it has no classes to batch by; make the plan"
+            " from labels (ovs.plan(labels, ...)) or leave batches unstratified."
+        )
+    rule = plan.class_rule
+    if per_class is not None:
+        if batch % per_class:
+            raise ValueError(
+                f"`samples_per_class` must divide `batch_size`={batch}, so that a"
+                f" batch holds whole groups; got samples_per_class={per_class}."
+            )
+        groups, classes = batch // per_class, len(plan.classes)
+        if groups > classes:
+            raise ValueError(
+                f"`batch_size`={batch} with `samples_per_class`={per_class} asks"
+                f" for {groups} classes in a batch, and the plan has {classes};"
+                f" use batch_size <= {classes * per_class}."
+            )
+        fewest = rule.targets.min(axis=1)
+        if int(fewest.min()) < per_class:
+            row = int(np.argmax(fewest < per_class))
+            column = int(np.argmin(rule.targets[row]))
+            raise ValueError(
+                f"`samples_per_class`={per_class} is more than the"
+                f" {int(rule.targets[row, column])} copies of class"
+                f" {plan.classes[column]!r} in epoch {int(rule.starts[row])}: every"
+                " class needs at least samples_per_class copies in every epoch;"
+                f" use samples_per_class <= {int(fewest.min())}, or a plan that"
+                " raises that class."
+            )
+    totals = rule.targets.sum(axis=1)
+    lengths = totals // replicas if drop_last else -(-totals // replicas)
+    if int(lengths.min()) < batch:
+        row = int(np.argmin(lengths))
+        ranks = f" on each of {replicas} ranks" if replicas > 1 else ""
+        raise ValueError(
+            f"`batch_size`={batch} is more than the {int(lengths[row])} indices"
+            f" of epoch {int(rule.starts[row])}{ranks}; {asked} needs at least one"
+            f" whole batch in every epoch: use batch_size <= {int(lengths.min())}."
+        )
+
+
+def ties(seed: int, epoch: int, rank: int, shuffle: bool) -> np.random.Generator | None:
+    """The draw that breaks ties between classes in this epoch and rank (None:
+    the plan's class order, for a sampler that does not shuffle)."""
+    return _seeding.rng(seed, "class-batches", epoch, rank) if shuffle else None
+
+
+def classes_of(codes: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The class code of each of `indices`, in the narrowest unsigned type."""
+    # NOTE: a stable sort of 16-bit keys is a radix sort, the common case.
+    narrow = np.min_scalar_type(max(int(codes.max(initial=0)), 0))
+    return codes[indices].astype(narrow)
+
+
+def _entries(
+    totals: np.ndarray, batch: int, draw: np.random.Generator | None
+) -> tuple[np.ndarray, ...]:
+    """The nonzero counts of the quota's rows as (batch, class, count)
+    arrays, batch by batch and class by class within a batch; the classes in
+    the narrowest unsigned type (a stable sort of 16-bit keys is a radix
+    sort)."""
+    rows = batch_rows(totals, batch, draw)
+    narrow = np.min_scalar_type(max(totals.size - 1, 0))
+    parts, done = [], 0
+    # NOTE: rows are read a block at a time: a table of every batch x class
+    # would outgrow the epoch when classes outnumber the batch size.
+    while block := list(itertools.islice(rows, _BLOCK)):
+        table = np.asarray(block)
+        number, owner = np.nonzero(table)
+        parts.append((number + done, owner.astype(narrow), table[number, owner]))
+        done += len(block)
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+
+
+def _class_major(
+    owners: np.ndarray, counts: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """`values` of the entries, repeated by their counts, class by class
+    (within a class, batch by batch)."""
+    by_class = np.argsort(owners, kind="stable")
+    return np.repeat(values[by_class], counts[by_class])
+
+
+def stratified(
+    classes: np.ndarray, batch: int, draw: np.random.Generator | None
+) -> np.ndarray:
+    """The positions of a rank's epoch in stratified batches of `batch`.
+
+    Batch k takes from each class the next `rows[k][c]` of its copies in the
+    epoch's order (the quota's row k); inside a batch the positions keep the
+    epoch's order. The last batch holds the rest when `batch` does not divide
+    the epoch.
+
+    Args:
+        classes: the class code of each position (`classes_of`), shape (L,).
+        batch: the batch size, at most L.
+        draw: breaks ties between classes (`ties`).
+
+    Returns:
+        order (L,) int64: the batched epoch is `epoch[order]`.
+    """
+    size = classes.size
+    grouped = np.argsort(classes, kind="stable")  # class by class, in epoch order
+    totals = np.bincount(classes)
+    present = np.flatnonzero(totals)
+    _, owners, counts = _entries(totals[present], batch, draw)
+    # NOTE: the entries, batch by batch, tile the output; class by class they
+    # tile `grouped`: each copy moves from the one tiling to the other.
+    starts = np.cumsum(counts) - counts
+    by_class = np.argsort(owners, kind="stable")
+    shift = starts[by_class] - (np.cumsum(counts[by_class]) - counts[by_class])
+    order = np.empty(size, np.int64)
+    order[np.repeat(shift, counts[by_class]) + np.arange(size)] = grouped
+    whole = size // batch * batch
+    order[:whole].reshape(-1, batch).sort(axis=1)
+    order[whole:].sort()
+    return order
+
+
+def per_class(
+    classes: np.ndarray,
+    sources: np.ndarray,
+    m: int,
+    batch: int,
+    draw: np.random.Generator | None,
+) -> np.ndarray:
+    """The positions of a rank's epoch in batches of `batch // m` groups of
+    `m` copies of one class.
+
+    Each class's copies are put in rounds: its samples' first copies in the
+    epoch's order, then their second copies in the same order, ...; the class
+    is cut into groups of m consecutive copies of that list, which are m
+    distinct samples wherever the class has m distinct samples left. The
+    quota spreads each class's groups over the batches (at most one group of
+    a class in a batch while the class holds at most m / batch of the
+    epoch); inside a batch the groups keep the epoch's order of their first
+    copies. After the last batch of whole groups comes the tail: the groups
+    that do not fill a batch, then each class's last `T_c mod m` copies,
+    class by class.
+
+    Args:
+        classes: the class code of each position (`classes_of`), shape (L,).
+        sources: the source index of each position, shape (L,).
+        m: copies of a class in a group.
+        batch: the batch size, a multiple of m.
+        draw: breaks ties between classes (`ties`).
+
+    Returns:
+        order (L,) int64: the batched epoch is `epoch[order]`.
+    """
+    size = classes.size
+    ranked = _rounds(classes, sources)
+    totals = np.bincount(classes)
+    groups = totals // m
+    starts = np.cumsum(totals) - totals  # where each class begins in `ranked`
+    inside = np.arange(size) - np.repeat(starts, totals)
+    rest = ranked[inside >= np.repeat(groups * m, totals)]
+    present = np.flatnonzero(groups)
+    if not present.size:
+        return rest
+    numbers, owners, counts = _entries(groups[present], batch // m, draw)
+    group_batch = _class_major(owners, counts, numbers)
+    count = groups[present]
+    ordinal = np.arange(group_batch.size) - np.repeat(np.cumsum(count) - count, count)
+    first = np.repeat(starts[present], count) + m * ordinal  # in `ranked`
+    chosen = first[np.argsort(group_batch * size + ranked[first])]
+    whole = ranked[(chosen[:, None] + np.arange(m)).ravel()]
+    return np.concatenate([whole, rest])
+
+
+def _rounds(classes: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The positions class by class; within a class, round j lists the
+    (j+1)-th copies of its samples in the epoch's order of their first."""
+    size = classes.size
+    by_source = np.argsort(sources, kind="stable")
+    new = np.ones(size, bool)
+    new[1:] = sources[by_source[1:]] != sources[by_source[:-1]]
+    owner = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    copy, earliest = np.empty(size, np.int64), np.empty(size, np.int64)
+    copy[by_source] = np.arange(size) - first[owner]
+    earliest[by_source] = by_source[first][owner]
+    rounds = np.argsort(copy * size + earliest)
+    return rounds[np.argsort(classes[rounds], kind="stable")]
