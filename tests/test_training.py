@@ -6,6 +6,7 @@ in the second tier, a few steps of training for the demo's progress bar
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,69 @@ def test_the_adjustments_take_the_prior_of_the_stream_or_of_the_source():
         recipes["post-hoc logit adjustment"], logits, counts
     )
     np.testing.assert_allclose(post, logits - np.log(counts / counts.sum()))
+
+
+def _study(tmp_path, runs: dict[str, list[dict]]) -> Path:
+    path = tmp_path / "study.json"
+    meta = {"seeds": 3, "runs": {demo.DATASET: runs, "digits20_lt": {}}}
+    path.write_text(json.dumps({"meta": meta, "rows": []}))
+    return path
+
+
+def test_the_demo_quotes_the_studys_best_method_and_its_margins(tmp_path):
+    path = _study(
+        tmp_path,
+        {
+            "class_weight": _runs([0.60, 0.62, 0.64]),
+            "balance": _runs([0.70, 0.71, 0.72]),
+            "Progressive": _runs([0.69, 0.70, 0.71]),
+        },
+    )
+    assert demo.study_lines(path) == [
+        f"The training study ({path}: 3 ways, 3 seeds, this tail): best on"
+        " balanced accuracy is balance, 0.710 ± 0.010, +0.090 over class_weight"
+        " (more than twice the larger standard deviation, 0.020), +0.010 over"
+        " Progressive (not more than twice the larger standard deviation, 0.010)."
+    ]
+    # the reference first: one margin, over the next
+    path = _study(
+        tmp_path,
+        {"class_weight": _runs([0.7, 0.7]), "balance": _runs([0.5, 0.6])},
+    )
+    (line,) = demo.study_lines(path)
+    assert "best on balanced accuracy is class_weight" in line
+    assert line.endswith(
+        "+0.150 over balance (more than twice the larger standard deviation, 0.071)."
+    )
+
+
+def test_the_demo_says_where_the_study_is_when_it_cannot_quote_it(
+    tmp_path, monkeypatch
+):
+    # an installed package, run away from a checkout: no study to read
+    installed = tmp_path / "lib" / "site-packages" / "oversample" / "demo.py"
+    monkeypatch.setattr(demo, "__file__", str(installed))
+    monkeypatch.chdir(tmp_path)
+    assert demo._study_file() is None
+    (absent,) = demo.study_lines(None)
+    assert "come with a source checkout" in absent and "installed package" in absent
+    broken = tmp_path / "study.json"
+    broken.write_text("{")
+    assert "could not be read" in demo.study_lines(broken)[0]
+    broken.write_text(json.dumps({"meta": {"seeds": 5, "runs": {}}}))
+    assert "could not be read" in demo.study_lines(broken)[0]
+
+
+def test_the_demo_quotes_the_checkouts_own_study():
+    path = Path(__file__).resolve().parent.parent / demo.STUDY
+    assert demo._study_file() == path
+    results = json.loads(path.read_text())["meta"]["runs"][demo.DATASET]
+    means = {
+        m: np.mean([r["balanced_accuracy"] for r in v]) for m, v in results.items()
+    }
+    best = max(means, key=means.__getitem__)
+    (line,) = demo.study_lines(path)
+    assert f"best on balanced accuracy is {best}, {means[best]:.3f} ± " in line
 
 
 def test_every_method_of_the_study_is_a_recipe():
