@@ -90,6 +90,22 @@ def test_the_training_study_runs_and_writes_results(tmp_path):
     reference = results["rows"][0]
     assert reference["balanced_vs_class_weight"] == "+0.000 ± 0.000"
     assert (tmp_path / "study.png").read_bytes()[:4] == b"\x89PNG"
+    # more arms merged in: the others' runs kept, the re-run one set apart
+    added = ["balance", "logit-adjusted loss", "Progressive by epoch, old rotation"]
+    merged = _script(
+        "study_training.py",
+        *("--seeds", "2", "--steps", "6", "--datasets", "digits20_lt"),
+        *("--out", str(tmp_path), "--merge", "--methods", *added),
+    )
+    rows = [row["method"] for row in merged["rows"]]
+    assert rows == [*methods, *added[1:]]
+    meta = merged["meta"]
+    assert meta["runs"]["digits20_lt"]["deferred"] == runs["deferred"]
+    assert meta["superseded"]["digits20_lt"]["balance"] == runs["balance"]
+    assert [entry["methods"] for entry in meta["history"]] == [methods, added]
+    assert set(meta["fairness"]["digits20_lt"]) == {"ledger", "old"}
+    text = (tmp_path / "study.md").read_text()
+    assert "- digits20_lt, balance vs logit-adjusted loss: balanced " in text
 
 
 def test_the_spread_study_runs_and_writes_results(tmp_path):

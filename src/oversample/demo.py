@@ -9,7 +9,9 @@ augmented view (`copy_seeds=True`; the weighted run sees the same
 augmentation). It reports balanced accuracy and the accuracy of the many-,
 medium- and few-shot classes on the balanced test split over several seeds,
 says which method is ahead by more than two standard deviations (or where
-each wins), and plots every seed.
+each wins), plots every seed, and closes with the training study's best
+method on this tail and its margin, read from the study's results
+(benchmarks/results/study.json in a source checkout).
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ from oversample.training import (
 
 METHODS = ("class_weight", "balance")  # the study's widest margin (docs/demo.md)
 IMBALANCE = 250.0
+DATASET = f"digits20_lt, imbalance {IMBALANCE:g}"
 REFERENCE = "class_weight"
+# The study's results live beside the sources, not in the package: found in
+# the checkout this module was loaded from (an editable install), else in the
+# current directory.
+STUDY = Path("benchmarks") / "results" / "study.json"
 
 
 def _summary(values: list[float]) -> str:
@@ -129,7 +136,7 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
         runs = results[method]
         table.add_row(method, *(_summary([r[m] for r in runs]) for m in METRICS))
     console.print(table)
-    for line in closing_lines(results):
+    for line in [*closing_lines(results), *study_lines(_study_file())]:
         console.print(line)
     _plot(results, out / "demo.png")
     elapsed = time.perf_counter() - started
@@ -137,7 +144,7 @@ def run(out: Path, seeds: int = 3, steps: int = 1200) -> int:
         out / "demo.json",
         json.dumps(
             {
-                "dataset": f"digits20_lt, imbalance {IMBALANCE:g}",
+                "dataset": DATASET,
                 "counts": {str(k): v for k, v in found.items()},
                 "targets": {str(k): v for k, v in plan.targets.items()},
                 "steps": steps,
@@ -203,6 +210,55 @@ def closing_lines(results: dict[str, list[dict[str, float]]]) -> list[str]:
         rest = ", ".join(f"{m} {v:.3f}" for m, v in means.items() if m != best)
         lines.append(f"  {metric.replace('_', ' ')}: {best} {means[best]:.3f} ({rest})")
     return lines
+
+
+def _study_file() -> Path | None:
+    """The training study's results, in the checkout or the current
+    directory; None where neither has them (an installed package)."""
+    checkout = Path(__file__).resolve().parents[2]
+    found = [p for p in (checkout / STUDY, Path.cwd() / STUDY) if p.is_file()]
+    return found[0] if found else None
+
+
+def study_lines(path: Path | None) -> list[str]:
+    """What the training study says on this tail: its best method by
+    balanced accuracy, and its margin over class_weight and over the next
+    method, by the study's rule (more than two standard deviations)."""
+    if path is None:
+        return [
+            f"The training study's results ({STUDY}) come with a source checkout"
+            " of oversample, not with an installed package: see docs/demo.md"
+            " there, or run benchmarks/study_training.py."
+        ]
+    try:
+        document = json.loads(path.read_text())
+        results = document["meta"]["runs"][DATASET]
+        seeds = document["meta"]["seeds"]
+    except (OSError, ValueError, KeyError) as error:
+        return [f"The training study's results in {path} could not be read ({error})."]
+    means = {
+        m: statistics.mean(r["balanced_accuracy"] for r in runs)
+        for m, runs in results.items()
+    }
+    ranked = sorted(means, key=means.__getitem__, reverse=True)
+    best = ranked[0]
+    margins = []
+    for other in dict.fromkeys([REFERENCE, *ranked[1:2]]):
+        if other == best or other not in results:
+            continue
+        found = compare(results[best], results[other], "balanced_accuracy")
+        beyond = "more" if found["wins"] else "not more"
+        margins.append(
+            f"{found['difference']:+.3f} over {other} ({beyond} than twice the larger"
+            f" standard deviation, {found['spread']:.3f})"
+        )
+    accuracy = _summary([r["balanced_accuracy"] for r in results[best]])
+    return [
+        f"The training study ({path}: {len(means)} ways, {seeds} seeds, this tail):"
+        f" best on balanced accuracy is {best}, {accuracy}"
+        + "".join(f", {m}" for m in margins)
+        + "."
+    ]
 
 
 def _plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:

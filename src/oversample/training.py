@@ -1,10 +1,12 @@
 """The training recipes of the demo and of the training study: a small CNN for
 digits20_lt's 20x20 images, its scores by shots, and the ways to train it on a
 long tail for the same steps (plain, class weights, balanced, deferred,
-decoupled), each copy its own augmented view through `copy_seeds`."""
+decoupled, logit-adjusted), each copy its own augmented view through
+`copy_seeds`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +17,12 @@ BATCH = 128
 MANY, FEW = 500, 100  # train images: many-shot >= 500, few-shot < 100
 HEAD_RATE = 1e-2  # decoupled training: the re-initialised classifier's rate
 PROGRESSIVE_EPOCHS = 5  # balanced from about two thirds of 1,200 steps on
+TAU = 1.0  # logit adjustment's temperature (Menon et al. 2021 use tau = 1)
 
 
-def cnn(seed: int, classes: int = 20) -> Any:
-    """The small CNN of the demo and the training study (20x20 grey images)."""
+def cnn(seed: int, classes: int = 20, loss: Any = None) -> Any:
+    """The small CNN of the demo and the training study (20x20 grey images),
+    compiled with `loss` (default: cross-entropy of the logits)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -37,9 +41,44 @@ def cnn(seed: int, classes: int = 20) -> Any:
     )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model
+
+
+def shifted_loss(shift: np.ndarray) -> Callable[[Any, Any], Any]:
+    """Cross-entropy of the logits plus a fixed `shift` per class, during
+    training only: logit adjustment with tau * log(prior) (Menon et al. 2021),
+    balanced softmax with log(counts) (Ren et al. 2020)."""
+    import keras
+
+    offset = keras.ops.convert_to_tensor(np.asarray(shift, np.float32))
+
+    def loss(labels: Any, logits: Any) -> Any:
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, logits + offset, from_logits=True
+        )
+
+    return loss
+
+
+def logit_adjusted(prior: np.ndarray, tau: float = TAU) -> Callable[[Any, Any], Any]:
+    """The logit-adjusted loss: cross-entropy of logits + tau * log(prior)."""
+    return shifted_loss(tau * np.log(prior))
+
+
+def balanced_softmax(counts: np.ndarray) -> Callable[[Any, Any], Any]:
+    """Balanced softmax: p_y = n_y e^{z_y} / sum_j n_j e^{z_j}.
+
+    NOTE: the same loss as `logit_adjusted` at tau = 1: log n_c = log prior_c
+    + log N, and a constant added to every logit cancels in the softmax. Kept
+    under its own name because the literature and users name it so."""
+    return shifted_loss(np.log(np.asarray(counts, np.float64)))
+
+
+def post_hoc(logits: np.ndarray, prior: np.ndarray, tau: float = TAU) -> np.ndarray:
+    """Post-hoc logit adjustment: the test logits minus tau * log(prior)."""
+    return np.asarray(logits) - tau * np.log(prior)
 
 
 def scores(predicted: np.ndarray, truth: np.ndarray, counts: np.ndarray) -> dict:
@@ -63,7 +102,11 @@ class Method:
     or balanced by `strategy`), optionally Keras `class_weight`, and
     optionally a last part of the steps (`share`) on a balanced stream
     (`then`), for the whole network (deferred re-balancing) or the classifier
-    alone, re-initialised (decoupled training, cRT)."""
+    alone, re-initialised (decoupled training, cRT); optionally a loss that
+    adjusts the logits by a class prior, or the same adjustment after
+    training (`post_hoc`). The prior is the class frequencies of the stream
+    the model trains on (`prior="stream"`: what makes logit adjustment
+    consistent for the balanced error) or of the source (`"source"`)."""
 
     strategy: object = None  # None: every sample once per epoch
     weights: bool = False
@@ -71,6 +114,9 @@ class Method:
     then: object = None
     share: float = 0.0
     classifier_only: bool = False
+    loss: str = "cross-entropy"  # or "logit-adjusted", "balanced softmax"
+    prior: str = "stream"  # of the adjustments: the trained stream's or "source"
+    post_hoc: bool = False  # test logits minus TAU * log(prior)
 
 
 def methods() -> dict[str, Method]:
@@ -86,7 +132,48 @@ def methods() -> dict[str, Method]:
         "Progressive": Method(ovs.Progressive(epochs=PROGRESSIVE_EPOCHS)),
         "deferred": Method(then="all", share=1 / 3),
         "decoupled (cRT)": Method(then="all", share=1 / 6, classifier_only=True),
+        "logit-adjusted loss": Method(loss="logit-adjusted"),
+        "post-hoc logit adjustment": Method(post_hoc=True),
+        "balanced softmax": Method(loss="balanced softmax"),
+        # NOTE: with the balanced stream's own prior (uniform) the adjustment
+        # is a constant and changes nothing: the combination that does
+        # something adds the source's prior to balanced sampling.
+        "balance + logit-adjusted loss": Method(
+            "all", loss="logit-adjusted", prior="source"
+        ),
+        "balance sqrt + logit-adjusted loss": Method("sqrt", loss="logit-adjusted"),
     }
+
+
+def class_counts(method: Method, counts: np.ndarray) -> np.ndarray:
+    """The classes' counts behind `method`'s adjustments: the source's
+    (`counts`), or the stream's it trains on (its strategy's targets)."""
+    import oversample as ovs
+
+    if method.prior == "source" or method.strategy is None:
+        return np.asarray(counts, np.int64)
+    plan = ovs.plan(counts=dict(enumerate(counts.tolist())), strategy=method.strategy)
+    return np.array([plan.targets[c] for c in plan.classes], np.int64)
+
+
+def loss_of(method: Method, counts: np.ndarray) -> Any:
+    """The training loss of `method` (None: plain cross-entropy)."""
+    found = class_counts(method, counts)
+    if method.loss == "logit-adjusted":
+        return logit_adjusted(found / found.sum())
+    if method.loss == "balanced softmax":
+        return balanced_softmax(found)
+    return None
+
+
+def decision_logits(
+    method: Method, logits: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """The logits `method` predicts by: post-hoc adjusted, or as they are."""
+    if not method.post_hoc:
+        return np.asarray(logits)
+    found = class_counts(method, counts)
+    return post_hoc(logits, found / found.sum())
 
 
 def augment(images: Any, seeds: Any) -> Any:
@@ -126,8 +213,6 @@ def stream(source: Any, strategy: object, seed: int, views: bool) -> Any:
     """(image, label) batches without end: every sample once per epoch
     (`strategy` None) or balanced by `strategy`, each copy its own view when
     `views`."""
-    import tensorflow as tf
-
     import oversample as ovs
 
     if strategy is None:
@@ -136,14 +221,22 @@ def stream(source: Any, strategy: object, seed: int, views: bool) -> Any:
         ds = ovs.balance(
             source, strategy=strategy, seed=seed, epochs=None, copy_seeds=views
         )
-    batches = ds.batch(BATCH)
+    return batches(ds, views)
+
+
+def batches(ds: Any, views: bool) -> Any:
+    """(image, label) batches of a stream of {"image", "label"} elements, with
+    their copy seeds when `views`: each copy its own augmented view."""
+    import tensorflow as tf
+
+    grouped = ds.batch(BATCH)
     if views:
-        pairs = batches.map(
+        pairs = grouped.map(
             lambda e, m: (augment(e["image"], m["seed"]), e["label"]),
             num_parallel_calls=2,
         )
     else:
-        pairs = batches.map(lambda e: (tf.cast(e["image"], tf.float32), e["label"]))
+        pairs = grouped.map(lambda e: (tf.cast(e["image"], tf.float32), e["label"]))
     return pairs.prefetch(2)
 
 
@@ -154,18 +247,21 @@ def train(
     seed: int,
     steps: int,
     callbacks: list[Any] | None = None,
+    first: Any = None,
 ) -> Any:
     """One CNN trained `steps` steps of `BATCH` by `method` on `source` (a
     dataset of {"image", "label"}); returns the model. `callbacks` (Keras
-    callbacks) see every step of both phases."""
+    callbacks) see every step of both phases. `first`: (image, label)
+    batches to train on instead of `method`'s stream (its first phase)."""
     import keras
 
-    model = cnn(seed, counts.size)
+    model = cnn(seed, counts.size, loss_of(method, counts))
     weights = None
     if method.weights:
         weights = dict(enumerate((counts.sum() / (counts.size * counts)).tolist()))
     later = round(steps * method.share) if method.then is not None else 0
-    first = stream(source, method.strategy, seed, method.augment)
+    if first is None:
+        first = stream(source, method.strategy, seed, method.augment)
     model.fit(
         first.take(steps - later),
         epochs=1,
