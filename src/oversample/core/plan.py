@@ -21,6 +21,7 @@ from oversample.core.validation import check_bool, check_epoch, check_int
 
 FORMAT = "oversample.plan"
 VERSION = 2  # 2: a checksum over the content
+MAX_TOTAL = 2**63 - 1  # copies in one epoch: positions are int64
 WHAT = "an oversample plan"
 
 
@@ -80,6 +81,14 @@ class Plan(_packing.Saved):
                 f"class {self.classes[column]!r} holds {int(self._counts[column])}"
                 f" samples; at most {_rule.MAX_CLASS_SIZE} per class are supported."
             )
+        rows = [self._targets] if self._schedule is None else list(self._schedule)
+        for row in rows:
+            total = sum(row.tolist())  # Python ints: an int64 sum could wrap
+            if total > MAX_TOTAL:
+                raise ValueError(
+                    f"the targets add up to {total} copies in an epoch; at most"
+                    f" 2**63 - 1 = {MAX_TOTAL} are supported (positions are int64)."
+                )
 
     # Per-class views.
 

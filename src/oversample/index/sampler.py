@@ -222,13 +222,38 @@ class Sampler:
         """The epoch slots of this rank's elements [first, last)."""
         return self.rank + self.num_replicas * np.arange(first, last, dtype=np.int64)
 
-    def indices(self) -> np.ndarray:
-        """This rank's whole epoch as an int64 array (what iteration yields)."""
-        return self._order_now().whole(self.rank, self.num_replicas)
+    def indices(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Positions [start, stop) of this rank's epoch as an int64 array (what
+        iteration yields there); by default the whole epoch. A window costs
+        its own length, whatever the epoch's, so a loader can take a million
+        indices at a time from an epoch of 10**9."""
+        first, last = self._window(start, stop)
+        if first == 0 and last == len(self):
+            return self._order_now().whole(self.rank, self.num_replicas)
+        return self._order_now().take(self._slots(first, last))
 
-    def seeds(self) -> np.ndarray:
-        """The copy seed of each element of `indices()`, uint64."""
-        return self._seeds_at(self._slots(0, len(self)), self.indices())
+    def seeds(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """The copy seed of each element of `indices(start, stop)`, uint64."""
+        first, last = self._window(start, stop)
+        return self._seeds_at(self._slots(first, last), self.indices(first, last))
+
+    def _window(self, start: object, stop: object) -> tuple[int, int]:
+        """`start` and `stop` checked against this rank's epoch: ints in
+        [0, len(self)], start <= stop."""
+        length = len(self)
+        first = 0 if start is None else check_int(start, "start")
+        last = length if stop is None else check_int(stop, "stop")
+        for name, value in (("start", first), ("stop", last)):
+            if value > length:
+                raise ValueError(
+                    f"`{name}` must be in [0, {length}] (this rank's epoch); got"
+                    f" {name}={value}."
+                )
+        if first > last:
+            raise ValueError(
+                f"`start` must be <= `stop`; got start={first}, stop={last}."
+            )
+        return first, last
 
     def _begun(self) -> int:
         """Starts an iteration: the position it starts from (a restored one
