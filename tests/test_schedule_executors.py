@@ -6,6 +6,7 @@ saved epoch, and is refused naming the first epoch that differs otherwise."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -322,3 +323,60 @@ def test_a_python_mixture_resumes_into_new_rates_and_refuses_earlier_changes():
     refused = ovs.mix(sources, earlier, seed=0, epochs=MIX_EPOCHS)
     with pytest.raises(ValueError, match=r"saved in epoch 3 .* from epoch 3 on"):
         refused.load_state_dict(state)
+
+
+# A state as the Sampler and the BatchSampler saved it before states kept the
+# plan's history (oversample at 53288ab), literally.
+BEFORE_HISTORY = {
+    "version": 2,
+    "rule": 2,
+    "plan": "1726ed077df9d222abf92e80a67233db",
+    "seed": 1,
+    "num_replicas": 1,
+    "rank": 0,
+    "shuffle": True,
+    "drop_last": False,
+    "copy_seeds": False,
+    "epoch": 2,
+    "position": 5,
+}
+
+
+def test_a_state_saved_before_histories_restores_into_the_same_plan():
+    plan = ovs.plan([0] * 10 + [1] * 3, seed=1)
+    assert plan.fingerprint == BEFORE_HISTORY["plan"]
+    sampler = ovs.Sampler(plan)
+    sampler.load_state_dict(dict(BEFORE_HISTORY))
+    # what that version yielded after the first 5 (recorded there)
+    assert list(sampler) == [12, 12, 2, 7, 8, 10, 10, 10, 10, 9, 3, 12, 1, 0, 11]
+    batches = ovs.BatchSampler(ovs.Sampler(plan), 4)
+    saved = {**BEFORE_HISTORY, "epoch": 0, "position": 4}
+    batches.load_state_dict({**saved, "batch_size": 4, "batch_drop_last": False})
+    fresh = list(ovs.BatchSampler(ovs.Sampler(plan), 4))
+    assert list(batches) == fresh[1:]
+
+
+def test_a_state_saved_before_histories_is_refused_by_another_plan():
+    other = ovs.Sampler(ovs.plan([0] * 10 + [1] * 3, seed=2))
+    with pytest.raises(ValueError, match="another plan"):
+        other.load_state_dict({**BEFORE_HISTORY, "seed": 2})
+
+
+def test_a_cap_that_changes_no_target_does_not_block_a_resume():
+    labels = [0] * 90 + [1] * 10
+    saved_under = ovs.plan(labels, ovs.Schedule({0: "sqrt", 10: "all"}), seed=0)
+    sampler = ovs.Sampler(saved_under)
+    sampler.set_epoch(12)
+    head = list(itertools.islice(sampler, 30))
+    state = sampler.state_dict()
+    capped = ovs.plan(
+        labels, ovs.Schedule({0: "sqrt", 10: "all"}), seed=0, max_factor=1000
+    )
+    resumed = ovs.Sampler(capped)
+    resumed.load_state_dict(state)
+    assert sorted(head + list(resumed)) == sorted(
+        i for i, c in enumerate(saved_under.copies(12)) for _ in range(c)
+    )
+    tight = ovs.plan(labels, ovs.Schedule({0: "sqrt", 10: "all"}), seed=0, max_factor=2)
+    with pytest.raises(ValueError, match="from epoch 0 on"):
+        ovs.Sampler(tight).load_state_dict(state)

@@ -367,7 +367,7 @@ class Plan(_packing.Saved):
         epoch (which a schedule sets, and may change on resume)."""
         digest = hashlib.blake2b(digest_size=16)
         header = {**self._described(with_format=False), "rule": _rule.VERSION}
-        for name in ("strategy", "targets", "schedule", "starts"):
+        for name in ("strategy", "max_factor", "targets", "schedule", "starts"):
             header.pop(name, None)
         digest.update(json.dumps(header, sort_keys=True).encode())
         for array in (self._codes, self._weights):

@@ -326,9 +326,10 @@ def choices(
     initial = tf.constant(config, tf.int64)
     totals_of = tf.constant(rows, tf.float64)
     pieces_of = int64([max(1, math.ceil(int(row.sum()) / PIECE)) for row in rows])
-    tables = [batch_counts(tuple(row.tolist()), stratified or 1) for row in rows]
-    bounds = int64(np.cumsum([0, *(len(table) for table in tables)]))
-    batches = tf.constant(np.concatenate(tables), tf.int64)
+    if stratified is not None:  # NOTE: a table of batches x sources, only then
+        tables = [batch_counts(tuple(row.tolist()), stratified) for row in rows]
+        bounds = int64(np.cumsum([0, *(len(table) for table in tables)]))
+        batches = tf.constant(np.concatenate(tables), tf.int64)
     copies = ClassCopies(rule)
 
     def epoch_choices(epoch: Any) -> Any:
