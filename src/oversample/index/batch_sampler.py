@@ -41,12 +41,14 @@ class BatchSampler:
       a class's copies come in the sampler's order, and a batch keeps that
       order.
     - `samples_per_class=m`: every batch holds `batch_size / m` groups of m
-      copies of one class (metric learning). A class's copies are taken in
-      rounds (each sample's first copy in the sampler's order, then the
-      second copies, ...), so a group is m distinct samples wherever its
-      class has m distinct samples left. A class gets at most one group per
-      batch while it holds at most `m / batch_size` of the epoch; a larger
-      one gets its share of groups in every batch. The batches of whole
+      copies of one class (metric learning). A class's copies, sample by
+      sample, are dealt out to its groups in turn (its last `T_c mod m`
+      copies, from the samples with the most, go to the tail), so a group
+      is m distinct samples whenever the class has m samples and the rank's
+      copies of it are within one per sample (a whole epoch's always are).
+      A class gets at most one group per batch while it holds at most
+      `m / batch_size` of the epoch; a larger one gets its share of groups
+      in every batch. The batches of whole
       groups come first; the last batches (the tail) hold the groups that do
       not fill a batch, then each class's last `T_c mod m` copies, class by
       class, in batches of `batch_size` with a shorter last one. Nothing is
@@ -55,7 +57,7 @@ class BatchSampler:
     When the sampler shuffles, classes with equal claims to a batch are drawn
     in an order seeded by (plan seed, epoch, rank), so which classes meet in
     a batch changes between epochs. Batches by class compute the rank's epoch
-    whole when iterated (about 40 bytes per index).
+    whole when iterated (35-70 bytes per index).
 
     Args:
         sampler: an `ovs.Sampler`; `sampler.set_epoch(e)` chooses the epoch.

@@ -177,16 +177,19 @@ def per_class(
     """The positions of a rank's epoch in batches of `batch // m` groups of
     `m` copies of one class.
 
-    Each class's copies are put in rounds: its samples' first copies in the
-    epoch's order, then their second copies in the same order, ...; the class
-    is cut into groups of m consecutive copies of that list, which are m
-    distinct samples wherever the class has m distinct samples left. The
-    quota spreads each class's groups over the batches (at most one group of
-    a class in a batch while the class holds at most m / batch of the
-    epoch); inside a batch the groups keep the epoch's order of their first
-    copies. After the last batch of whole groups comes the tail: the groups
-    that do not fill a batch, then each class's last `T_c mod m` copies,
-    class by class.
+    A class of T_c copies makes g = T_c // m groups. Its other `T_c mod m`
+    copies go to the tail (`_dealt`: taken one at a time from the sample with
+    the most copies left); the rest, listed sample by sample (samples in the
+    epoch's order of their first copies), are dealt out to the g groups in
+    turn, so the copies of one sample land in different groups while it has
+    at most g of them: a group is m distinct samples whenever the class has
+    at least m samples and its copies are within one per sample (a whole
+    epoch's always are). The quota spreads each class's groups over the
+    batches (at most one group of a class in a batch while the class holds
+    at most m / batch of the epoch); inside a batch the groups keep the
+    epoch's order of their first copies. After the last batch of whole
+    groups comes the tail: the groups that do not fill a batch, then each
+    class's tail copies, class by class.
 
     Args:
         classes: the class code of each position (`classes_of`), shape (L,).
@@ -199,36 +202,53 @@ def per_class(
         order (L,) int64: the batched epoch is `epoch[order]`.
     """
     size = classes.size
-    ranked = _rounds(classes, sources)
-    totals = np.bincount(classes)
-    groups = totals // m
-    starts = np.cumsum(totals) - totals  # where each class begins in `ranked`
-    inside = np.arange(size) - np.repeat(starts, totals)
-    rest = ranked[inside >= np.repeat(groups * m, totals)]
-    present = np.flatnonzero(groups)
+    major, tail = _dealt(classes, sources, m)
+    rest = tail[np.argsort(classes[tail], kind="stable")]
+    count = np.bincount(classes) // m
+    present = np.flatnonzero(count)
     if not present.size:
         return rest
-    numbers, owners, counts = _entries(groups[present], batch // m, draw)
-    group_batch = _class_major(owners, counts, numbers)
-    count = groups[present]
-    ordinal = np.arange(group_batch.size) - np.repeat(np.cumsum(count) - count, count)
-    first = np.repeat(starts[present], count) + m * ordinal  # in `ranked`
-    chosen = first[np.argsort(group_batch * size + ranked[first])]
-    whole = ranked[(chosen[:, None] + np.arange(m)).ravel()]
-    return np.concatenate([whole, rest])
+    count = count[present]
+    # NOTE: copy i of a class's dealt list goes to its group i mod g, place
+    # i // g; the groups are then rows of one (groups, m) table.
+    dealt = count * m
+    inside = np.arange(major.size) - np.repeat(np.cumsum(dealt) - dealt, dealt)
+    width = np.repeat(count, dealt)
+    row = np.repeat(np.cumsum(count) - count, dealt) + inside % width
+    members = np.empty((int(count.sum()), m), np.int64)
+    members[row, inside // width] = major
+    members.sort(axis=1)  # a group keeps the epoch's order
+    numbers, owners, quota = _entries(count, batch // m, draw)
+    group_batch = _class_major(owners, quota, numbers)
+    chosen = np.argsort(group_batch * size + members[:, 0], kind="stable")
+    return np.concatenate([members[chosen].ravel(), rest])
 
 
-def _rounds(classes: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """The positions class by class; within a class, round j lists the
-    (j+1)-th copies of its samples in the epoch's order of their first."""
+def _dealt(
+    classes: np.ndarray, sources: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The copies to deal into groups, sample by sample (samples in the
+    epoch's order of their first copies, class by class), and the positions
+    left to the tail: `T_c mod m` copies of each class, taken one at a time
+    from the sample that has the most copies left (its latest copy), so that
+    what is dealt is as even over the samples as it can be."""
     size = classes.size
     by_source = np.argsort(sources, kind="stable")
     new = np.ones(size, bool)
     new[1:] = sources[by_source[1:]] != sources[by_source[:-1]]
     owner = np.cumsum(new) - 1
     first = np.flatnonzero(new)
-    copy, earliest = np.empty(size, np.int64), np.empty(size, np.int64)
-    copy[by_source] = np.arange(size) - first[owner]
+    earliest, copy = np.empty(size, np.int64), np.empty(size, np.int64)
     earliest[by_source] = by_source[first][owner]
-    rounds = np.argsort(copy * size + earliest)
-    return rounds[np.argsort(classes[rounds], kind="stable")]
+    copy[by_source] = np.arange(size) - first[owner]  # j-th copy of its sample
+    # NOTE: taking copies from the sample with the most left, one at a time,
+    # takes them in descending copy number (the earliest sample first among
+    # equals): the j-th copy goes when its sample is down to j + 1.
+    ranked = np.lexsort((earliest, -copy, classes))
+    totals = np.bincount(classes)
+    place = np.arange(size) - np.repeat(np.cumsum(totals) - totals, totals)
+    tail = ranked[place < (totals % m)[classes[ranked]]]
+    keep = np.ones(size, bool)
+    keep[tail] = False
+    major = np.lexsort((np.arange(size), earliest, classes))
+    return major[keep[major]], tail
