@@ -181,3 +181,67 @@ def test_a_schedule_with_one_row_per_phase_survives_json():
     for epoch in range(8):
         assert again.copies(epoch).tolist() == plan.copies(epoch).tolist()
     assert plan.targets_at(4) != plan.targets_at(5) == plan.targets_at(40)
+
+
+FINGERPRINT = """
+import oversample as ovs
+def grow(counts):
+    return {c: 10 for c in counts}
+labels = [0] * 8 + [1] * 2
+for strategy in (ovs.Schedule({0: grow, 2: "sqrt"}), ovs.Progressive(3, end=grow)):
+    print(ovs.plan(labels, strategy, seed=0).fingerprint)
+"""
+
+
+def test_a_schedule_of_callables_has_the_same_fingerprint_in_every_process():
+    """A callable phase is described by its name, not its address, so a state
+    saved in one process restores in the next."""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", FINGERPRINT],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert len(runs[0]) == 2 and runs[0] == runs[1]
+
+
+def test_a_schedule_keeps_the_phases_it_checked():
+    phases = {0: "sqrt", 3: "all"}
+    rates = {"a": 1.0, "b": 2.0}
+    schedule = ovs.Schedule(phases)
+    mixed = ovs.Schedule({0: rates})
+    phases[1] = "all"  # after the check: unsorted, never seen by the schedule
+    rates["a"] = 5.0
+    assert list(schedule.phases) == [0, 3]
+    assert mixed.phases[0] == {"a": 1.0, "b": 2.0}
+    plan = ovs.plan([0] * 8 + [1] * 2, schedule, seed=0)
+    assert [plan.targets_at(e)[1] for e in range(5)] == [4, 4, 4, 8, 8]
+    with pytest.raises(TypeError):
+        schedule.phases[5] = "all"  # read-only
+
+
+@pytest.mark.parametrize("engine", ["python", "tf"])
+def test_a_stratified_batch_longer_than_a_later_epoch_is_refused(engine):
+    def source(n):
+        if engine == "python":
+            return list(range(n))
+        import tensorflow as tf
+
+        return tf.data.Dataset.range(n)
+
+    rates = {0: {"a": 1, "b": 1}, 2: {"a": 0.1, "b": 0.2}}
+    with pytest.raises(
+        ValueError, match=r"`stratified`=12 is more than the 3 .* epoch 2"
+    ):
+        ovs.mix({"a": source(10), "b": source(10)}, rates=rates, stratified=12,
+                seed=0, epochs=3)  # fmt: skip
+    fits = ovs.mix({"a": source(10), "b": source(10)}, rates=rates, stratified=3,
+                   seed=0, epochs=3)  # fmt: skip
+    assert len(list(fits)) == 20 + 20 + 3

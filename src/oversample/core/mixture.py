@@ -300,9 +300,11 @@ def plan_mixture(
     seed: int | None,
     balance: object,
     count: Callable[[str, Any], Mapping[Any, int]],
+    stratified: int | None = None,
 ) -> Mixture:
     """The mixture's plan, with a class plan per source in `balance`: every
-    argument is checked before `count(name, label)` reads a source's labels."""
+    argument is checked before `count(name, label)` reads a source's labels
+    (a stratified batch against the epochs' lengths too, once known)."""
     from oversample.core.planning import plan as make_plan
 
     resolved = _seeding.resolve_seed(seed)
@@ -310,6 +312,7 @@ def plan_mixture(
     wanted = check_within(balance, names, rates)
     found = mixture(sizes, rates, samples, resolved)
     if not wanted:
+        _check_batch(found.plan, stratified)
         return found
     assert rates is not None
     within = {}
@@ -321,7 +324,25 @@ def plan_mixture(
         within[name] = make_plan(
             counts=counts, strategy=targets, seed=inner_seed, thin=True
         )
-    return mixture(sizes, rates, samples, resolved, within)
+    found = mixture(sizes, rates, samples, resolved, within)
+    _check_batch(found.plan, stratified)
+    return found
+
+
+def _check_batch(plan: Plan, stratified: int | None) -> None:
+    """A stratified batch must fit in every epoch of the mixture."""
+    if stratified is None:
+        return
+    rule = plan.class_rule
+    totals = rule.targets.sum(axis=1)
+    if int(totals.min()) < stratified:
+        row = int(np.argmin(totals))
+        raise ValueError(
+            f"`stratified`={stratified} is more than the {int(totals[row])}"
+            f" elements of the mixture's epoch {int(rule.starts[row])}: a batch"
+            " holds every source's share only within an epoch; use"
+            f" stratified <= {int(totals.min())}, or more samples per epoch."
+        )
 
 
 def mixture(

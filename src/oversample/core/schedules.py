@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -80,7 +81,9 @@ class Progressive:
         return table.astype(np.int64)
 
     def __repr__(self) -> str:
-        return f"Progressive(epochs={int(self.epochs)}, end={self.end!r})"
+        end = self.end
+        shown = strategies.describe_strategy(end) if callable(end) else repr(end)
+        return f"Progressive(epochs={int(self.epochs)}, end={shown})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,6 +149,11 @@ class Schedule:
                     " a dict, ovs.Power(a), a callable, a size) or, for a mixture,"
                     f" a dict of rates; got {describe(strategy)}."
                 )
+        # NOTE: a copy, read-only: the caller's dict may change after the check.
+        kept = {
+            int(e): dict(s) if isinstance(s, Mapping) else s for e, s in phases.items()
+        }
+        object.__setattr__(self, "phases", types.MappingProxyType(kept))
 
     @property
     def starts(self) -> np.ndarray:
@@ -180,7 +188,15 @@ class Schedule:
         return np.stack(rows).astype(np.int64)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{int(e)}: {s!r}" for e, s in self.phases.items())
+        """The phases as `describe_strategy` gives them (a callable by its
+        name, not its address): the same text in every process, as the
+        plan's fingerprint needs."""
+        shown = ", ".join(
+            f"{int(e)}: {s!r}"
+            if isinstance(s, Mapping | str)
+            else f"{int(e)}: {strategies.describe_strategy(s)}"
+            for e, s in self.phases.items()
+        )
         return f"Schedule({{{shown}}})"
 
 

@@ -297,7 +297,9 @@ def mix(
     def count(name: str, label: Any) -> Any:
         return count_labels(sources[name], label, False, keying=POSITION)
 
-    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    found = plan_mixture(
+        sizes(sources), rates, samples, seed, balance, count, stratified
+    )
     labels = {
         name: value[0] if isinstance(value, tuple) else value
         for name, value in (balance or {}).items()

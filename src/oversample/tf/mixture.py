@@ -99,7 +99,9 @@ def mix(
         resolved = _source.resolve_label(ds.element_spec, label)
         return _source.count(ds, resolved, False).counts
 
-    found = plan_mixture(sizes(sources), rates, samples, seed, balance, count)
+    found = plan_mixture(
+        sizes(sources), rates, samples, seed, balance, count, stratified
+    )
     check_schedule(found.plan, settings)
     if settings.copy_seeds:
         _check_order(sources, found)
