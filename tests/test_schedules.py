@@ -137,11 +137,11 @@ def test_progressive_is_for_single_label_classes():
     [
         ({}, TypeError, r"`Schedule\(phases\)` must be a non-empty dict"),
         ("sqrt", TypeError, r"non-empty dict \{epoch: strategy\}; got phases='sqrt'"),
-        ({0: "sqrt", -2: "all"}, ValueError, r"ints >= 0; got \[-2\]"),
+        ({0: "sqrt", -2: "all"}, ValueError, r"ints >= 0; got -2 in phases=\{0: "),
         (
             {0: "sqrt", 2.5: "all"},
             TypeError,
-            r"keyed by epochs, ints >= 0; got \[2.5\]",
+            r"keyed by epochs, ints >= 0; got 2.5 in phases=",
         ),
         ({1: "sqrt", 3: "all"}, ValueError, r"begin with a phase at epoch 0.*epoch 1"),
         ({0: "sqrt", 5: "all", 3: "mean"}, ValueError, r"epoch 3 after epoch 5"),
@@ -245,3 +245,22 @@ def test_a_stratified_batch_longer_than_a_later_epoch_is_refused(engine):
     fits = ovs.mix({"a": source(10), "b": source(10)}, rates=rates, stratified=3,
                    seed=0, epochs=3)  # fmt: skip
     assert len(list(fits)) == 20 + 20 + 3
+
+
+@pytest.mark.parametrize(
+    "rates, words",
+    [
+        ({0: {"a": 1, "b": 1}, 4: {"a": 1, "b": 2}, 2: {"a": 1, "b": 1}},
+         r"`rates` must list its phases in increasing epochs; got epoch 2 after"
+         r" epoch 4 in rates=\{0: "),
+        ({1: {"a": 1, "b": 1}}, r"`rates` must begin with a phase at epoch 0.*"
+         r" in rates=\{1: "),
+        ({0: {"a": 1, "b": 1}, -1: {"a": 1, "b": 1}},
+         r"`rates` must be keyed by epochs, ints >= 0; got -1 in rates="),
+    ],
+)  # fmt: skip
+def test_rates_by_epoch_are_refused_naming_rates(rates, words):
+    with pytest.raises(ValueError, match=words):
+        ovs.mix_plan({"a": 10, "b": 10}, rates=rates, seed=0)
+    with pytest.raises(ValueError, match=words.replace("rates", "samples")):
+        ovs.mix_plan({"a": 10, "b": 10}, samples=rates, seed=0)

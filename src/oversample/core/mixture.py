@@ -134,7 +134,13 @@ def _phases(
     phase for a dict of values, one per phase of a `Schedule` (or of a dict
     keyed by epochs)."""
     if isinstance(given, Mapping) and given and all(is_int(k) for k in given):
-        given = Schedule(dict(given))
+        try:
+            given = Schedule(dict(given))
+        except (TypeError, ValueError) as error:
+            # NOTE: the user gave `rates` (or `samples`), not a Schedule.
+            text = str(error).replace("`Schedule(phases)`", f"`{argument}`")
+            text = text.replace("`Schedule` phase", f"`{argument}` phase")
+            raise type(error)(text.replace(" phases=", f" {argument}=")) from None
     if not isinstance(given, Schedule):
         return [(0, given)]
     phases = []

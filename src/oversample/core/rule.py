@@ -251,11 +251,6 @@ class ClassRule:
             threshold,
         )
 
-    @property
-    def last_row(self) -> int:
-        """The row that holds for this epoch and every later one."""
-        return int(self.targets.shape[0]) - 1
-
     def row(self, epoch: int) -> int:
         """The row of targets of `epoch`."""
         return int(np.searchsorted(self.starts, check_epoch(epoch), side="right")) - 1

@@ -127,18 +127,20 @@ class Schedule:
         if bad:
             raise (ValueError if all(is_int(e) for e in bad) else TypeError)(
                 "`Schedule(phases)` must be keyed by epochs, ints >= 0; got"
-                f" {describe(bad)}."
+                f" {describe(bad[0])} in phases={describe(dict(phases))}."
             )
         if int(epochs[0]) != 0:
             raise ValueError(
                 "`Schedule(phases)` must begin with a phase at epoch 0 (what"
-                f" would epoch 0 be?); got the first phase at epoch {epochs[0]}."
+                f" would epoch 0 be?); got the first phase at epoch {epochs[0]} in"
+                f" phases={describe(dict(phases))}."
             )
         unsorted = [(int(a), int(b)) for a, b in itertools.pairwise(epochs) if b <= a]
         if unsorted:
             raise ValueError(
                 "`Schedule(phases)` must list its phases in increasing epochs; got"
-                f" epoch {unsorted[0][1]} after epoch {unsorted[0][0]}."
+                f" epoch {unsorted[0][1]} after epoch {unsorted[0][0]} in"
+                f" phases={describe(dict(phases))}."
             )
         for epoch, strategy in phases.items():
             if isinstance(strategy, Progressive | Schedule) or not _static(
