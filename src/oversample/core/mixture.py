@@ -193,13 +193,8 @@ def _phase_targets(
     rates: Mapping[str, object] | None,
     samples: Mapping[str, object] | None,
 ) -> list[int]:
-    if (rates is None) == (samples is None):
-        raise TypeError(
-            "give exactly one of `rates` (epochs of each source per epoch of the"
-            " mixture, e.g. {'wiki': 2.5, 'books': 0.3}) or `samples` (a"
-            " number of samples per source); got"
-            f" {'both' if rates is not None else 'neither'}."
-        )
+    """One phase's targets, in the order given: of `rates` or of `samples`,
+    exactly one given (`_targets` checked it)."""
     argument = "rates" if rates is not None else "samples"
     given = rates if rates is not None else samples
     assert given is not None
