@@ -693,11 +693,3 @@ def test_the_command_line_refuses_bad_input_with_exit_2(args, parts, data_dir):
     errors = [line for line in done.stderr.splitlines() if " error: " in line]
     assert len(errors) == 1, done.stderr
     assert [p for p in parts if p not in errors[0]] == [], errors[0]
-
-
-def test_stratified_batches_on_a_stream_are_refused_naming_the_batch_sampler():
-    rows = [{"label": int(label)} for label in [0, 0, 0, 1]]
-    with pytest.raises(ValueError, match=r"`stratified`=32 .*ovs.BatchSampler"):
-        ovs.balance(rows, seed=0, stratified=32)
-    with pytest.raises(ValueError, match=r"`stratified` must be an int >= 1"):
-        ovs.balance(rows, seed=0, stratified=0)

@@ -7,6 +7,7 @@ NumPy only: an executor imports TensorFlow when the source is a tf.data one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -141,10 +142,14 @@ def balance(
         thin: allow targets below the counts ("median", "mean", an int size, a
             dict target): such a class gives each sample 0 or 1 copies per
             epoch, rotating over epochs (see `ovs.plan`).
-        stratified: batches of this size that each hold every class's share
-            of the epoch. Not available on streams, which decide copies as
-            they read: it is refused, naming `ovs.BatchSampler(...,
-            stratified=True)` over a random-access source, which gives it.
+        stratified: B, to lay each epoch out in batches of B that each hold
+            every class's share of the epoch to within one (the quota of
+            `ovs.mix(stratified=B)`). A Python iterable's stream does it when
+            its spread holds every class in memory (then the whole epoch is at
+            hand; with DataLoader workers or ranks, each reader's part); it is
+            refused otherwise, and on tf.data, shards and Ray, naming
+            `ovs.BatchSampler(..., stratified=True)` over a random-access
+            source, which gives it at any size.
 
     Returns:
         A `tf.data.Dataset` with the same element structure (unless
@@ -165,24 +170,26 @@ def balance(
         epoch, epochs, shuffle_buffer, provenance, spread, copy_seeds
     )
     check_bool(progress, "progress")
-    _check_stratified(stratified)
+    if stratified is not None:
+        stratified = check_int(stratified, "stratified", minimum=1)
     choice = Choice(strategy, seed, rounding, max_factor, counts, plan, thin)
     executor, keying = _sources.of(ds, key)
+    if stratified is not None:
+        if not executor.stratifies:
+            raise ValueError(_stratified_elsewhere(stratified, executor.name))
+        settings = dataclasses.replace(settings, stratified=stratified)
     return executor.balance(
         ds, label, choice, settings, keying=keying, progress=progress
     )
 
 
-def _check_stratified(stratified: object) -> None:
-    """Refuses `stratified=` on a stream, pointing to what gives it."""
-    if stratified is None:
-        return
-    size = check_int(stratified, "stratified", minimum=1)
-    raise ValueError(
-        f"`stratified`={size} is not available in `ovs.balance`: a stream decides"
-        " each sample's copies as it reads, so it cannot promise every batch"
-        " each class's share without holding the whole epoch. Read the source"
-        " by index instead: ovs.BatchSampler(ovs.Sampler(plan),"
+def _stratified_elsewhere(size: int, where: str) -> str:
+    """Why `stratified=` is refused on this kind of source, and what gives it."""
+    return (
+        f"`stratified`={size} is not available in `ovs.balance` on {where}: it"
+        " needs the whole epoch's copies in memory to lay them out by class, as"
+        " a Python iterable's stream does when the spread holds every class."
+        " Read the source by index instead: ovs.BatchSampler(ovs.Sampler(plan),"
         f" batch_size={size}, stratified=True) (PyTorch, Grain, TFDS"
         " data_source, NumPy); ovs.mix(..., stratified=B) does it for sources."
     )

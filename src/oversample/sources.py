@@ -77,7 +77,8 @@ class Mix(Protocol):
 class Executor:
     """What one kind of source provides to the entry points; `duplicate` and
     `mix` are None where they do not apply, and `stable_ids` says whether its
-    samples can be keyed by a stable id read from each element (`key=`)."""
+    samples can be keyed by a stable id read from each element (`key=`), and
+    `stratifies` whether its `balance` can lay batches out by class."""
 
     name: str
     count_labels: CountLabels
@@ -85,6 +86,7 @@ class Executor:
     duplicate: Duplicate | None = None
     mix: Mix | None = None
     stable_ids: bool = False
+    stratifies: bool = False  # `balance(stratified=B)`: batches by class
 
 
 def _tf_stream() -> Executor:
@@ -115,6 +117,7 @@ def _python_stream() -> Executor:
         executor.balance,
         executor.duplicate,
         executor.mix,
+        stratifies=True,
     )
 
 

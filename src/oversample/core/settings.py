@@ -103,6 +103,7 @@ class Settings:
     provenance: bool
     spread: int = 0  # bytes the spread may hold; 0: off
     copy_seeds: bool = False
+    stratified: int | None = None  # batches by class of this size (`balance`)
 
     def marking(self, seed: int) -> Marking:
         """What each output element carries besides itself, for a plan seed."""

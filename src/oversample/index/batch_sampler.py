@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import interleave as _interleave
 from oversample.core import states as _states
 from oversample.core.validation import check_bool, check_int, describe
 from oversample.index import class_batches as _class_batches
@@ -196,12 +197,12 @@ class BatchSampler:
         if not indices.size:
             return np.zeros(0, np.int64)
         sampler, plan = self.sampler, self.sampler.plan
-        classes = _class_batches.classes_of(plan.members.codes, indices)
+        classes = _interleave.classes_of(plan.members.codes, indices)
         draw = _class_batches.ties(
             plan.seed, sampler.epoch, sampler.rank, sampler.shuffle
         )
         if self.samples_per_class is None:
-            return _class_batches.stratified(classes, self.batch_size, draw)
+            return _interleave.stratified(classes, self.batch_size, draw)
         return _class_batches.per_class(
             classes, indices, self.samples_per_class, self.batch_size, draw
         )

@@ -11,15 +11,11 @@ classes meet in a batch is drawn anew in every epoch and rank.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from oversample.core import seeding as _seeding
-from oversample.core.interleave import batch_rows
+from oversample.core.interleave import batch_entries
 from oversample.core.plan import Plan
-
-_BLOCK = 256  # rows of the quota turned into entries at a time
 
 
 def check(
@@ -95,33 +91,6 @@ def ties(seed: int, epoch: int, rank: int, shuffle: bool) -> np.random.Generator
     return _seeding.rng(seed, "class-batches", epoch, rank) if shuffle else None
 
 
-def classes_of(codes: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """The class code of each of `indices`, in the narrowest unsigned type."""
-    # NOTE: a stable sort of 16-bit keys is a radix sort, the common case.
-    narrow = np.min_scalar_type(max(int(codes.max(initial=0)), 0))
-    return codes[indices].astype(narrow)
-
-
-def _entries(
-    totals: np.ndarray, batch: int, draw: np.random.Generator | None
-) -> tuple[np.ndarray, ...]:
-    """The nonzero counts of the quota's rows as (batch, class, count)
-    arrays, batch by batch and class by class within a batch; the classes in
-    the narrowest unsigned type (a stable sort of 16-bit keys is a radix
-    sort)."""
-    rows = batch_rows(totals, batch, draw)
-    narrow = np.min_scalar_type(max(totals.size - 1, 0))
-    parts, done = [], 0
-    # NOTE: rows are read a block at a time: a table of every batch x class
-    # would outgrow the epoch when classes outnumber the batch size.
-    while block := list(itertools.islice(rows, _BLOCK)):
-        table = np.asarray(block)
-        number, owner = np.nonzero(table)
-        parts.append((number + done, owner.astype(narrow), table[number, owner]))
-        done += len(block)
-    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
-
-
 def _class_major(
     owners: np.ndarray, counts: np.ndarray, values: np.ndarray
 ) -> np.ndarray:
@@ -129,42 +98,6 @@ def _class_major(
     (within a class, batch by batch)."""
     by_class = np.argsort(owners, kind="stable")
     return np.repeat(values[by_class], counts[by_class])
-
-
-def stratified(
-    classes: np.ndarray, batch: int, draw: np.random.Generator | None
-) -> np.ndarray:
-    """The positions of a rank's epoch in stratified batches of `batch`.
-
-    Batch k takes from each class the next `rows[k][c]` of its copies in the
-    epoch's order (the quota's row k); inside a batch the positions keep the
-    epoch's order. The last batch holds the rest when `batch` does not divide
-    the epoch.
-
-    Args:
-        classes: the class code of each position (`classes_of`), shape (L,).
-        batch: the batch size, at most L.
-        draw: breaks ties between classes (`ties`).
-
-    Returns:
-        order (L,) int64: the batched epoch is `epoch[order]`.
-    """
-    size = classes.size
-    grouped = np.argsort(classes, kind="stable")  # class by class, in epoch order
-    totals = np.bincount(classes)
-    present = np.flatnonzero(totals)
-    _, owners, counts = _entries(totals[present], batch, draw)
-    # NOTE: the entries, batch by batch, tile the output; class by class they
-    # tile `grouped`: each copy moves from the one tiling to the other.
-    starts = np.cumsum(counts) - counts
-    by_class = np.argsort(owners, kind="stable")
-    shift = starts[by_class] - (np.cumsum(counts[by_class]) - counts[by_class])
-    order = np.empty(size, np.int64)
-    order[np.repeat(shift, counts[by_class]) + np.arange(size)] = grouped
-    whole = size // batch * batch
-    order[:whole].reshape(-1, batch).sort(axis=1)
-    order[whole:].sort()
-    return order
 
 
 def per_class(
@@ -218,7 +151,7 @@ def per_class(
     members = np.empty((int(count.sum()), m), np.int64)
     members[row, inside // width] = major
     members.sort(axis=1)  # a group keeps the epoch's order
-    numbers, owners, quota = _entries(count, batch // m, draw)
+    numbers, owners, quota = batch_entries(count, batch // m, draw)
     group_batch = _class_major(owners, quota, numbers)
     chosen = np.argsort(group_batch * size + members[:, 0], kind="stable")
     return np.concatenate([members[chosen].ravel(), rest])

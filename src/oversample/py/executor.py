@@ -229,6 +229,7 @@ def build(
         settings.provenance,
         settings.copy_seeds,
         None if counts is None else counts.fingerprint,
+        settings.stratified,
     )
     # NOTE: apart from the identity: new targets on resume may hold other
     # samples, and the state names that difference on its own.
@@ -249,7 +250,10 @@ def build(
         holding=holding,
         extra={"streaming": epochs.streaming},
         all_held=held is not None and bool(rule.held is not None and rule.held.all()),
+        stratified=settings.stratified,
     )
+    if config.stratified is not None:
+        _check_stratified(config, plan, spread, reading.sharded)
     stream_class: type[Balanced] = Balanced
     if "torch" in sys.modules:
         from oversample.py.torch_stream import TorchBalanced
@@ -258,6 +262,42 @@ def build(
     out = stream_class(config, plan, spread)
     out.shard_counts = counts
     return out
+
+
+def _check_stratified(config: Config, plan: Plan, spread: Any, sharded: bool) -> None:
+    """Batches by class need the whole epoch's copies at hand: every class
+    held by the spread, one stream (not shards) and an epoch of a batch."""
+    size = config.stratified
+    assert size is not None
+    elsewhere = (
+        " Or read the source by index: ovs.BatchSampler(ovs.Sampler(plan),"
+        f" batch_size={size}, stratified=True)."
+    )
+    if plan.kind != "classes":
+        raise ValueError(
+            f"`stratified`={size} lays batches out by class, and this stream's"
+            " copies come from per-sample weights, which have no classes." + elsewhere
+        )
+    if sharded:
+        raise ValueError(
+            f"`stratified`={size} needs one stream of the whole epoch; shards are"
+            " read by many readers, each its own part." + elsewhere
+        )
+    if not config.all_held:
+        raise ValueError(
+            f"`stratified`={size} lays each epoch out by class from the samples"
+            " the spread holds in memory, so every class must be held; this"
+            f" stream's {spread}. Give a `spread` budget that holds the whole"
+            " source (the source's size in memory, e.g. spread='4GiB')." + elsewhere
+        )
+    totals = plan.class_rule.targets.sum(axis=1)
+    if int(totals.min()) < size:
+        row = int(np.argmin(totals))
+        raise ValueError(
+            f"`stratified`={size} is more than the {int(totals[row])} elements of"
+            f" epoch {int(plan.class_rule.starts[row])}: use stratified <="
+            f" {int(totals.min())}."
+        )
 
 
 def sizes(sources: dict[str, Any]) -> dict[str, int]:

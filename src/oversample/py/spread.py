@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import interleave as _interleave
 from oversample.core import permutation as _permutation
 from oversample.core import seeding as _seeding
 from oversample.core import spread as _spread
@@ -172,13 +173,29 @@ class Held:
     def owned(self, keys: np.ndarray, epoch: int) -> Any:
         """The held copies that the samples with these keys own in `epoch`:
         an object array (of (example, marks) pairs when marks are asked for)."""
+        row, copy = self._owned_rows(keys, epoch)
+        return self._examples(row, copy, epoch)
+
+    def stratified(
+        self, keys: np.ndarray, epoch: int, batch: int, draw: np.random.Generator
+    ) -> Any:
+        """`owned(keys, epoch)` reordered into batches of `batch` that each
+        hold every class's share of these copies to within one
+        (`core.interleave.stratified`: the quota of `ovs.mix`)."""
+        row, copy = self._owned_rows(keys, epoch)
+        classes = _interleave.classes_of(self.index, row)
+        order = _interleave.stratified(classes, min(batch, max(row.size, 1)), draw)
+        return self._examples(row[order], copy[order], epoch)
+
+    def _owned_rows(self, keys: np.ndarray, epoch: int) -> tuple[np.ndarray, ...]:
+        """The held row and copy number of each copy these keys own."""
         columns, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
         total = permutation.total
         low = keys * total // self.samples
         width = (keys + 1) * total // self.samples - low
         count = int(width.sum())
         if not count:
-            return np.empty(0, dtype=object)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(count)
         slot = permutation(slots)
         column = columns(slot)
@@ -193,9 +210,13 @@ class Held:
                 extra_starts[column] + inside - bulk, 0, extra_rows.size - 1
             )
             row = np.where(in_base, row, extra_rows[place])
+        copy = np.where(in_base, inside // np.maximum(size, 1), base[column])
+        return row, copy
+
+    def _examples(self, row: np.ndarray, copy: np.ndarray, epoch: int) -> Any:
+        """The held examples of these rows, with their marks when asked for."""
         if not self.marking.wanted:
             return self.examples[row]
-        copy = np.where(in_base, inside // np.maximum(size, 1), base[column])
         found = self.examples[row].tolist()
         pairs = self.marking.pairs(found, self.keys[row], copy, epoch)
         out = np.empty(len(pairs), dtype=object)

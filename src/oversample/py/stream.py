@@ -56,6 +56,7 @@ class Config:
     split: tuple[int, int] | None = None  # (num_replicas, rank) given
     all_held: bool = False  # every class held: the source needs no second read
     whole: bool = False  # one reader reads it all, whatever the workers
+    stratified: int | None = None  # batches by class of this size (all held)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -220,6 +221,10 @@ class _Windows:
             skip = resume.get("emitted", 0)
         size = config.block or 1024
         length = keying.length(unit) if config.all_held else None
+        if config.stratified is not None:
+            # NOTE: the unit's whole epoch is one block, laid out by class.
+            assert length is not None
+            size = max(length, 1)
         # NOTE: with every class held, the pass before streaming read every
         # example; the keys alone say which held copies a block owns.
         source = None if length is not None else iter(unit.open())
@@ -246,7 +251,13 @@ class _Windows:
                 assert config.held is not None
                 block = keying.block(unit, state, count, None)
                 owners = block.keys if block.mine is None else block.keys[block.mine]
-                out = config.held.owned(owners, epoch).tolist()
+                if config.stratified is None:
+                    out = config.held.owned(owners, epoch).tolist()
+                else:
+                    draw = _seeding.rng(config.seed, "by-class", epoch, *self.reader)
+                    out = config.held.stratified(
+                        owners, epoch, config.stratified, draw
+                    ).tolist()
             else:
                 out = lay_out(config, keying, unit, state, examples, epoch)
             self.length = len(out)
