@@ -117,3 +117,10 @@ def test_an_epoch_near_two_to_the_63_is_random_access_and_beyond_it_refused():
     assert sampler[largest - 1] == tail[-1]
     with pytest.raises(ValueError, match=r"add up to 9223372036854775808 copies"):
         ovs.plan(labels, strategy={0: 2**62, 1: 2**62})
+
+
+def test_padding_past_two_to_the_63_is_refused_naming_the_ranks():
+    plan = ovs.plan([0, 0, 0, 1], strategy={0: 2**62, 1: 2**62 - 1})
+    assert len(ovs.Sampler(plan, num_replicas=3, rank=2, drop_last=True)) > 0
+    with pytest.raises(ValueError, match=r"`num_replicas`=3 pads an epoch of"):
+        ovs.Sampler(plan, num_replicas=3, rank=2)

@@ -33,28 +33,36 @@ def check_batches(ids, labels, batch):
         assert np.abs(got - batch * totals / totals.sum()).max() < 1, (low, got)
 
 
-@pytest.mark.parametrize(
-    "strategy", ["sqrt", "not majority", ovs.Progressive(epochs=3)]
-)
+@pytest.mark.parametrize("strategy", ["sqrt", "not majority", ovs.Progressive(3)])
 @pytest.mark.parametrize("batch", [16, 50])
 def test_each_batch_holds_every_class_share_and_the_epoch_is_the_plans(strategy, batch):
-    stream = ovs.balance(
-        EXAMPLES, strategy=strategy, seed=4, epochs=4, stratified=batch
-    )
-    ids = np.array([e["id"] for e in stream])
     plan = ovs.plan(LABELS, strategy, seed=4)
-    assert plan.targets == stream.plan.targets
-    start = 0
-    for epoch in range(4):
-        part = ids[start : start + plan.total_at(epoch)]
-        start += part.size
-        assert sorted(part.tolist()) == epoch_of(plan, epoch)
-        check_batches(part, LABELS, batch)
-    assert start == ids.size
-    plain = [
-        e["id"] for e in ovs.balance(EXAMPLES, strategy=strategy, seed=4, epochs=4)
-    ]
-    assert sorted(plain) == sorted(ids.tolist()) and plain != ids.tolist()
+    for epoch in range(4):  # a stream per epoch (and set_epoch on one stream)
+        fixed = ovs.balance(
+            EXAMPLES, strategy=strategy, seed=4, epoch=epoch, stratified=batch
+        )
+        assert plan.targets == fixed.plan.targets
+        ids = np.array([e["id"] for e in fixed])
+        assert sorted(ids.tolist()) == epoch_of(plan, epoch)
+        check_batches(ids, LABELS, batch)
+        if not isinstance(strategy, ovs.Progressive):  # needs epoch= or epochs=
+            stream = ovs.balance(EXAMPLES, strategy=strategy, seed=4, stratified=batch)
+            stream.set_epoch(epoch)
+            assert [e["id"] for e in stream] == ids.tolist()
+        again = ovs.balance(EXAMPLES, strategy=strategy, seed=4, epoch=epoch)
+        plain = [e["id"] for e in again]
+        assert sorted(plain) == sorted(ids.tolist()) and plain != ids.tolist()
+
+
+def test_a_reader_with_no_copies_yields_nothing():
+    """More readers than copies of a thinned tail: some parts are empty."""
+    examples = [{"id": i, "label": int(i >= 1000)} for i in range(1010)]
+    kwargs = {"strategy": {0: 10, 1: 10}, "thin": True, "seed": 0, "epoch": 0}
+    stream = ovs.balance(examples, stratified=4, **kwargs)
+    parts = [[e["id"] for e in stream.split(32, rank)] for rank in range(32)]
+    assert sum(not part for part in parts) > 0
+    whole = sorted(i for part in parts for i in part)
+    assert whole == sorted(e["id"] for e in ovs.balance(examples, **kwargs))
 
 
 def test_the_rare_classes_are_in_every_batch_not_by_chance():
@@ -133,14 +141,25 @@ def test_copy_seeds_are_those_of_plain_batches():
          r"every class must be held; this stream's spread: nothing held.*BatchSampler"),
         (EXAMPLES, {"stratified": 32, "spread": "2KiB"}, ValueError,
          r"every class must be held; this stream's spread: .*held .*spread='4GiB'"),
+        (EXAMPLES, {"stratified": 32, "epochs": 3}, ValueError,
+         r"`epochs`=3 streams the epochs back to back.*`epoch=k`"),
+        (EXAMPLES, {"stratified": 32, "epochs": None}, ValueError,
+         r"`epochs`='endless' streams the epochs back to back"),
+        (iter(EXAMPLES), {"stratified": 32, "epoch": 0,
+                          "counts": dict(Counter(LABELS.tolist()))},
+         ValueError, r"nothing held \(the source can be read only once.*\)\. Or read"),
+        ([{"id": 0, "label": 0}] * 3,
+         {"stratified": 2, "plan": ovs.plan(weights=[1.0, 2.0, 1.0], seed=0)},
+         ValueError, r"per-sample weights, which have no classes\.$"),
         (EXAMPLES, {"stratified": 5000}, ValueError,
          r"`stratified`=5000 is more than the 3000 elements of epoch 0: use"
          r" stratified <= 3000\."),
     ],
 )  # fmt: skip
 def test_what_the_held_samples_do_not_allow_is_refused(source, kwargs, error, words):
+    kwargs = kwargs if "plan" in kwargs else {"seed": 0, **kwargs}
     with pytest.raises(error, match=words):
-        ovs.balance(source, seed=0, **kwargs)
+        ovs.balance(source, **kwargs)
 
 
 def test_tf_data_and_shards_are_refused_naming_the_batch_sampler(tmp_path):

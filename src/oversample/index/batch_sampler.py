@@ -47,9 +47,9 @@ class BatchSampler:
       copies, from the samples with the most, go to the tail), so a group
       is m distinct samples whenever the class has m samples and the rank's
       copies of it are within one per sample (a whole epoch's always are).
-      A class gets at most one group per batch while it holds at most
-      `m / batch_size` of the epoch; a larger one gets its share of groups
-      in every batch. The batches of whole
+      A class gets at most one group per batch while its groups are at most
+      `m / batch_size` of all the groups; a larger one gets its share of
+      groups in every batch. The batches of whole
       groups come first; the last batches (the tail) hold the groups that do
       not fill a batch, then each class's last `T_c mod m` copies, class by
       class, in batches of `batch_size` with a shorter last one. Nothing is

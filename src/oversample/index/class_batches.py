@@ -118,8 +118,8 @@ def per_class(
     at most g of them: a group is m distinct samples whenever the class has
     at least m samples and its copies are within one per sample (a whole
     epoch's always are). The quota spreads each class's groups over the
-    batches (at most one group of a class in a batch while the class holds
-    at most m / batch of the epoch); inside a batch the groups keep the
+    batches (at most one group of a class in a batch while its groups are at
+    most m / batch of all the groups); inside a batch the groups keep the
     epoch's order of their first copies. After the last batch of whole
     groups comes the tail: the groups that do not fill a batch, then each
     class's tail copies, class by class.

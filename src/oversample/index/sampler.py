@@ -13,7 +13,7 @@ import numpy as np
 from oversample.core import rule as _rule
 from oversample.core import seeding as _seeding
 from oversample.core import states as _states
-from oversample.core.plan import Plan
+from oversample.core.plan import MAX_TOTAL, Plan
 from oversample.core.validation import (
     check_bool,
     check_int,
@@ -91,6 +91,7 @@ class Sampler:
         check_bool(drop_last, "drop_last")
         check_bool(copy_seeds, "copy_seeds")
         replicas, rank = check_split(num_replicas, rank)
+        _check_padded(plan, replicas, drop_last)
         self.plan = plan
         self.shuffle = shuffle
         self.num_replicas = replicas
@@ -346,3 +347,18 @@ class Sampler:
 
     get_state = state_dict
     set_state = load_state_dict
+
+
+def _check_padded(plan: Plan, replicas: int, drop_last: bool) -> None:
+    """An epoch padded to a multiple of the ranks must still have int64
+    positions (a plan is refused above 2**63 - 1 copies; padding adds some)."""
+    if drop_last or replicas == 1 or plan.kind != "classes":
+        return
+    largest = int(max(sum(row.tolist()) for row in plan.class_rule.targets))
+    padded = -(-largest // replicas) * replicas
+    if padded > MAX_TOTAL:
+        raise ValueError(
+            f"`num_replicas`={replicas} pads an epoch of {largest} copies to"
+            f" {padded}, above 2**63 - 1 = {MAX_TOTAL} (positions are int64);"
+            " use drop_last=True or a number of ranks that divides the epoch."
+        )

@@ -266,7 +266,8 @@ def build(
 
 def _check_stratified(config: Config, plan: Plan, spread: Any, sharded: bool) -> None:
     """Batches by class need the whole epoch's copies at hand: every class
-    held by the spread, one stream (not shards) and an epoch of a batch."""
+    held by the spread, one stream (not shards), one epoch per iteration and
+    an epoch of a batch."""
     size = config.stratified
     assert size is not None
     elsewhere = (
@@ -276,19 +277,32 @@ def _check_stratified(config: Config, plan: Plan, spread: Any, sharded: bool) ->
     if plan.kind != "classes":
         raise ValueError(
             f"`stratified`={size} lays batches out by class, and this stream's"
-            " copies come from per-sample weights, which have no classes." + elsewhere
+            " copies come from per-sample weights, which have no classes."
         )
     if sharded:
         raise ValueError(
             f"`stratified`={size} needs one stream of the whole epoch; shards are"
             " read by many readers, each its own part." + elsewhere
         )
+    if config.extra.get("streaming"):
+        given = "endless" if config.epochs is None else len(config.epochs)
+        raise ValueError(
+            f"`stratified`={size} lays out one epoch at a time, and `epochs`="
+            f"{given!r} streams the epochs back to back, where a batch would"
+            " straddle two epochs' layouts. Build a stream per epoch"
+            " (`epoch=k`), or call set_epoch(k) before each iteration."
+        )
     if not config.all_held:
+        budget = (
+            " Give a `spread` budget that holds the whole source (its size in"
+            " memory, e.g. spread='4GiB')."
+            if spread.reason is None or spread.budget == 0 or "budget" in spread.reason
+            else ""
+        )
         raise ValueError(
             f"`stratified`={size} lays each epoch out by class from the samples"
             " the spread holds in memory, so every class must be held; this"
-            f" stream's {spread}. Give a `spread` budget that holds the whole"
-            " source (the source's size in memory, e.g. spread='4GiB')." + elsewhere
+            f" stream's {spread}.{budget}" + elsewhere
         )
     totals = plan.class_rule.targets.sum(axis=1)
     if int(totals.min()) < size:

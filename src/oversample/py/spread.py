@@ -183,6 +183,8 @@ class Held:
         hold every class's share of these copies to within one
         (`core.interleave.stratified`: the quota of `ovs.mix`)."""
         row, copy = self._owned_rows(keys, epoch)
+        if not row.size:  # NOTE: a reader whose part holds no copy
+            return np.empty(0, dtype=object)
         classes = _interleave.classes_of(self.index, row)
         order = _interleave.stratified(classes, min(batch, max(row.size, 1)), draw)
         return self._examples(row[order], copy[order], epoch)
