@@ -3,6 +3,9 @@ classes, balanced to the largest class, by the Sampler and by its peers.
 
 Run: python benchmarks/bench_sampler.py [--sizes 1000000 10000000] [--repeats 3]
 Writes benchmarks/results/sampler.{json,md}. Each method runs in its own process.
+`--construction 10000000 100000000` measures only planning, building the Sampler
+and its first index (seconds; bytes per sample beyond the labels, peak and kept)
+into benchmarks/results/sampler_construction.{json,md}.
 """
 
 from __future__ import annotations
@@ -169,6 +172,39 @@ def measure(method: str, samples: int, classes: int, repeats: int) -> dict[str, 
     }
 
 
+def construction(samples: int, classes: int) -> dict[str, Any]:
+    """Planning and building a Sampler over `samples` long-tailed labels
+    (int64), then its first index: seconds, and bytes per source sample
+    beyond the labels (peak and kept RSS, in this one process)."""
+    import time
+
+    import oversample as ovs
+
+    warm = ovs.Sampler(ovs.plan(np.arange(64) % 4, seed=0))
+    warm[0]  # the compiled loops load outside the timing
+    labels = labels_for(samples, classes)
+    reset_peak()
+    before = status_mib("VmRSS")
+    start = time.perf_counter()
+    plan = ovs.plan(labels, strategy="sqrt", seed=0)
+    planned = time.perf_counter() - start
+    sampler = ovs.Sampler(plan)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    sampler[samples // 3]
+    first = time.perf_counter() - start
+    per_sample = 2**20 / samples
+    return {
+        "samples": samples,
+        "classes": classes,
+        "plan_s": planned,
+        "construction_s": built,
+        "first_index_ms": first * 1e3,
+        "peak_bytes_per_sample": (status_mib("VmHWM") - before) * per_sample,
+        "kept_bytes_per_sample": (status_mib("VmRSS") - before) * per_sample,
+    }
+
+
 def _best(results: dict[str, dict[str, Any]], prefix: str) -> float | None:
     found = [r["seconds"] for m, r in results.items() if m.startswith(prefix)]
     return min(found) if found else None
@@ -181,9 +217,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument(
+        "--construction",
+        type=int,
+        nargs="*",
+        default=None,
+        help="only plan + Sampler + first index at these sizes, each in its own"
+        " process (results/sampler_construction.{json,md})",
+    )
+    parser.add_argument(
         "--out", default=None, help="results folder (default: results/)"
     )
     args = parser.parse_args()
+    if args.construction:
+        built = [
+            run_in_child(
+                "bench_sampler", "construction", samples=n, classes=args.classes
+            )
+            for n in args.construction
+        ]
+        meta = {"note": "bytes per source sample beyond the labels, RSS in one child"}
+        path = write_results("sampler_construction", built, meta, out_folder(args.out))
+        print(path.with_suffix(".md").read_text())
+        return
     rows = []
     for size in args.sizes:
         results = {}

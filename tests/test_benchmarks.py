@@ -76,6 +76,16 @@ def test_benchmark_script_runs_and_writes_results(script, tmp_path):
     assert (tmp_path / f"{name}.md").read_text().startswith("| ")
 
 
+def test_the_samplers_construction_is_measured(tmp_path):
+    script = str(BENCHMARKS / "bench_sampler.py")
+    sizes = ["--construction", "20000", "--classes", "20"]
+    command = [sys.executable, script, *sizes, "--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (row,) = json.loads((tmp_path / "sampler_construction.json").read_text())["rows"]
+    assert row["samples"] == 20000 and row["construction_s"] >= row["plan_s"] > 0
+    assert row["first_index_ms"] > 0 and row["kept_bytes_per_sample"] >= 0
+
+
 def test_the_training_study_runs_and_writes_results(tmp_path):
     pytest.importorskip("tensorflow")
     methods = ["class_weight", "balance", "deferred", "decoupled (cRT)"]

@@ -13,6 +13,7 @@ from oversample.core.validation import describe, is_int
 # NOTE: a dense lookup table beats sorting when the label range is small; above
 # this range np.unique (a sort) is used instead.
 _DENSE_RANGE = 1 << 24
+_CHUNK = 1 << 20  # labels encoded at a time
 _INT64_MAX = 2**63 - 1
 _UINT64_MAX = 2**64 - 1
 
@@ -144,31 +145,43 @@ def encode_labels(labels: object, name: str = "labels") -> EncodedLabels:
     if array.dtype.kind in "iu":
         low, high = int(array.min()), int(array.max())
         if high - low < _DENSE_RANGE:
-            wide = array.dtype == np.uint64
-            shifted = (
-                (array - np.uint64(low)).astype(np.int64)
-                if wide
-                else (array.astype(np.int64) - low)
-            )
-            histogram = np.bincount(shifted, minlength=high - low + 1)
-            present = np.flatnonzero(histogram)
-            lookup = np.zeros(histogram.size, dtype=code_dtype(present.size))
-            lookup[present] = np.arange(present.size)
-            classes: np.ndarray = (
-                present.astype(np.uint64) + np.uint64(low)
-                if wide
-                else present.astype(np.int64) + low
-            )
-            return EncodedLabels(
-                _class_tuple(classes),
-                lookup[shifted],
-                histogram[present].astype(np.int64),
-            )
+            return _dense(array, low, high)
     values, inverse, counts = np.unique(array, return_inverse=True, return_counts=True)
     dtype = code_dtype(values.size)
     return EncodedLabels(
         _class_tuple(values), inverse.astype(dtype), counts.astype(np.int64)
     )
+
+
+def _dense(array: np.ndarray, low: int, high: int) -> EncodedLabels:
+    """Integer labels in a small range: a histogram, then a lookup table, a
+    chunk of labels at a time, so that nothing but the codes grows with the
+    labels (an int64 copy of every label would be 8 bytes a sample)."""
+    wide = array.dtype == np.uint64
+    width = high - low + 1
+    chunk = max(_CHUNK, width)  # NOTE: a chunk's histogram costs the range
+
+    def shifted(piece: np.ndarray) -> np.ndarray:
+        if wide:
+            return (piece - np.uint64(low)).astype(np.int64)
+        return piece.astype(np.int64) - low
+
+    histogram = np.zeros(width, np.int64)
+    for start in range(0, array.size, chunk):
+        piece = shifted(array[start : start + chunk])
+        histogram += np.bincount(piece, minlength=width)
+    present = np.flatnonzero(histogram)
+    lookup = np.zeros(width, dtype=code_dtype(present.size))
+    lookup[present] = np.arange(present.size)
+    codes = np.empty(array.size, lookup.dtype)
+    for start in range(0, array.size, chunk):
+        codes[start : start + chunk] = lookup[shifted(array[start : start + chunk])]
+    classes: np.ndarray = (
+        present.astype(np.uint64) + np.uint64(low)
+        if wide
+        else present.astype(np.int64) + low
+    )
+    return EncodedLabels(_class_tuple(classes), codes, histogram[present])
 
 
 def is_multilabel(labels: object) -> bool:

@@ -47,6 +47,9 @@ FIXED_MASK = FIXED_ONE - 1
 GOLDEN32 = 0x9E3779B9
 MAX_CLASS_SIZE = (1 << 31) - 1
 MAX_WEIGHT = float(1 << 30)
+# NOTE: samples grouped by class at a time: the sort of a chunk and its
+# temporaries stay a few tens of MiB whatever the number of samples.
+GROUP_CHUNK = 1 << 18
 CHANGED = (
     "in version 2 a class's extra copies rotate by the extras given in earlier"
     " epochs, so that fairness holds when the targets change"
@@ -137,7 +140,7 @@ class Members:
 
     Attributes:
         codes: (N,) the class index of every sample.
-        order: (N,) sample indices grouped by class (int32 while they fit).
+        order: (N,) sample indices grouped by class (uint32 while they fit).
         starts: (C,) where each class begins in `order`.
     """
 
@@ -147,10 +150,8 @@ class Members:
 
     @classmethod
     def of(cls, codes: np.ndarray, counts: np.ndarray) -> Members:
-        order = np.argsort(codes, kind="stable")
-        if order.size < 2**31:
-            order = order.astype(np.int32)
         starts = np.cumsum(counts) - counts
+        order = _grouped(codes, starts)
         _frozen(order, starts)
         return cls(codes, order, starts)
 
@@ -166,6 +167,27 @@ class Members:
         out[self.order] = np.arange(self.codes.size) - np.repeat(self.starts, counts)
         out.flags.writeable = False
         return out
+
+
+def _grouped(codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The sample indices grouped by class, in source order within a class,
+    without a sort of every sample: a chunk of samples at a time, each class's
+    run of the chunk (a stable sort of the chunk's narrow codes) is written
+    at that class's cursor, so nothing but the result grows with the samples
+    (4 bytes a sample below 2**32 samples)."""
+    size = codes.size
+    order = np.empty(size, np.uint32 if size <= 1 << 32 else np.uint64)
+    cursor = starts.astype(np.int64)
+    steps = np.arange(min(size, GROUP_CHUNK), dtype=np.int64)
+    for low in range(0, size, GROUP_CHUNK):
+        chunk = codes[low : low + GROUP_CHUNK]
+        local = np.argsort(chunk, kind="stable")
+        held = np.bincount(chunk, minlength=starts.size)
+        # NOTE: the chunk's k-th sample of class c goes to cursor[c] + k.
+        shift = cursor - (np.cumsum(held) - held)
+        order[shift[chunk[local]] + steps[: chunk.size]] = local + low
+        cursor += held
+    return order
 
 
 @dataclass(frozen=True)

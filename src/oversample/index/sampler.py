@@ -92,6 +92,8 @@ class Sampler:
         check_bool(copy_seeds, "copy_seeds")
         replicas, rank = check_split(num_replicas, rank)
         _check_padded(plan, replicas, drop_last)
+        if plan.kind == "classes":
+            _ = plan.members  # NOTE: built now (a counting pass), not at first use
         self.plan = plan
         self.shuffle = shuffle
         self.num_replicas = replicas
