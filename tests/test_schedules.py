@@ -100,11 +100,24 @@ def test_the_stream_carries_out_every_epoch_back_to_back():
     assert int(one.cardinality()) == plan.total_at(2)
 
 
-def test_a_fresh_epoch_stream_is_refused_for_a_schedule():
+_RATES = {0: {"a": 1, "b": 1}, 2: {"a": 1, "b": 3}}
+_FRESH = {
+    "strategy": lambda ds: ovs.balance(ds, strategy=ovs.Progressive(epochs=4), seed=0),
+    "plan": lambda ds: ovs.balance(ds, plan=_plan()),
+    "duplicate": lambda ds: ovs.duplicate(ds, plan=_plan(), label="label"),
+    "mix": lambda ds: ovs.mix({"a": ds, "b": ds}, ovs.Schedule(_RATES), seed=0),
+}
+
+
+@pytest.mark.parametrize("form", sorted(_FRESH))
+def test_a_fresh_epoch_stream_is_refused_for_a_schedule(form):
     tf = pytest.importorskip("tensorflow")
     ds = tf.data.Dataset.from_tensor_slices({"label": _labels()})
-    with pytest.raises(ValueError, match=r"Progressive\(epochs=4.*give `epochs=E`"):
-        ovs.balance(ds, strategy=ovs.Progressive(epochs=4), seed=0)
+    what = (
+        "the mixture's Schedule of rates" if form == "mix" else r"Progressive\(epochs=4"
+    )
+    with pytest.raises(ValueError, match=what + r".*give `epochs=E`"):
+        _FRESH[form](ds)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from oversample.core import strategies
+from oversample.core.plan import Plan
+from oversample.core.settings import Epochs
 from oversample.core.validation import describe, is_int
 
 
@@ -215,3 +217,22 @@ def _static(strategy: object, rates: bool = False) -> bool:
 
 
 EPOCH_DEPENDENT = (Progressive, Schedule)
+
+
+def check_fresh(plan_or_strategy: object, epochs: Epochs) -> None:
+    """Refuses an epoch-dependent plan or strategy in the fresh-epoch mode
+    (each iteration a random epoch), before any data flows."""
+    epoch_dependent = (
+        plan_or_strategy.epoch_dependent
+        if isinstance(plan_or_strategy, Plan)
+        else isinstance(plan_or_strategy, EPOCH_DEPENDENT)
+    )
+    if epoch_dependent and epochs.fresh:
+        strategy = getattr(plan_or_strategy, "strategy", plan_or_strategy)
+        if strategy == "mixture":
+            strategy = "the mixture's Schedule of rates"
+        raise ValueError(
+            f"{strategy} changes the targets from epoch to epoch;"
+            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
+            " without them every iteration draws a random epoch."
+        )

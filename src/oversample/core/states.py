@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from oversample.core import rule as _rule
+from oversample.core.schedules import check_fresh
+from oversample.core.settings import Epochs
 from oversample.core.validation import describe
 
 # NOTE: states saved before copy seeds existed had none.
@@ -91,11 +93,15 @@ def _check_history(what: str, saved: Mapping[str, Any], plan: Any) -> None:
         )
 
 
-def plan_identity(plan: Any, epoch: int | None) -> str:
+def plan_identity(plan: Any, epochs: Epochs) -> str:
     """What a pipeline's saved state must have been saved under: the plan's
-    history up to `epoch` when the pipeline runs that one epoch (its targets
+    history up to the epoch when the pipeline runs that one epoch (its targets
     may change after it), else the whole plan (a pipeline of several epochs
-    computes ahead: its buffers may hold elements of the next epoch)."""
+    computes ahead: its buffers may hold elements of the next epoch). A plan
+    whose targets change by epoch has no identity in the fresh-epoch mode:
+    refused there, before any data flows."""
+    check_fresh(plan, epochs)
+    epoch = epochs.fixed
     if epoch is None:
         return str(plan.fingerprint)
     return json.dumps(plan.history(epoch), sort_keys=True)

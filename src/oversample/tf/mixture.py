@@ -25,9 +25,9 @@ from oversample.core.settings import Settings, auto_buffer
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import source as _source
 from oversample.tf import tf as _tf
-from oversample.tf.pipeline import check_schedule, run
+from oversample.tf.pipeline import run
 from oversample.tf.rule import ClassCopies, ClassRule, int64, marks_of
-from oversample.tf.source import Guard, element_bytes, order_problem
+from oversample.tf.source import Guard, Label, element_bytes, order_problem
 
 __all__ = ["mix"]
 
@@ -93,25 +93,26 @@ def mix(
     """One dataset of the sources mixed at their exact rates."""
     tf = _tf()
 
+    labels: dict[str, Label] = {}  # each source balanced inside: its label
+
     def count(name: str, label: Any) -> Any:
         ds = sources[name]
         _source.check_finite(ds, "count_labels")
-        resolved = _source.resolve_label(ds.element_spec, label)
-        return _source.count(ds, resolved, False).counts
+        labels[name] = _source.resolve_label(ds.element_spec, label)
+        return _source.count(ds, labels[name], False).counts
 
     found = plan_mixture(
         sizes(sources), rates, samples, seed, balance, count, stratified
     )
-    check_schedule(found.plan, settings)
+    epochs = settings.epochs
+    identity = _states.plan_identity(found.plan, epochs)
     if settings.copy_seeds:
         _check_order(sources, found)
-    epochs = settings.epochs
     parts = (epochs, stratified, settings.shuffle_buffer, settings.copy_seeds)
-    identity = _states.plan_identity(found.plan, epochs.fixed)
     config = _seeding.derive(0, "mixture", identity, *parts) & INT64_MAX
-    streams = _Sources(sources, found, settings, balance or {})
+    streams = _Sources(sources, found, settings, labels)
     each = [streams.stream(i, sources[name]) for i, name in enumerate(found.names)]
-    choice = choices(found, settings, stratified, config)
+    choice = choices(found, streams.copies_of, settings, stratified, config)
     out = tf.data.Dataset.choose_from_datasets(each, choice)
     # NOTE: a prefetch that tf.data injects would be saved with its buffered
     # choices and restored without their guard, so that a state restored into
@@ -159,14 +160,15 @@ class _Sources:
         sources: dict[str, Any],
         found: Mixture,
         settings: Settings,
-        balance: Any,
+        labels: dict[str, Label],
     ) -> None:
-        self.found, self.settings, self.balance = found, settings, balance
+        self.found, self.settings, self.labels = found, settings, labels
+        sizes = [element_bytes(sources[name].element_spec) for name in found.names]
         self.buffers = {
-            name: auto_buffer(total, element_bytes(sources[name].element_spec))
+            name: auto_buffer(total, size)
             if settings.shuffle_buffer is None
             else settings.shuffle_buffer
-            for name, total in zip(found.names, found.targets, strict=True)
+            for name, total, size in zip(found.names, found.targets, sizes, strict=True)
         }
         seed, fixed = found.plan.seed, settings.epochs.fixed
         self.marking = settings.marking(seed)
@@ -189,9 +191,6 @@ class _Sources:
         """A source whose classes are balanced inside the mixture: its class
         plan, with its copy seeds."""
         inner = self.found.within[name]
-        asked = self.balance[name]
-        label = asked[0] if isinstance(asked, tuple) else asked
-        resolved = _source.resolve_label(ds.element_spec, label)
         settings = self.settings
         chosen = Settings(
             settings.epochs,
@@ -199,7 +198,7 @@ class _Sources:
             provenance=False,
             copy_seeds=settings.copy_seeds,
         )
-        rule = ClassRule(inner, resolved)
+        rule = ClassRule(inner, self.labels[name])
         return run(ds, inner, rule, chosen)
 
     def _epochs(self) -> Any:
@@ -316,10 +315,15 @@ def _spread_out(counts: Any) -> Any:
 
 
 def choices(
-    found: Mixture, settings: Settings, stratified: int | None, config: int
+    found: Mixture,
+    copies: ClassCopies,
+    settings: Settings,
+    stratified: int | None,
+    config: int,
 ) -> Any:
     """The source of every output: the schedule, piece by piece (or batch by
-    batch), epoch after epoch, with each epoch's targets."""
+    batch), epoch after epoch, with each epoch's targets (the row of `copies`,
+    the mixture's rule in the graph, for the epoch)."""
     tf = _tf()
     rule = found.plan.class_rule
     rows = rule.targets[:, list(found.code)]  # each row's targets, sources in order
@@ -332,7 +336,6 @@ def choices(
         tables = [batch_counts(tuple(row.tolist()), stratified) for row in rows]
         bounds = int64(np.cumsum([0, *(len(table) for table in tables)]))
         batches = tf.constant(np.concatenate(tables), tf.int64)
-    copies = ClassCopies(rule)
 
     def epoch_choices(epoch: Any) -> Any:
         row = copies.row(epoch)

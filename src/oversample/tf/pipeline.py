@@ -13,7 +13,6 @@ from oversample.core import spread as _spread
 from oversample.core import states as _states
 from oversample.core.marks import Marking
 from oversample.core.plan import Plan
-from oversample.core.schedules import EPOCH_DEPENDENT
 from oversample.core.settings import Epochs, Settings, auto_buffer
 from oversample.tf import INT64_MAX, plain
 from oversample.tf import tf as _tf
@@ -76,23 +75,6 @@ def stream_total(plan: Plan, epochs: Epochs, cardinality: int) -> int | None:
     return None if epochs.stream is None else per_epoch * epochs.stream
 
 
-def check_schedule(plan_or_strategy: object, settings: Settings) -> None:
-    """Refuses an epoch-dependent plan or strategy in the fresh-epoch mode,
-    before any data flows."""
-    epoch_dependent = (
-        plan_or_strategy.epoch_dependent
-        if isinstance(plan_or_strategy, Plan)
-        else isinstance(plan_or_strategy, EPOCH_DEPENDENT)
-    )
-    if epoch_dependent and settings.epochs.fresh:
-        strategy = getattr(plan_or_strategy, "strategy", plan_or_strategy)
-        raise ValueError(
-            f"{strategy} changes the targets from epoch to epoch;"
-            " give `epochs=E` (epochs 0..E-1 back to back) or `epoch=k`, since"
-            " without them every iteration draws a random epoch."
-        )
-
-
 def run(
     ds: Any,
     plan: Plan,
@@ -103,6 +85,7 @@ def run(
     """Checks the source against the plan, builds the pipeline that carries
     the plan out with `rule`, attaches the plan and the spread's report."""
     epochs = settings.epochs
+    identity = _states.plan_identity(plan, epochs)
     cardinality = int(ds.cardinality())
     total = stream_total(plan, epochs, cardinality)
     num_samples = plan.num_samples
@@ -125,7 +108,6 @@ def run(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(streamed, facts.element_bytes)
-    identity = _states.plan_identity(plan, epochs.fixed)
     parts: tuple[object, ...] = (identity, epochs, num_samples, buffer)
     if held is not None:
         parts = (*parts, held.identity)

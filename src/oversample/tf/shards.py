@@ -296,7 +296,7 @@ def _pipeline(
     buffer = settings.shuffle_buffer
     if buffer is None:
         buffer = auto_buffer(max(plan.total_at(e) for e in epochs), size)
-    identity = _states.plan_identity(plan, settings.epochs.fixed)
+    identity = _states.plan_identity(plan, settings.epochs)
     fingerprints: tuple[object, ...] = (identity, counts.fingerprint)
     if held is not None:
         fingerprints = (*fingerprints, held.identity)

@@ -28,11 +28,12 @@ from oversample.core.keying import POSITION, By, Keying
 from oversample.core.plan import Plan
 from oversample.core.planning import plan as make_plan
 from oversample.core.prepare import Choice, Counted, FactorChoice, Pairs, prepare
+from oversample.core.schedules import check_fresh
 from oversample.core.settings import Settings
 from oversample.core.strategies import RepeatFactor
 from oversample.tf import source as _source
 from oversample.tf import spread as _spread
-from oversample.tf.pipeline import check_schedule, run
+from oversample.tf.pipeline import run
 from oversample.tf.rule import KeyedClassRule, Rule, WeightRule, fixed_from_weight
 from oversample.tf.rule import plan_rule as _plan_rule
 from oversample.tf.source import Label, LabelSpec
@@ -63,7 +64,7 @@ def balance(
     if resolved.multi and not isinstance(choice.strategy, RepeatFactor):
         _source.check_unbatched(ds.element_spec)
     plan = choice.given_plan()
-    check_schedule(plan if plan is not None else choice.strategy, settings)
+    check_fresh(plan if plan is not None else choice.strategy, settings.epochs)
     reader = (
         KeyedReader(ds, resolved, keying.key)
         if keying.by is By.ID
@@ -91,7 +92,6 @@ def duplicate(
     then streams as any plan does."""
     resolved = None if label is None else _source.resolve_label(ds.element_spec, label)
     plan, rule, holding = _planned(ds, form, resolved, choice, settings)
-    check_schedule(plan, settings)
     return run(ds, plan, rule, settings, holding)
 
 
