@@ -4,7 +4,9 @@ A mixture is a plan whose classes are the sources: source s of n_s samples
 with a rate of r epochs (or a target of T samples) gets T_s = round(r * n_s)
 copies per epoch, b or b+1 per sample, the extras rotating by the plan's one
 rule (a rate below 1 thins the source: every sample is used within
-ceil(n_s / T_s) epochs). A sample's key is (source, position in the source).
+ceil(n_s / T_s) epochs). A sample's key is (source, position in the source);
+the plan holds each source as its range of the concatenation, nothing per
+sample, so it plans sources of any size.
 
 The order of the sources in an epoch is `oversample.core.interleave`'s.
 """
@@ -362,8 +364,7 @@ def mixture(
         if name in within:
             rows[:, place] = within[name].total
     order = sorted(range(len(names)), key=names.__getitem__)
-    code = np.empty(len(names), np.int64)
-    code[order] = np.arange(len(names))
+    offsets = np.cumsum((0, *counts[:-1]), dtype=np.int64)
     schedule, first = (rows[:, order], starts) if starts.size > 1 else (None, None)
     plan = Plan(
         classes=tuple(names[i] for i in order),
@@ -374,7 +375,7 @@ def mixture(
         num_samples=int(sum(counts)),
         _counts=np.asarray([counts[i] for i in order], np.int64),
         _targets=rows[0, order],
-        _codes=np.repeat(code, counts),
+        _ranges=offsets[order],
         _schedule=schedule,
         _starts=first,
     )

@@ -62,12 +62,16 @@ class Plan(_packing.Saved):
     _schedule: np.ndarray | None = field(default=None, repr=False)  # (rows, C)
     _starts: np.ndarray | None = field(default=None, repr=False)  # a row's epoch
     _whole: WholeRule | None = field(default=None, repr=False)
+    # NOTE: classes that are contiguous ranges of the samples (a mixture's
+    # sources) are known by each one's first sample: nothing per sample.
+    _ranges: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         arrays = (
             self._counts,
             self._targets,
             self._codes,
+            self._ranges,
             self._weights,
             self._schedule,
             self._starts,
@@ -153,7 +157,9 @@ class Plan(_packing.Saved):
             return self._whole.selection in ("all", "indices") and (
                 self.num_samples is not None
             )
-        return self._codes is not None or self._weights is not None
+        return any(
+            array is not None for array in (self._codes, self._ranges, self._weights)
+        )
 
     @property
     def total(self) -> int:
@@ -214,7 +220,10 @@ class Plan(_packing.Saved):
 
     @cached_property
     def members(self) -> Members:
-        """Which sample is occurrence k of class c (a plan made from labels)."""
+        """Which sample is occurrence k of class c (a plan made from labels, or
+        a mixture's, whose classes are ranges of the samples)."""
+        if self._ranges is not None:
+            return _rule.Members.ranges(self._ranges, self._counts)
         if self._codes is None:
             raise ValueError(
                 "this plan was made from class counts and knows no samples; make it"
@@ -298,6 +307,8 @@ class Plan(_packing.Saved):
             out["starts"] = self._starts.tolist()
         if self._whole is not None:
             out["whole"] = self._whole.describe()
+        if self._ranges is not None:
+            out["ranges"] = self._ranges.tolist()
         return out
 
     def to_json(self) -> str:
@@ -331,7 +342,7 @@ class Plan(_packing.Saved):
     def _of_document(cls, document: dict[str, Any]) -> Plan:
         factors, schedule = document["class_factors"], document.get("schedule")
         starts = document.get("starts")
-        whole = document.get("whole")
+        whole, ranges = document.get("whole"), document.get("ranges")
         size = document["num_samples"]
         return cls(
             classes=tuple(document["classes"]),
@@ -348,6 +359,7 @@ class Plan(_packing.Saved):
             _schedule=None if schedule is None else np.asarray(schedule, np.int64),
             _starts=None if starts is None else np.asarray(starts, np.int64),
             _whole=None if whole is None else _whole_of(whole, document),
+            _ranges=None if ranges is None else np.asarray(ranges, np.int64),
         )
 
     @cached_property
@@ -393,7 +405,10 @@ class Plan(_packing.Saved):
         change after it (weights changed on resume, `ovs.Schedule`)."""
         epoch = check_epoch(epoch)
         phases = [phase for phase in self.phases if phase[0] <= epoch]
-        return {"base": self.base_fingerprint, "phases": phases}
+        out: dict[str, Any] = {"base": self.base_fingerprint, "phases": phases}
+        if self._ranges is not None:
+            out["members"] = "ranges"  # NOTE: absent from states saved before
+        return out
 
     def first_difference(self, history: object, epoch: int) -> int | None:
         """The first epoch, up to `epoch`, whose copies this plan decides

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from oversample.core import seeding as _seeding
+from oversample.core.labels import code_dtype
 from oversample.core.validation import check_epoch
 
 ROUNDINGS = ("exact", "stochastic")
@@ -136,35 +137,63 @@ class EpochRule:
 @dataclass(frozen=True)
 class Members:
     """Which source sample is occurrence k of class c: the samples grouped by
-    class, in source order within a class.
+    class, in source order within a class; or, for classes that are
+    contiguous ranges of the samples (a mixture's sources), each class's
+    first sample, and nothing per sample.
 
     Attributes:
-        codes: (N,) the class index of every sample.
-        order: (N,) sample indices grouped by class (uint32 while they fit).
-        starts: (C,) where each class begins in `order`.
+        counts: (C,) samples per class.
+        starts: (C,) where each class begins in `order` (or, without one, in
+            the samples).
+        order: (N,) sample indices grouped by class (uint32 while they fit);
+            None when the classes are ranges.
     """
 
-    codes: np.ndarray
-    order: np.ndarray
+    counts: np.ndarray
     starts: np.ndarray
+    order: np.ndarray | None
+    given_codes: np.ndarray | None = None
 
     @classmethod
     def of(cls, codes: np.ndarray, counts: np.ndarray) -> Members:
         starts = np.cumsum(counts) - counts
         order = _grouped(codes, starts)
         _frozen(order, starts)
-        return cls(codes, order, starts)
+        return cls(counts, starts, order, codes)
+
+    @classmethod
+    def ranges(cls, starts: np.ndarray, counts: np.ndarray) -> Members:
+        """Class c is the samples starts[c] .. starts[c] + counts[c] - 1."""
+        return cls(counts, starts, None)
 
     def sample(self, codes: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
         """The source index of occurrence `occurrences` of class `codes`."""
-        return self.order[self.starts[codes] + occurrences].astype(np.int64)
+        found = self.starts[codes] + occurrences
+        if self.order is None:
+            return found.astype(np.int64)
+        return self.order[found].astype(np.int64)
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        """(N,) the class index of every sample (built on first use when the
+        classes are ranges)."""
+        if self.given_codes is not None:
+            return self.given_codes
+        out = np.empty(int(self.counts.sum()), code_dtype(self.counts.size))
+        for c, (start, count) in enumerate(zip(self.starts, self.counts, strict=True)):
+            out[start : start + count] = c
+        out.flags.writeable = False
+        return out
 
     @cached_property
     def occurrences(self) -> np.ndarray:
         """(N,) each sample's occurrence index in its class."""
-        out = np.empty(self.codes.size, np.int64)
-        counts = np.diff(np.append(self.starts, self.codes.size))
-        out[self.order] = np.arange(self.codes.size) - np.repeat(self.starts, counts)
+        size = int(self.counts.sum())
+        out = np.empty(size, np.int64)
+        if self.order is None:
+            out[:] = np.arange(size) - self.starts[self.codes]
+        else:
+            out[self.order] = np.arange(size) - np.repeat(self.starts, self.counts)
         out.flags.writeable = False
         return out
 

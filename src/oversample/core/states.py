@@ -79,7 +79,16 @@ def _check_history(what: str, saved: Mapping[str, Any], plan: Any) -> None:
         return  # NOTE: saved at the end of a run: no epoch is under way
     if "history" not in saved and saved.get("plan") == plan.fingerprint:
         return  # NOTE: saved before states kept a history: the same whole plan
-    first = plan.first_difference(saved.get("history"), int(epoch))
+    history = saved.get("history")
+    first = plan.first_difference(history, int(epoch))
+    if first == -1 and _before_ranges(history, plan.history(int(epoch))):
+        raise ValueError(
+            f"`state` was saved from a {what} of a mixture plan made by an"
+            " earlier oversample, which held each sample's source; a mixture"
+            " plan now holds each source as its range of the samples, and a"
+            " state saved before cannot be checked against it. Start the epoch"
+            " again, or resume with the oversample version it was saved with."
+        )
     if first == -1:
         raise ValueError(
             f"`state` was saved from a {what} of another plan (its samples, seed,"
@@ -105,3 +114,9 @@ def plan_identity(plan: Any, epochs: Epochs) -> str:
     if epoch is None:
         return str(plan.fingerprint)
     return json.dumps(plan.history(epoch), sort_keys=True)
+
+
+def _before_ranges(saved: object, mine: Mapping[str, Any]) -> bool:
+    """A history saved before mixture plans held their sources as ranges,
+    checked against a plan that does."""
+    return isinstance(saved, Mapping) and "members" not in saved and "members" in mine

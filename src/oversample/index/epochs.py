@@ -23,7 +23,7 @@ def build(
         change = _change(int(rule.targets.sum()), replicas, drop_last)
         _adjust_classes(rule.counts, base, extra, change)
         if shuffle:
-            layout = _order.ClassLayout.build(rule, members.order, base, extra)
+            layout = _order.ClassLayout.build(rule, members, base, extra)
         else:
             copies = _rule.exact_copies(rule, members, base, extra)
             layout = _order.SampleLayout(np.cumsum(copies))

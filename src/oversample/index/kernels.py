@@ -6,7 +6,8 @@ computes an index, so `import oversample` never loads numba.
 
 Every loop takes the epoch as two arrays: `data` (int64, from `pack`: the
 permutation's size, widths and keys, then the class layout) and `order` (the
-plan's samples grouped by class) or `ends` (slots per sample).
+plan's samples grouped by class; empty when the classes are ranges of the
+samples, a mixture's sources) or `ends` (slots per sample).
 NOTE: numba charges for every argument of a call from Python; two arrays keep
 `sampler[i]` near 0.2 us of dispatch instead of 0.7 us for ten arguments.
 """
@@ -124,7 +125,8 @@ def class_at(slot, data, order):
     total, low, bits, keys = _feistel(data)
     starts, table, bucket, shift = _layout(data)
     p = _position(slot, total, low, bits, keys)
-    return np.int64(order[_class_slot(p, starts, table, bucket, shift)])
+    found = _class_slot(p, starts, table, bucket, shift)
+    return np.int64(found if order.size == 0 else order[found])
 
 
 @_jit
@@ -142,7 +144,10 @@ def class_take(slots, out, data, order):
         p = _position(slots[t], total, low, bits, keys)
         out[t] = _class_slot(p, starts, table, bucket, shift)
     # NOTE: reading `order` in a second, branch-free pass lets the processor
-    # overlap its cache misses: 65 -> 35 ns per index at 10^7 samples.
+    # overlap its cache misses: 65 -> 35 ns per index at 10^7 samples. An
+    # empty `order`: the classes are ranges, the position is the sample.
+    if order.size == 0:
+        return
     for t in range(slots.size):
         out[t] = order[out[t]]
 
@@ -163,12 +168,13 @@ def class_fill(out, rank, replicas, data, order, part):
     total, low, bits, keys = _feistel(data)
     table = _layout(data)[1]
     position = part[2]
+    ranges = order.size == 0
     for c in range(part[0], part[1]):
         base, extra, size = table[0, c], table[1, c], table[2, c]
         step, first = table[3, c], table[5, c]
         occurrence = step * table[4, c] % size
         for place in range(size):
-            source = order[first + occurrence]
+            source = first + occurrence if ranges else order[first + occurrence]
             for _ in range(base + (1 if place < extra else 0)):
                 slot = _slot_of(position, total, low, bits, keys)
                 # NOTE: `slot % replicas == rank` makes this loop 4x slower.

@@ -28,6 +28,7 @@ BUCKET_BITS = 16
 FILL_REPLICAS = 4
 CHUNK = 1 << 16  # slots per step of the NumPy reference
 THREADED = 1 << 18  # indices below which one thread fills the epoch
+_RANGES = np.zeros(0, np.uint32)  # the compiled loops' `order` when classes are ranges
 
 
 def _cpus() -> int:
@@ -64,13 +65,13 @@ class ClassLayout:
     table: np.ndarray  # (6, C): base, extra, size, inverse, start, first
     bucket: np.ndarray  # class of the slot at each multiple of 2**shift
     shift: int
-    order: np.ndarray  # the plan's samples grouped by class
+    order: np.ndarray | None  # the plan's samples grouped by class; None: ranges
 
     @classmethod
     def build(
         cls,
         rule: _rule.EpochRule,
-        order: np.ndarray,
+        members: _rule.Members,
         base: np.ndarray,
         extra: np.ndarray,
     ) -> ClassLayout:
@@ -79,13 +80,13 @@ class ClassLayout:
         size = rule.counts
         starts = np.concatenate([[0], np.cumsum(base * size + extra)])
         start = (rule.rotation - rule.rank_add) % size
-        first = np.cumsum(size) - size
+        first = members.starts
         table = np.stack([base, extra, size, rule.rank_inverse, start, first])
         total = int(starts[-1])
         shift = max(0, total.bit_length() - BUCKET_BITS)
         marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
         bucket = np.searchsorted(starts, marks, side="right") - 1
-        return cls(starts, table.astype(np.int64), bucket, shift, order)
+        return cls(starts, table.astype(np.int64), bucket, shift, members.order)
 
     @property
     def total(self) -> int:
@@ -106,9 +107,8 @@ class ClassLayout:
             inside // (base + 1),
             extra + (inside - holders) // np.maximum(base, 1),
         )
-        return self.order[first + inverse * ((place + start) % size) % size].astype(
-            np.int64
-        )
+        found = first + inverse * ((place + start) % size) % size
+        return found if self.order is None else self.order[found].astype(np.int64)
 
     def copy_numbers(self, positions: np.ndarray) -> np.ndarray:
         """Which copy of its sample each position holds: 0, 1, ..."""
@@ -164,7 +164,8 @@ class EpochOrder:
         if isinstance(layout, ClassLayout):
             parts = (layout.starts, layout.table, layout.bucket, layout.shift)
             data = compiled.pack(f.total, f.low, f.bits, f.keys, parts)
-            return compiled, "class", data, layout.order
+            order = _RANGES if layout.order is None else layout.order
+            return compiled, "class", data, order
         data = compiled.pack(f.total, f.low, f.bits, f.keys)
         return compiled, "sample", data, layout.ends
 
