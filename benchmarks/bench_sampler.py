@@ -6,15 +6,26 @@ Writes benchmarks/results/sampler.{json,md}. Each method runs in its own process
 `--construction 10000000 100000000` measures only planning, building the Sampler
 and its first index (seconds; bytes per sample beyond the labels, peak and kept)
 into benchmarks/results/sampler_construction.{json,md}.
+`--targets 1000000 100000000` measures the plan as a function: construction at
+10^8 labels, sampler[i] and windows at 10^6 and 10^8 (numba and NumPy only), a
+10-source mixture against Megatron's blending rule (numba), 1,000 sources of
+10^7 (an epoch of 10^10; totals checked on 1,000 x 10^6), and per-sample
+weights against torch.multinomial up to its 2^24 categories; written beside the
+comparison in benchmarks/results/sampler.{json,md} (key "targets").
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _common import (
+    RESULTS,
+    cell,
+    header,
     median_seconds,
     out_folder,
     reset_peak,
@@ -38,6 +49,7 @@ METHODS = [
     "imbalanced-learn RandomOverSampler",
 ]
 CALLS = 200_000  # sampler[i] calls timed
+TARGETS_TITLE = "## Random access: the targets"
 GRAIN_READS = 20_000  # Grain elements read per run
 
 
@@ -205,6 +217,322 @@ def construction(samples: int, classes: int) -> dict[str, Any]:
     }
 
 
+# The targets of the plan as a function (one child process per case).
+
+WINDOW = 1_000_000  # indices per window
+RANDOM_CALLS = 200_000  # sampler[i] at random positions (fewer without numba)
+TORCH_LIMIT = 1 << 24  # torch.multinomial's categories
+
+
+def _warm() -> None:
+    """Loads the compiled loops outside every timing and memory figure."""
+    import oversample as ovs
+
+    warm = ovs.Sampler(ovs.plan(np.arange(64) % 4, seed=0))
+    warm.indices(), warm.indices(1, 9), warm[0]
+
+
+def _numpy_only() -> None:
+    from oversample.index import order as _order
+
+    _order.use_kernels = False
+
+
+def random_access(samples: int, classes: int, fast: bool, repeats: int) -> dict:
+    """`sampler[i]` at random positions and `indices(start, start + 10^6)`
+    at random starts over a Sampler of `samples` long-tailed labels."""
+    import oversample as ovs
+
+    _warm() if fast else _numpy_only()
+    sampler = ovs.Sampler(ovs.plan(labels_for(samples, classes), seed=0))
+    rng = np.random.default_rng(1)
+    calls = RANDOM_CALLS if fast else RANDOM_CALLS // 50
+    positions = rng.integers(0, len(sampler), calls).tolist()
+    sampler[positions[0]]
+
+    def per_call() -> None:
+        for i in positions:
+            sampler[i]
+
+    window = min(WINDOW, len(sampler) // 2)
+    starts = rng.integers(0, len(sampler) - window, 10 if fast else 2).tolist()
+
+    def windows() -> None:
+        for start in starts:
+            sampler.indices(start, start + window)
+
+    call_s, _ = median_seconds(per_call, repeats)
+    window_s, _ = median_seconds(windows, repeats)
+    return {
+        "epoch": len(sampler),
+        "us_per_call": call_s / calls * 1e6,
+        "window_m_per_s": len(starts) * window / window_s / 1e6,
+    }
+
+
+def _mixture_sizes(sources: int, size: int) -> tuple[dict, dict]:
+    """`sources` sources of `size` samples, rates spread over 0.3 .. 2.0."""
+    names = [f"source{i:04d}" for i in range(sources)]
+    rates = np.linspace(0.3, 2.0, sources) if sources > 1 else np.ones(1)
+    return dict.fromkeys(names, size), dict(zip(names, rates.tolist(), strict=True))
+
+
+def blend(weights: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Megatron-Core's blending rule, written here from its description:
+    output i goes to the source furthest below its share of i + 1 outputs,
+    and is that source's next sample (source index uint8, sample int64)."""
+    import numba
+
+    @numba.njit(cache=False)
+    def rule(weights, source, sample, size):  # pragma: no cover - compiled
+        taken = np.zeros(weights.size, np.int64)
+        for i in range(size):
+            best, error = 0, -np.inf
+            for s in range(weights.size):
+                gap = weights[s] * (i + 1) - taken[s]
+                if gap > error:
+                    best, error = s, gap
+            source[i] = best
+            sample[i] = taken[best]
+            taken[best] += 1
+
+    source = np.empty(size, np.uint8)
+    sample = np.empty(size, np.int64)
+    rule(weights, source, sample, size)
+    return source, sample
+
+
+def mixture_epoch(method: str, sources: int, size: int, repeats: int) -> dict:
+    """A mixture's whole epoch: build + every index, by `ovs.mix_plan` and a
+    Sampler or by Megatron's blending rule compiled with numba, each source's
+    count checked against its target."""
+    import oversample as ovs
+
+    sizes, rates = _mixture_sizes(sources, size)
+    targets = np.array([round(rate * size) for rate in rates.values()], np.int64)
+    total = int(targets.sum())
+    if method == "megatron":
+        weights = targets / total
+        blend(weights, 16)  # compiles outside the timing
+
+        def run() -> np.ndarray:
+            source, _ = blend(weights, total)
+            return np.bincount(source, minlength=sources)
+
+    else:
+        _warm()
+
+        def run() -> np.ndarray:
+            sampler = ovs.Sampler(ovs.mix_plan(sizes, rates, seed=0))
+            return np.bincount(sampler.indices() // size, minlength=sources)
+
+    reset_peak()
+    before = status_mib("VmRSS")
+    seconds, _ = median_seconds(run, repeats)
+    counts = run()
+    return {
+        "seconds": seconds,
+        "indices": total,
+        "rise_mib": status_mib("VmHWM") - before,
+        "exact": bool((counts == targets).all()),
+        "max_source_error": int(np.abs(counts - targets).max()),
+    }
+
+
+def large_mixture(sources: int, size: int, check_size: int) -> dict:
+    """`sources` sources of `size` samples: construction and memory of the
+    plan and its Sampler, windows of 10^6 at random starts; then a mixture of
+    `check_size` samples a source, whose whole epoch is read window by window
+    and each source's count compared with its target."""
+    import time
+
+    import oversample as ovs
+
+    _warm()
+    sizes, rates = _mixture_sizes(sources, size)
+    reset_peak()
+    before = status_mib("VmRSS")
+    start = time.perf_counter()
+    sampler = ovs.Sampler(ovs.mix_plan(sizes, rates, seed=0))
+    built = time.perf_counter() - start
+    rise = status_mib("VmHWM") - before
+    rng = np.random.default_rng(2)
+    window = min(WINDOW, len(sampler) // 2)
+    starts = rng.integers(0, len(sampler) - window, 20).tolist()
+    start = time.perf_counter()
+    for first in starts:
+        sampler.indices(first, first + window)
+    rate = len(starts) * window / (time.perf_counter() - start) / 1e6
+    sizes, rates = _mixture_sizes(sources, check_size)
+    checked = ovs.Sampler(ovs.mix_plan(sizes, rates, seed=0))
+    counts = np.zeros(sources, np.int64)
+    step = 10 * WINDOW
+    for first in range(0, len(checked), step):
+        window = checked.indices(first, min(first + step, len(checked)))
+        counts += np.bincount(window // check_size, minlength=sources)
+    targets = np.array([round(r * check_size) for r in rates.values()], np.int64)
+    return {
+        "epoch": len(sampler),
+        "construction_s": built,
+        "construction_rise_mib": rise,
+        "window_m_per_s": rate,
+        "checked_epoch": int(counts.sum()),
+        "checked_exact": bool((counts == targets).all()),
+    }
+
+
+def weighted(method: str, categories: int) -> dict:
+    """One epoch of draws over `categories` per-sample weights: by
+    `torch.multinomial` (what WeightedRandomSampler draws with) or by a
+    weights plan's Sampler; each sample's count against its expected one."""
+    import time
+
+    weights = 1.0 + (np.arange(categories) % 7) / 2  # factors 1 .. 4
+    total = round(float(weights.sum()))
+    if method == "torch":
+        try:
+            import torch
+        except ImportError:
+            return {"seconds": None, "error": "torch is not installed"}
+        start = time.perf_counter()
+        try:
+            drawn = torch.multinomial(torch.as_tensor(weights), total, True)
+        except RuntimeError as error:
+            return {"seconds": None, "error": str(error).splitlines()[0]}
+        counts = np.bincount(drawn.numpy(), minlength=categories)
+    else:
+        import oversample as ovs
+
+        _warm()
+        start = time.perf_counter()
+        plan = ovs.plan(weights=weights, seed=0)
+        counts = np.bincount(ovs.Sampler(plan).indices(), minlength=categories)
+    seconds = time.perf_counter() - start
+    expected = weights * (total / weights.sum())
+    return {
+        "seconds": seconds,
+        "error": None,
+        "max_count_error": float(np.abs(counts - expected).max()),
+    }
+
+
+def targets(repeats: int, large: int, small: int) -> list[dict[str, Any]]:
+    """Every row of the random-access targets, each case in its own child."""
+    rows: list[dict[str, Any]] = []
+
+    def add(case: str, figure: str, value: object, target: str, **more: Any) -> None:
+        rows.append(
+            {"case": case, "figure": figure, "value": value, "target": target, **more}
+        )
+        print(f"{case}: {figure} = {value}", flush=True)
+
+    built = run_in_child("bench_sampler", "construction", samples=large, classes=1000)
+    case = f"Sampler over {large:,} labels, 1,000 classes"
+    add(case, "construction (s)", built["construction_s"], "<= 5")
+    add(
+        case,
+        "peak bytes per sample beyond the labels",
+        built["peak_bytes_per_sample"],
+        "<= 6",
+    )
+    add(case, "first index (ms)", built["first_index_ms"], "<= 10")
+    for samples in (small, large):
+        for fast in (True, False):
+            found = run_in_child(
+                "bench_sampler",
+                "random_access",
+                samples=samples,
+                classes=1000,
+                fast=fast,
+                repeats=repeats,
+            )
+            kind = "numba" if fast else "NumPy only"
+            case = f"Sampler over {samples:,} labels ({kind})"
+            add(
+                case,
+                "sampler[i], random positions (µs)",
+                found["us_per_call"],
+                "<= 1 (numba)" if fast else "-",
+            )
+            add(
+                case,
+                "indices(start, start + 10^6) (M/s)",
+                found["window_m_per_s"],
+                ">= 50 (numba)" if fast else "-",
+            )
+    sources, size = 10, max(1, small)
+    both = {
+        method: run_in_child(
+            "bench_sampler",
+            "mixture_epoch",
+            method=method,
+            sources=sources,
+            size=size,
+            repeats=repeats,
+        )
+        for method in ("oversample", "megatron")
+    }
+    case = f"mixture, {sources} sources x {size:,}, rates 0.3-2.0"
+    ours, theirs = both["oversample"], both["megatron"]
+    add(
+        case,
+        "build + whole epoch (s), oversample",
+        ours["seconds"],
+        "-",
+        exact=ours["exact"],
+    )
+    add(
+        case,
+        "build + whole epoch (s), Megatron's blending rule (numba)",
+        theirs["seconds"],
+        "-",
+        exact=theirs["exact"],
+    )
+    add(case, "oversample / Megatron", ours["seconds"] / theirs["seconds"], "<= 1.0")
+    big = run_in_child(
+        "bench_sampler",
+        "large_mixture",
+        sources=1000,
+        size=large // 10,
+        check_size=small,
+    )
+    case = f"mixture, 1,000 sources x {large // 10:,} (epoch {big['epoch']:,})"
+    add(case, "mix_plan + Sampler (s)", big["construction_s"], "<= 1")
+    add(
+        case,
+        "memory rise building it (MiB)",
+        big["construction_rise_mib"],
+        "O(sources)",
+    )
+    add(case, "indices(start, start + 10^6) (M/s)", big["window_m_per_s"], ">= 20")
+    add(
+        f"mixture, 1,000 sources x {small:,} (epoch {big['checked_epoch']:,})",
+        "every source's count exact over the epoch",
+        big["checked_exact"],
+        "True",
+    )
+    sizes = (1 << 20, 1 << 22, TORCH_LIMIT) if large >= 10**8 else (small,)
+    for categories in (*sizes, TORCH_LIMIT + 1):
+        for method in ("torch", "oversample"):
+            found = run_in_child(
+                "bench_sampler", "weighted", method=method, categories=categories
+            )
+            name = (
+                "torch.multinomial (WeightedRandomSampler)"
+                if method == "torch"
+                else "ovs.plan(weights=) + Sampler.indices()"
+            )
+            value = found["seconds"] if found["error"] is None else found["error"]
+            add(
+                f"{categories:,} per-sample weights, {name}",
+                "one epoch (s)",
+                value,
+                "-",
+                max_count_error=found.get("max_count_error"),
+            )
+    return rows
+
+
 def _best(results: dict[str, dict[str, Any]], prefix: str) -> float | None:
     found = [r["seconds"] for m, r in results.items() if m.startswith(prefix)]
     return min(found) if found else None
@@ -227,7 +555,22 @@ def main() -> None:
     parser.add_argument(
         "--out", default=None, help="results folder (default: results/)"
     )
+    parser.add_argument(
+        "--targets",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("SMALL", "LARGE"),
+        help="only the random-access targets at these sizes (10^6 10^8: the"
+        " issue's table), written beside the comparison in results/sampler.*",
+    )
     args = parser.parse_args()
+    if args.targets:
+        small, large = args.targets
+        rows = targets(args.repeats, large=large, small=small)
+        path = _write_targets(rows, out_folder(args.out))
+        print(path.with_suffix(".md").read_text())
+        return
     if args.construction:
         built = [
             run_in_child(
@@ -288,8 +631,41 @@ def main() -> None:
         "grain_reads": GRAIN_READS,
         "calls": CALLS,
     }
-    path = write_results("sampler", rows, meta, out_folder(args.out))
+    folder = out_folder(args.out)
+    kept = _read(folder).get("targets")
+    path = write_results("sampler", rows, meta, folder)
+    if kept:
+        _write_targets(kept, folder)
     print(path.with_suffix(".md").read_text())
+
+
+def _read(folder: Path | None) -> dict[str, Any]:
+    path = (RESULTS if folder is None else folder) / "sampler.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_targets(rows: list[dict[str, Any]], folder: Path | None) -> Path:
+    """The targets' rows beside the comparison in sampler.json (key
+    "targets") and as a second table in sampler.md; the comparison kept."""
+    folder = RESULTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    found = _read(folder)
+    found.setdefault("rows", [])
+    found["targets"] = rows
+    path = folder / "sampler.json"
+    path.write_text(json.dumps(found, indent=2) + "\n")
+    markdown = folder / "sampler.md"
+    text = markdown.read_text() if markdown.exists() else ""
+    text = text.split(TARGETS_TITLE)[0].rstrip("\n")
+    columns = ["case", "figure", "value", "target"]
+    lines = [
+        "| " + " | ".join(header(c) for c in columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+        *("| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows),
+    ]
+    body = "\n".join(lines)
+    markdown.write_text(f"{text}\n\n{TARGETS_TITLE}\n\n{body}\n".lstrip("\n"))
+    return path
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ No timing is asserted here: speed is measured in benchmarks/, not in tests."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -84,6 +85,41 @@ def test_the_samplers_construction_is_measured(tmp_path):
     (row,) = json.loads((tmp_path / "sampler_construction.json").read_text())["rows"]
     assert row["samples"] == 20000 and row["construction_s"] >= row["plan_s"] > 0
     assert row["first_index_ms"] > 0 and row["kept_bytes_per_sample"] >= 0
+
+
+def test_the_random_access_targets_are_measured_beside_the_comparison(tmp_path):
+    script = str(BENCHMARKS / "bench_sampler.py")
+    compared = [
+        *TINY["bench_sampler.py"],
+        "--methods",
+        "np.repeat + shuffle (copies given)",
+    ]
+    subprocess.run(
+        [sys.executable, script, *compared, "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    sizes = ["--targets", "20000", "200000", "--repeats", "1"]
+    command = [sys.executable, script, *sizes, "--out", str(tmp_path)]
+    subprocess.run(command, check=True, capture_output=True, timeout=900)
+    results = json.loads((tmp_path / "sampler.json").read_text())
+    assert results["rows"], "the comparison is kept"
+    found = {(row["case"], row["figure"]): row for row in results["targets"]}
+    cases = {case for case, _ in found}
+    assert any(
+        case.startswith("Sampler over 200,000 labels (NumPy only)") for case in cases
+    )
+    exact = [row for (_, figure), row in found.items() if figure.startswith("every")]
+    assert [row["value"] for row in exact] == [True]
+    mixed = [row for row in results["targets"] if "exact" in row]
+    assert len(mixed) == 2 and all(row["exact"] for row in mixed)
+    over = [row for row in results["targets"] if row["case"].startswith("16,777,217")]
+    assert isinstance(over[1]["value"], float), "the Sampler goes past 2^24"
+    if importlib.util.find_spec("torch") is not None:
+        assert "2^24" in over[0]["value"]
+    text = (tmp_path / "sampler.md").read_text()
+    assert text.startswith("| ") and "## Random access: the targets" in text
 
 
 def test_the_training_study_runs_and_writes_results(tmp_path):
