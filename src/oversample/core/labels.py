@@ -13,7 +13,7 @@ from oversample.core.validation import describe, is_int
 # NOTE: a dense lookup table beats sorting when the label range is small; above
 # this range np.unique (a sort) is used instead.
 _DENSE_RANGE = 1 << 24
-_CHUNK = 1 << 20  # labels encoded at a time
+_CHUNK = 1 << 17  # labels encoded at a time (1 MiB of int64 temporaries)
 _INT64_MAX = 2**63 - 1
 _UINT64_MAX = 2**64 - 1
 

@@ -49,8 +49,8 @@ GOLDEN32 = 0x9E3779B9
 MAX_CLASS_SIZE = (1 << 31) - 1
 MAX_WEIGHT = float(1 << 30)
 # NOTE: samples grouped by class at a time: the sort of a chunk and its
-# temporaries stay a few tens of MiB whatever the number of samples.
-GROUP_CHUNK = 1 << 18
+# temporaries stay a few MiB whatever the number of samples.
+GROUP_CHUNK = 1 << 16
 CHANGED = (
     "in version 2 a class's extra copies rotate by the extras given in earlier"
     " epochs, so that fairness holds when the targets change"
