@@ -12,7 +12,7 @@ slots, so readers of disjoint samples emit every copy once.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -55,77 +55,131 @@ class ExampleCollector:
     the lowest first; without it every class, dropping the one counted most
     so far (the counting pass folded into this one).
 
+    A block is kept whole, as arrays in the pass's order (class codes,
+    idents, examples), and a class is dropped by marking it; the dropped
+    rows are cut out of the kept blocks once they hold an eighth of the
+    budget. A class's code is its index with `priority`, else the order in
+    which its label was first met.
+
     NOTE: an example's bytes are estimated from a few examples of each block
-    (walking every example's structure cost more than reading it).
+    (walking every example's structure cost more than reading it). Keeping
+    blocks whole costs a few NumPy calls per block, whatever the number of
+    classes in it; a list per class cost a loop over the classes of every
+    block.
     """
 
     def __init__(self, budget: int, priority: np.ndarray | None = None) -> None:
         self.budget, self.priority = budget, priority
-        # label -> pieces of (idents, examples)
-        self.rows: dict[Any, list[tuple[np.ndarray, list[Any]]]] = {}
-        self.bytes: dict[Any, int] = {}
-        self.dropped: set[Any] = set()
-        self.counts: dict[Any, int] = {}
-        self.total = 0
+        classes = 0 if priority is None else priority.size
+        self.labels: dict[Any, int] = {}  # without priority: label -> code
+        self.counts = np.zeros(classes, np.int64)  # samples met, per code
+        self.bytes = np.zeros(classes, np.int64)  # bytes held, per code
+        self.met = np.full(classes, -1, np.int64)  # when first collected
+        self.dropped = np.zeros(classes, bool)  # for the budget
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.total = 0  # bytes held
+        self.stale = 0  # bytes of dropped classes still in `blocks`
+
+    def _codes(self, labels: np.ndarray) -> np.ndarray:
+        if self.priority is not None:
+            return np.asarray(labels, np.int64)
+        values, inverse = np.unique(labels, return_inverse=True)
+        codes = [self.labels.setdefault(v, len(self.labels)) for v in values.tolist()]
+        grown = len(self.labels) - self.counts.size
+        if grown:
+            self.counts = np.concatenate([self.counts, np.zeros(grown, np.int64)])
+            self.bytes = np.concatenate([self.bytes, np.zeros(grown, np.int64)])
+            self.met = np.concatenate([self.met, np.full(grown, -1, np.int64)])
+            self.dropped = np.concatenate([self.dropped, np.zeros(grown, bool)])
+        return np.asarray(codes, np.int64)[inverse.reshape(-1)]
 
     def add(self, labels: np.ndarray, idents: np.ndarray, examples: list[Any]) -> None:
         """One block: the examples' labels (class indices with `priority`),
         idents and examples."""
-        values, inverse = np.unique(labels, return_inverse=True)
-        inverse = inverse.reshape(-1)
+        codes = self._codes(labels)
+        met = np.bincount(codes, minlength=self.counts.size)
+        self.counts += met
+        wanted = ~self.dropped
+        if self.priority is not None:
+            wanted &= self.priority > 0
+        rows = met * wanted
+        if not rows.any():
+            return
         probes = np.linspace(0, len(examples) - 1, min(len(examples), 8)).astype(int)
         size = sum(nbytes(examples[i]) for i in probes.tolist()) / probes.size
-        order = np.argsort(inverse, kind="stable")
-        ends = np.cumsum(np.bincount(inverse, minlength=values.size))
-        for column, value in enumerate(values.tolist()):
-            rows = order[(ends[column - 1] if column else 0) : ends[column]]
-            self.counts[value] = self.counts.get(value, 0) + rows.size
-            if value in self.dropped or (
-                self.priority is not None and self.priority[value] <= 0
-            ):
-                continue
-            piece = (idents[rows], [examples[i] for i in rows.tolist()])
-            self.rows.setdefault(value, []).append(piece)
-            added = round(size * rows.size)
-            self.bytes[value] = self.bytes.get(value, 0) + added
-            self.total += added
-        while self.total > self.budget and self.rows:
-            self.drop(_spread.least_worth(self.rows, self.counts, self.priority))
+        pool = np.fromiter(examples, dtype=object, count=len(examples))
+        take = wanted[codes]
+        if take.all():
+            self.blocks.append((codes, idents, pool))
+        else:
+            self.blocks.append((codes[take], idents[take], pool[take]))
+        added = np.rint(size * rows).astype(np.int64)
+        self.bytes += added
+        self.total += int(added.sum())
+        new = np.flatnonzero((rows > 0) & (self.met < 0))
+        self.met[new] = np.arange(new.size) + int(self.met.max(initial=-1)) + 1
+        while self.total > self.budget:
+            present = np.flatnonzero((self.met >= 0) & ~self.dropped)
+            if not present.size:
+                break
+            present = present[np.argsort(self.met[present])]
+            worst = _spread.least_worth(present.tolist(), self.counts, self.priority)
+            self.drop(int(worst))
+        if self.stale > self.budget // 8:
+            self._cut()
 
-    def drop(self, label: Any) -> None:
-        self.dropped.add(label)
-        self.rows.pop(label, None)
-        self.total -= self.bytes.pop(label, 0)
+    def drop(self, code: int) -> None:
+        """Drops a class's rows and collects no more of it."""
+        self.dropped[code] = True
+        self.total -= int(self.bytes[code])
+        self.stale += int(self.bytes[code])
+        self.bytes[code] = 0
+
+    def _cut(self) -> None:
+        """The dropped classes' rows cut out of the kept blocks."""
+        blocks = []
+        for codes, idents, pool in self.blocks:
+            keep = ~self.dropped[codes]
+            if keep.all():
+                blocks.append((codes, idents, pool))
+            elif keep.any():
+                blocks.append((codes[keep], idents[keep], pool[keep]))
+        self.blocks, self.stale = blocks, 0
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(codes, idents, examples) of the classes still held, in the pass's
+        order."""
+        self._cut()
+        if not self.blocks:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, np.empty(0, dtype=object)
+        codes, idents, pools = zip(*self.blocks, strict=True)
+        return np.concatenate(codes), np.concatenate(idents), np.concatenate(pools)
 
 
 class Held:
     """The held examples of one plan and their copies, epoch by epoch.
 
-    The held rows are ordered by (class, occurrence), whatever the order the
-    pass met them in. An epoch's multiset lays each class out as its base
-    copies (b x n slots: slot u is row u mod n) and then its extra copies (one
-    slot per sample that gets one), so a slot finds its row with a search
-    over the classes, not over the rows.
+    The held rows come ordered by (class, occurrence). An epoch's multiset
+    lays each class out as its base copies (b x n slots: slot u is row u mod
+    n) and then its extra copies (one slot per sample that gets one), so a
+    slot finds its row with a search over the classes, not over the rows.
     """
 
     def __init__(
         self,
         plan: Plan,
-        examples: list[Any],
+        examples: np.ndarray,
         index: np.ndarray,
         occurrence: np.ndarray,
         keys: np.ndarray,
         held_bytes: int,
         marking: Marking,
     ) -> None:
-        order = np.lexsort((occurrence, index))
         self.plan = plan
-        ordered: Iterator[Any] = iter(examples)  # NOTE: the pass's order, mostly
-        if not np.array_equal(order, np.arange(order.size)):
-            ordered = (examples[i] for i in order.tolist())
-        self.examples = np.fromiter(ordered, dtype=object, count=order.size)
-        self.index, self.occurrence = index[order], occurrence[order]
-        self.keys, self.bytes = keys[order], held_bytes
+        self.examples = examples
+        self.index, self.occurrence = index, occurrence
+        self.keys, self.bytes = keys, held_bytes
         self.marking = marking
         assert plan.num_samples is not None
         self.samples = plan.num_samples
@@ -274,40 +328,46 @@ def hold(
     """The held samples worth their memory (all when every class fitted, else
     the oversampled ones), with their keys and occurrences."""
     collector = found.collector
-    if collector is None or not collector.rows:
+    if collector is None:
         return None
-    labels = list(collector.rows)
+    codes, idents, examples = collector.held()
+    if not codes.size:
+        return None
+    held_bytes = collector.bytes
     if collector.priority is None:
-        columns = ClassIndex(plan.classes)(np.asarray(labels))
-    else:
-        columns = np.asarray(labels, np.int64)
-    held = _spread.worth_holding(plan, columns, bool(collector.dropped))
-    kept = {
-        int(column): label
-        for column, label, worth in zip(columns, labels, held.tolist(), strict=True)
-        if worth
-    }
-    if not kept:
+        columns = ClassIndex(plan.classes)(np.asarray(list(collector.labels)))
+        codes = columns[codes]
+        held_bytes = np.zeros(len(plan.classes), np.int64)
+        held_bytes[columns] = collector.bytes
+    present = np.unique(codes)
+    worth = _spread.worth_holding(plan, present, bool(collector.dropped.any()))
+    if not worth.any():
         return None
+    if not worth.all():
+        kept = np.zeros(len(plan.classes), bool)
+        kept[present[worth]] = True
+        rows = kept[codes]
+        codes, idents, examples = codes[rows], idents[rows], examples[rows]
+        present = present[worth]
+    sizes = np.bincount(codes, minlength=len(plan.classes))
+    said = "the plan counted"
+    classes = [plan.classes[c] for c in present.tolist()]
+    check_counts(classes, plan.class_rule.counts[present], sizes[present], said=said)
     # NOTE: a class is held whole and the pass read it in key order (position,
-    # or shard then position), so its k-th row has occurrence k: the rows are
-    # laid out by class index and need no sort.
-    blocks, pieces, examples = [], [], []
-    size = 0
-    for column in sorted(kept):
-        label = kept[column]
-        rows = sum(idents_of.size for idents_of, _ in collector.rows[label])
-        counted = int(plan.class_rule.counts[column])
-        check_counts([plan.classes[column]], [counted], [rows], said="the plan counted")
-        blocks.append(np.full(rows, column, np.int64))
-        for idents_of, examples_of in collector.rows[label]:
-            pieces.append(idents_of)
-            examples.extend(examples_of)
-        size += collector.bytes[label]
-    index = np.concatenate(blocks)
-    idents = np.concatenate(pieces).astype(np.int64)
-    places, positions = idents >> PLACE, idents & ((1 << PLACE) - 1)
-    sizes = np.bincount(index)
+    # or shard then position), so a stable sort by class puts its k-th row at
+    # occurrence k.
+    order = np.argsort(_narrow(codes), kind="stable")
+    index, idents, examples = codes[order], idents[order], examples[order]
     occurrence = np.arange(index.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    places, positions = idents >> PLACE, idents & ((1 << PLACE) - 1)
     keys = positions if starts is None else starts[places] + positions
+    size = int(held_bytes[present].sum())
     return Held(plan, examples, index, occurrence, keys, size, marking)
+
+
+def _narrow(codes: np.ndarray) -> np.ndarray:
+    """Class codes in the narrowest unsigned type, which NumPy sorts stably
+    by radix (16 bits or fewer) instead of by merging."""
+    if codes.size and int(codes.max()) < 1 << 16:
+        return codes.astype(np.uint16)
+    return codes
