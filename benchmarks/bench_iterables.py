@@ -29,7 +29,10 @@ METHODS = [
     "oversample.balance, counting pass",
     "DataLoader(2 workers): hand-written, ceil",
     "DataLoader(2 workers): oversample.balance, counts given",
+    "oversample.balance, counts given (iterate only)",
+    "oversample.balance, counts given, spread=None (iterate only)",
 ]
+ONLY = " (iterate only)"  # the stream's own cost: built and iterated, no field read
 
 
 def labels_for(samples: int) -> np.ndarray:
@@ -96,6 +99,17 @@ def measure(method: str, samples: int) -> dict[str, Any]:
     values, sizes = np.unique(labels, return_counts=True)
     counts = dict(zip(values.tolist(), sizes.tolist(), strict=True))
     started = time.perf_counter()
+    if method.endswith(ONLY):
+        # NOTE: no element is read, so what remains is the stream's own cost
+        # (a consumer that reads a field of elements met in a random order
+        # pays cache misses that the spread causes but does not spend).
+        elements = sum(1 for _ in _stream(method.removesuffix(ONLY), labels, counts))
+        return {
+            "seconds": time.perf_counter() - started,
+            "elements": elements,
+            **dict.fromkeys(["min_class", "max_class", "overshoot"]),
+            "repeats_per_batch": None,
+        }
     if method.startswith("DataLoader"):
         import torch
 
@@ -169,6 +183,8 @@ def main() -> None:
         reference = results.get(
             METHODS[5] if method.startswith("DataLoader") else METHODS[1]
         )
+        if method.endswith(ONLY):  # NOTE: against the same stream's spread=None
+            reference = results.get(METHODS[-1])
         rows.append(
             {
                 "method": method,

@@ -24,14 +24,18 @@ _figures = Path(tempfile.mkdtemp(prefix="oversample-docs-"))
 
 
 def table(
-    name: str, columns: list[str] | None, rows: str | None, dataset: str | None = None
+    name: str,
+    columns: list[str] | None,
+    rows: str | None,
+    dataset: str | None = None,
+    key: str = "rows",
 ) -> str:
-    """A markdown table of a benchmark's JSON rows (columns, and regular
-    expressions over the method and the dataset, optional)."""
+    """A markdown table of a benchmark's JSON rows (under `key`; columns, and
+    regular expressions over the method and the dataset, optional)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import cell, header
 
-    found = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
+    found = json.loads((RESULTS / f"{name}.json").read_text())[key]
     if rows:
         found = [row for row in found if re.search(rows, str(row.get("method", "")))]
     if dataset:
@@ -74,7 +78,11 @@ def _replace(match: re.Match[str]) -> str:
     options = dict(arg.split("=", 1) for arg in args)
     columns = options["columns"].split(",") if "columns" in options else None
     return table(
-        options.get("file", name), columns, options.get("rows"), options.get("dataset")
+        options.get("file", name),
+        columns,
+        options.get("rows"),
+        options.get("dataset"),
+        options.get("key", "rows"),
     )
 
 
