@@ -113,7 +113,7 @@ def test_the_random_access_targets_are_measured_beside_the_comparison(tmp_path):
     exact = [row for (_, figure), row in found.items() if figure.startswith("every")]
     assert [row["value"] for row in exact] == [True]
     mixed = [row for row in results["targets"] if "exact" in row]
-    assert len(mixed) == 2 and all(row["exact"] for row in mixed)
+    assert len(mixed) == 3 and all(row["exact"] for row in mixed)
     over = [row for row in results["targets"] if row["case"].startswith("16,777,217")]
     assert isinstance(over[1]["value"], float), "the Sampler goes past 2^24"
     if importlib.util.find_spec("torch") is not None:

@@ -135,6 +135,18 @@ def test_a_mixture_state_saved_when_plans_held_each_samples_source_is_refused():
     }
     plan = ovs.mix_plan({"a": 100, "b": 30}, {"a": 1, "b": 2}, seed=3)
     sampler = ovs.Sampler(plan)
-    with pytest.raises(ValueError, match="earlier oversample, which held each sample"):
+    with pytest.raises(ValueError, match="as an earlier oversample held it"):
         sampler.load_state_dict(saved)
     sampler.load_state_dict(ovs.Sampler(plan).state_dict())  # its own state restores
+
+
+def test_batches_by_source_of_a_mixture_build_nothing_per_sample():
+    plan = ovs.mix_plan(SIZES, RATES, seed=5)
+    sampler = ovs.Sampler(plan)
+    sampler.set_epoch(1)
+    batches = list(ovs.BatchSampler(sampler, 64, stratified=True))
+    assert "codes" not in vars(plan.members), "no per-sample codes were built"
+    flat = np.concatenate(batches)
+    assert np.sort(flat).tolist() == np.sort(sampler.indices()).tolist()
+    sources = plan.members.classes_of(flat)
+    assert sources.tolist() == plan.members.codes[flat].tolist()

@@ -173,6 +173,19 @@ class Members:
             return found.astype(np.int64)
         return self.order[found].astype(np.int64)
 
+    def classes_of(self, samples: np.ndarray) -> np.ndarray:
+        """The class index of each of `samples`, in the narrowest unsigned
+        type (for ranges, by a search over the classes' first samples: nothing
+        per sample is built)."""
+        narrow = np.min_scalar_type(max(self.counts.size - 1, 0))
+        if self.order is not None:
+            return self.codes[samples].astype(narrow)
+        by_start = np.argsort(self.starts, kind="stable")
+        first = self.starts[by_start]
+        return by_start[np.searchsorted(first, samples, side="right") - 1].astype(
+            narrow
+        )
+
     @cached_property
     def codes(self) -> np.ndarray:
         """(N,) the class index of every sample (built on first use when the
@@ -207,9 +220,11 @@ def _grouped(codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     size = codes.size
     order = np.empty(size, np.uint32 if size <= 1 << 32 else np.uint64)
     cursor = starts.astype(np.int64)
-    steps = np.arange(min(size, GROUP_CHUNK), dtype=np.int64)
-    for low in range(0, size, GROUP_CHUNK):
-        chunk = codes[low : low + GROUP_CHUNK]
+    # NOTE: a chunk's work grows with the classes too: at least as many samples
+    step = max(GROUP_CHUNK, starts.size)
+    steps = np.arange(min(size, step), dtype=np.int64)
+    for low in range(0, size, step):
+        chunk = codes[low : low + step]
         local = np.argsort(chunk, kind="stable")
         held = np.bincount(chunk, minlength=starts.size)
         # NOTE: the chunk's k-th sample of class c goes to cursor[c] + k.

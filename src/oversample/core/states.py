@@ -83,11 +83,11 @@ def _check_history(what: str, saved: Mapping[str, Any], plan: Any) -> None:
     first = plan.first_difference(history, int(epoch))
     if first == -1 and _before_ranges(history, plan.history(int(epoch))):
         raise ValueError(
-            f"`state` was saved from a {what} of a mixture plan made by an"
-            " earlier oversample, which held each sample's source; a mixture"
-            " plan now holds each source as its range of the samples, and a"
-            " state saved before cannot be checked against it. Start the epoch"
-            " again, or resume with the oversample version it was saved with."
+            f"`state` was saved from a {what} of another plan, or of this"
+            " mixture plan as an earlier oversample held it (a source per"
+            " sample; a mixture plan now holds each source as a range, so such"
+            " a state cannot be checked against it). Restore it into the plan"
+            " it was saved from, or start the epoch again."
         )
     if first == -1:
         raise ValueError(

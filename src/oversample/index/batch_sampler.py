@@ -197,7 +197,7 @@ class BatchSampler:
         if not indices.size:
             return np.zeros(0, np.int64)
         sampler, plan = self.sampler, self.sampler.plan
-        classes = _interleave.classes_of(plan.members.codes, indices)
+        classes = plan.members.classes_of(indices)
         draw = _class_batches.ties(
             plan.seed, sampler.epoch, sampler.rank, sampler.shuffle
         )

@@ -126,7 +126,7 @@ def class_at(slot, data, order):
     starts, table, bucket, shift = _layout(data)
     p = _position(slot, total, low, bits, keys)
     found = _class_slot(p, starts, table, bucket, shift)
-    return np.int64(found if order.size == 0 else order[found])
+    return found if order.size == 0 else np.int64(order[found])
 
 
 @_jit
@@ -174,7 +174,9 @@ def class_fill(out, rank, replicas, data, order, part):
         step, first = table[3, c], table[5, c]
         occurrence = step * table[4, c] % size
         for place in range(size):
-            source = first + occurrence if ranges else order[first + occurrence]
+            # NOTE: both branches int64 (a uint64 `order` would unify to float64)
+            found = first + occurrence
+            source = found if ranges else np.int64(order[found])
             for _ in range(base + (1 if place < extra else 0)):
                 slot = _slot_of(position, total, low, bits, keys)
                 # NOTE: `slot % replicas == rank` makes this loop 4x slower.

@@ -29,6 +29,7 @@ FILL_REPLICAS = 4
 CHUNK = 1 << 16  # slots per step of the NumPy reference
 THREADED = 1 << 18  # indices below which one thread fills the epoch
 _RANGES = np.zeros(0, np.uint32)  # the compiled loops' `order` when classes are ranges
+_RANGES.flags.writeable = False  # NOTE: as the plans' orders: one specialization
 
 
 def _cpus() -> int:
