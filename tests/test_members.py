@@ -150,3 +150,17 @@ def test_batches_by_source_of_a_mixture_build_nothing_per_sample():
     assert np.sort(flat).tolist() == np.sort(sampler.indices()).tolist()
     sources = plan.members.classes_of(flat)
     assert sources.tolist() == plan.members.codes[flat].tolist()
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_a_mixture_epoch_taken_on_threads_is_the_reference_order(monkeypatch, replicas):
+    sizes = {"a": 600_000, "b": 90_000, "c": 7}
+    plan = ovs.mix_plan(sizes, {"a": 1.2, "b": 0.5, "c": 30}, seed=4)
+    found = {}
+    for kernels in (False, None):
+        monkeypatch.setattr(_order, "use_kernels", kernels)
+        sampler = ovs.Sampler(plan, num_replicas=replicas, rank=replicas - 1)
+        sampler.set_epoch(2)
+        found[kernels] = sampler.indices()
+    assert found[None].size > _order.THREADED, "the threaded path is taken"
+    assert found[None].tolist() == found[False].tolist()
