@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from oversample.core import interleave as _interleave
 from oversample.core import seeding as _seeding
 from oversample.core.labels import code_dtype
 from oversample.core.validation import check_epoch
@@ -177,14 +178,11 @@ class Members:
         """The class index of each of `samples`, in the narrowest unsigned
         type (for ranges, by a search over the classes' first samples: nothing
         per sample is built)."""
-        narrow = np.min_scalar_type(max(self.counts.size - 1, 0))
         if self.order is not None:
-            return self.codes[samples].astype(narrow)
+            return _interleave.classes_of(self.codes, samples)
         by_start = np.argsort(self.starts, kind="stable")
-        first = self.starts[by_start]
-        return by_start[np.searchsorted(first, samples, side="right") - 1].astype(
-            narrow
-        )
+        found = np.searchsorted(self.starts[by_start], samples, side="right") - 1
+        return _interleave.classes_of(by_start, found)
 
     @cached_property
     def codes(self) -> np.ndarray:

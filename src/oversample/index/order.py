@@ -204,53 +204,48 @@ class EpochOrder:
     def whole(self, rank: int, replicas: int) -> np.ndarray:
         """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""
         length = self.feistel.total // replicas
-        ranges = isinstance(self.layout, ClassLayout) and self.layout.order is None
-        if ranges and self._compiled("take") is not None:
-            return self._taken(rank, replicas, length)
-        found = self._compiled("fill") if replicas <= FILL_REPLICAS else None
+        count = THREADS if length >= THREADED else 1
         out = np.empty(length, np.int64)
-        if found is None:
+        ranges = isinstance(self.layout, ClassLayout) and self.layout.order is None
+        taken = self._compiled("take") if ranges else None
+        found = self._compiled("fill") if replicas <= FILL_REPLICAS else None
+        if taken is not None:
+            # NOTE: nothing to gather from ranges: slot by slot beats walking
+            # the layout, whose writes scatter over the whole output (10
+            # sources, 1.15e7 indices: 0.34 s on one thread against 0.50 s).
+            take, arrays = taken
+            edges = [length * i // count for i in range(count + 1)]
+
+            def windows(bounds: tuple[int, int]) -> None:
+                for low in range(bounds[0], bounds[1], CHUNK):
+                    steps = np.arange(low, min(low + CHUNK, bounds[1]), dtype=np.int64)
+                    take(rank + replicas * steps, out[low : low + steps.size], *arrays)
+
+            _on_threads(windows, list(itertools.pairwise(edges)))
+        elif found is not None:
+            fill, arrays = found
+            _on_threads(
+                lambda part: fill(out, rank, replicas, *arrays, part),
+                _split(self.layout.units, count),
+            )
+        else:
             for low in range(0, length, CHUNK):
                 steps = np.arange(low, min(low + CHUNK, length), dtype=np.int64)
                 out[low : low + CHUNK] = self.take(rank + replicas * steps)
-            return out
-        function, arrays = found
-        args = (out, rank, replicas, *arrays)
-        parts = _split(self.layout.units, THREADS if length >= THREADED else 1)
-        if len(parts) == 1:
-            function(*args, parts[0])
-            return out
-        # NOTE: the loops release the GIL and write disjoint slots (the
-        # permutation is a bijection), so threads split the layout safely.
-        with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(lambda part: function(*args, part), parts))
         return out
 
-    def _taken(self, rank: int, replicas: int, length: int) -> np.ndarray:
-        """Every slot of `rank`, slot by slot in windows on threads: for a
-        layout of ranges (nothing to gather) this beats walking the layout,
-        whose writes scatter over the whole output (10 sources, 1.15e7
-        indices: 0.34 s on one thread against 0.50 s)."""
-        function, arrays = self._compiled("take") or (None, ())
-        assert function is not None
-        out = np.empty(length, np.int64)
 
-        def part(bounds: tuple[int, int]) -> None:
-            for low in range(bounds[0], bounds[1], CHUNK):
-                high = min(low + CHUNK, bounds[1])
-                steps = np.arange(low, high, dtype=np.int64)
-                function(rank + replicas * steps, out[low:high], *arrays)
+def _on_threads(work: Callable[[Any], None], parts: list[Any]) -> None:
+    """`work` on each part, on threads when there are several.
 
-        count = THREADS if length >= THREADED else 1
-        edges = [length * i // count for i in range(count + 1)]
-        parts = list(itertools.pairwise(edges))
-        if count == 1:
-            part(parts[0])
-            return out
-        # NOTE: the loops release the GIL and each thread writes its own slots.
-        with ThreadPoolExecutor(count) as pool:
-            list(pool.map(part, parts))
-        return out
+    NOTE: the compiled loops release the GIL and each part writes its own
+    slots (the permutation is a bijection), so threads split the work safely.
+    """
+    if len(parts) == 1:
+        work(parts[0])
+        return
+    with ThreadPoolExecutor(len(parts)) as pool:
+        list(pool.map(work, parts))
 
 
 def _split(units: np.ndarray, count: int) -> list[np.ndarray]:
