@@ -124,3 +124,26 @@ def test_padding_past_two_to_the_63_is_refused_naming_the_ranks():
     assert len(ovs.Sampler(plan, num_replicas=3, rank=2, drop_last=True)) > 0
     with pytest.raises(ValueError, match=r"`num_replicas`=3 pads an epoch of"):
         ovs.Sampler(plan, num_replicas=3, rank=2)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ovs.plan(counts={0: 1}, strategy={0: 2**63}, seed=0),
+            r"target 9223372036854775808 for class 0 is above 2\*\*63 - 1",
+        ),
+        (
+            lambda: ovs.mix_plan({"a": 10**9}, {"a": 10**11}, seed=0),
+            r"`rates\['a'\]`=100000000000 gives .* 1e\+20 samples per epoch",
+        ),
+        (
+            lambda: ovs.mix_plan({"a": 10}, samples={"a": 2**63}, seed=0),
+            r"got samples\['a'\]=9223372036854775808",
+        ),
+    ],
+    ids=["class target", "mixture rate", "mixture samples"],
+)
+def test_a_single_target_past_int64_is_refused_naming_it(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()

@@ -25,6 +25,7 @@ from oversample.core import seeding as _seeding
 from oversample.core.interleave import PIECE, batch_counts, batch_order, schedule_piece
 from oversample.core.plan import Plan
 from oversample.core.schedules import Schedule
+from oversample.core.settings import INT64_MAX
 from oversample.core.strategies import round_half_up
 from oversample.core.validation import describe, is_int
 
@@ -213,6 +214,12 @@ def _phase_targets(
                     f" > 0; got rates[{name!r}]={describe(value)} (leave a source"
                     " out of `sources` to skip it)."
                 )
+            if rate * size >= INT64_MAX:
+                raise ValueError(
+                    f"`rates[{name!r}]`={value} gives the source of {size} samples"
+                    f" {rate * size:.3g} samples per epoch; at most 2**63 - 1 are"
+                    " supported (positions are int64)."
+                )
             target = int(round_half_up(np.asarray(rate * size)))
             if target < 1:
                 raise ValueError(
@@ -221,10 +228,10 @@ def _phase_targets(
                     " 0; give a rate of at least 0.5 / size."
                 )
         else:
-            if not is_int(value) or int(value) < 1:
+            if not is_int(value) or not 1 <= int(value) <= INT64_MAX:
                 raise (ValueError if is_int(value) else TypeError)(
-                    f"`samples` must map each source to an int >= 1; got"
-                    f" samples[{name!r}]={describe(value)}."
+                    f"`samples` must map each source to an int in [1, 2**63 - 1];"
+                    f" got samples[{name!r}]={describe(value)}."
                 )
             target = int(value)
         targets.append(target)

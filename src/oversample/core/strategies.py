@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from oversample.core.settings import INT64_MAX
 from oversample.core.validation import describe, is_int
 
 Label: TypeAlias = int | str
@@ -186,6 +187,12 @@ def _dict_targets(
             problems.append(
                 f"target {target} for class {describe(label)} would drop the class"
                 f" (count {count}) for good; leave it out of the source instead"
+            )
+            continue
+        if target > INT64_MAX:
+            problems.append(
+                f"target {target} for class {describe(label)} is above 2**63 - 1"
+                " copies an epoch (positions are int64)"
             )
             continue
         targets[index[label]] = target
