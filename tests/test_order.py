@@ -7,7 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import oversample as ovs
@@ -111,6 +111,88 @@ def test_the_threaded_fill_writes_every_slot_once(monkeypatch):
     assert np.array_equal(compiled, reference)
     counted = np.bincount(compiled, minlength=labels.size)
     assert counted.tolist() == plan.copies(0).tolist()
+
+
+def _long_plans():
+    """Plans whose epochs span several of the compiled windows' blocks."""
+    labels = np.random.default_rng(5).permutation(
+        np.repeat(np.arange(6), [27000, 7500, 2100, 270, 27, 3])
+    )
+    sizes, rates = {"a": 20000, "b": 4000, "c": 75}, {"a": 0.7, "b": 2.5, "c": 40.0}
+    weights = np.random.default_rng(6).uniform(1, 4, 18000)
+    return {
+        "classes": ovs.plan(labels, "sqrt", seed=21),
+        "mixture": ovs.mix_plan(sizes, rates, seed=22),
+        "weights": ovs.plan(weights=weights, seed=23),
+    }
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["classes", "mixture", "weights"])
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize(("replicas", "rank"), [(1, 0), (3, 2)])
+def test_windows_across_blocks_equal_the_numpy_reference(
+    kind, shuffle, replicas, rank, monkeypatch
+):
+    plan = _long_plans()[kind]
+    s = ovs.Sampler(plan, shuffle, num_replicas=replicas, rank=rank)
+    assert len(s) > 2 * kernels().BLOCK
+    bounds = [(0, len(s)), (1, 2), (7, 4100), (4095, 4098), (5, 9000), (5, len(s) - 3)]
+
+    def make():
+        windows = ovs.Sampler(plan, shuffle, num_replicas=replicas, rank=rank)
+        return [windows.indices(a, b).tolist() for a, b in bounds]
+
+    compiled, reference = _both(make, monkeypatch)
+    assert compiled == reference
+    whole = compiled[0]
+    for (a, b), window in zip(bounds, compiled, strict=True):
+        assert window == whole[a:b]
+
+
+@needs_numba
+def test_the_integer_layout_equals_the_float_one(monkeypatch):
+    """Past 2**52 (a class of more than 2**26 samples) the windows take the
+    layout in integer arithmetic; forced here on a small plan, it agrees."""
+    compiled = kernels()
+    pack = compiled.pack
+
+    def integer_only(*args):
+        data = pack(*args)
+        data[6] = 0  # the head's `exact`
+        return data
+
+    plan = _long_plans()["classes"]
+    fast = ovs.Sampler(plan, num_replicas=2, rank=1).indices(3, 9000)
+    monkeypatch.setattr(compiled, "pack", integer_only)
+    slow = ovs.Sampler(plan, num_replicas=2, rank=1).indices(3, 9000)
+    assert np.array_equal(fast, slow)
+    monkeypatch.setattr(_order, "use_kernels", False)
+    reference = ovs.Sampler(plan, num_replicas=2, rank=1).indices(3, 9000)
+    assert np.array_equal(slow, reference)
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(
+    divisor=st.integers(1, 2**52 - 1),
+    share=st.floats(0, 1),
+    nudge=st.integers(-2, 2),
+)
+@example(divisor=1, share=1.0, nudge=0)
+@example(divisor=2**52 - 1, share=1.0, nudge=0)
+@example(divisor=3, share=1.0, nudge=-1)
+@example(divisor=2**26, share=1.0, nudge=-1)
+def test_the_float_division_of_the_layout_is_exact(divisor, share, nudge):
+    quotient = int(share * ((2**52 - 1) // divisor))
+    a = min(max(quotient * divisor + nudge, 0), 2**52 - 1)
+    assert kernels()._floor_div(a, divisor) == a // divisor
+
+
+def kernels():
+    from oversample.index import kernels as compiled
+
+    return compiled
 
 
 @pytest.mark.parametrize("use_kernels", [None, False])

@@ -225,6 +225,11 @@ class Sampler:
         """The epoch slots of this rank's elements [first, last)."""
         return self.rank + self.num_replicas * np.arange(first, last, dtype=np.int64)
 
+    def _window_of(self, first: int, last: int) -> np.ndarray:
+        """This rank's indices [first, last) (its slots are a run)."""
+        slot = self.rank + self.num_replicas * first
+        return self._order_now().run(slot, last - first, self.num_replicas)
+
     def indices(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """Positions [start, stop) of this rank's epoch as an int64 array (what
         iteration yields there); by default the whole epoch. A window costs
@@ -233,7 +238,7 @@ class Sampler:
         first, last = self._window(start, stop)
         if first == 0 and last == len(self):
             return self._order_now().whole(self.rank, self.num_replicas)
-        return self._order_now().take(self._slots(first, last))
+        return self._window_of(first, last)
 
     def seeds(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """The copy seed of each element of `indices(start, stop)`, uint64."""
@@ -275,7 +280,7 @@ class Sampler:
             if whole is not None:
                 array = whole[first:last]
             else:
-                array = self._order_now().take(self._slots(first, last))
+                array = self._window_of(first, last)
             for low in range(first, last, piece):
                 yield low, array[low - first : low - first + piece]
 
