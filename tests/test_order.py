@@ -120,15 +120,17 @@ def _long_plans():
     )
     sizes, rates = {"a": 20000, "b": 4000, "c": 75}, {"a": 0.7, "b": 2.5, "c": 40.0}
     weights = np.random.default_rng(6).uniform(1, 4, 18000)
+    thinned = np.random.default_rng(7).uniform(0.01, 1, 60000)  # most get none
     return {
         "classes": ovs.plan(labels, "sqrt", seed=21),
         "mixture": ovs.mix_plan(sizes, rates, seed=22),
         "weights": ovs.plan(weights=weights, seed=23),
+        "thinned weights": ovs.plan(weights=thinned, thin=True, seed=24),
     }
 
 
 @needs_numba
-@pytest.mark.parametrize("kind", ["classes", "mixture", "weights"])
+@pytest.mark.parametrize("kind", ["classes", "mixture", "weights", "thinned weights"])
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize(("replicas", "rank"), [(1, 0), (3, 2)])
 def test_windows_across_blocks_equal_the_numpy_reference(

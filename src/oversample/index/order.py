@@ -163,7 +163,7 @@ class EpochOrder:
             data = compiled.pack(f.total, f.low, f.bits, f.keys, parts)
             order = _RANGES if layout.order is None else layout.order
             return compiled, "class", data, order
-        data = compiled.pack(f.total, f.low, f.bits, f.keys)
+        data = compiled.pack(f.total, f.low, f.bits, f.keys, ends=layout.ends)
         return compiled, "sample", data, layout.ends
 
     def _compiled(self, name: str) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
