@@ -228,8 +228,12 @@ def _warm() -> None:
     """Loads the compiled loops outside every timing and memory figure."""
     import oversample as ovs
 
-    warm = ovs.Sampler(ovs.plan(np.arange(64) % 4, seed=0))
-    warm.indices(), warm.indices(1, 9), warm[0]
+    for plan in (
+        ovs.plan(np.arange(64) % 4, seed=0),
+        ovs.plan(weights=np.full(64, 2.0), seed=0),
+    ):
+        warm = ovs.Sampler(plan)
+        warm.indices(), warm.indices(1, 9), warm[0]
 
 
 def _numpy_only() -> None:
