@@ -191,6 +191,34 @@ def test_the_float_division_of_the_layout_is_exact(divisor, share, nudge):
     assert kernels()._floor_div(a, divisor) == a // divisor
 
 
+@needs_numba
+@pytest.mark.parametrize(
+    ("plan", "shuffle"),
+    [
+        (ovs.plan([0, 1], {0: 2**60, 1: 2**60 + 5}, seed=3), False),
+        (
+            ovs.mix_plan({"a": 1, "b": 1}, samples={"a": 2**60, "b": 2**60}, seed=3),
+            False,
+        ),
+        (ovs.plan([0, 1], {0: 2**61, 1: 2**61}, seed=3, rounding="stochastic"), True),
+    ],
+    ids=["labels", "mixture", "stochastic"],
+)
+def test_samples_of_2_60_copies_are_found_as_the_reference_finds_them(
+    plan, shuffle, monkeypatch
+):
+    """A per-sample layout's table of marks near 2**63: no mark wraps, no
+    shift reaches 64 (found by a review: wrong samples, and a crash)."""
+
+    def make():
+        s = ovs.Sampler(plan, shuffle)
+        ends = [0, 2**60 + 7, len(s) - 1]
+        return [s[i] for i in ends], s.indices(len(s) - 5000, len(s)).tolist()
+
+    compiled, reference = _both(make, monkeypatch)
+    assert compiled == reference
+
+
 def kernels():
     from oversample.index import kernels as compiled
 

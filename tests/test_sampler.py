@@ -128,6 +128,23 @@ def test_ranks_are_disjoint_equal_and_adjusted_per_class(replicas, drop_last):
         assert difference.tolist() == [0] * labels.size
 
 
+@pytest.mark.parametrize("replicas", [6, 7])
+def test_dropping_more_copies_than_classes_have_left_skips_the_empty_ones(replicas):
+    """drop_last takes a copy from each class in turn; a class with none left
+    is skipped (it went to -1 copies, a layout whose slots ran backwards)."""
+    labels = np.array([0] * 10 + [1])
+    plan = ovs.plan(labels, {0: 10, 1: 1}, seed=0)
+    parts = [
+        ovs.Sampler(plan, num_replicas=replicas, rank=r, drop_last=True)
+        for r in range(replicas)
+    ]
+    union = np.concatenate([p.indices() for p in parts])
+    assert union.size == plan.total // replicas * replicas
+    assert (np.bincount(union, minlength=labels.size) <= plan.copies(0)).all()
+    starts = parts[0]._order_now().layout.starts
+    assert (np.diff(starts) >= 0).all(), starts
+
+
 def test_every_rank_computes_the_same_split_independently():
     _, plan = _plan()
     a = [list(ovs.Sampler(plan, num_replicas=3, rank=r)) for r in range(3)]

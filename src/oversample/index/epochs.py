@@ -55,8 +55,15 @@ def _adjust_classes(
         order = np.concatenate(
             [order[keeps_everyone[order]], order[~keeps_everyone[order]]]
         )
-    for step in range(abs(change)):
-        c = order[step % order.size]
+    turn = 0
+    for _ in range(abs(change)):
+        c = order[turn % order.size]
+        # NOTE: a class with no copy left has none to drop (it went to -1 copies
+        # when more replicas than classes dropped more than one copy each)
+        while change < 0 and base[c] * size[c] + extra[c] == 0:
+            turn += 1
+            c = order[turn % order.size]
+        turn += 1
         if change > 0:
             extra[c] += 1
             if extra[c] == size[c]:

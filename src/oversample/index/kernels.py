@@ -63,18 +63,20 @@ def pack(
             # NOTE: about eight samples per bucket: a search within a cache
             # line or two, not over all of `ends` (430 -> 64 ns per index
             # at 2**22 weights), for an eighth of `ends`' memory
+            # (marks below the total only: a mark past it could pass 2**63)
             mean = max(1, int(ends[-1]) // ends.size)
-            shift = mean.bit_length() - 1 + 3
-            marks = np.arange((int(ends[-1]) >> shift) + 2, dtype=np.int64) << shift
+            shift = min(mean.bit_length() - 1 + 3, 62)
+            marks = np.arange((int(ends[-1]) >> shift) + 1, dtype=np.int64) << shift
             found = np.searchsorted(ends, marks, side="right")
-            parts = [np.minimum(found, ends.size - 1)]
+            parts = [np.minimum(np.append(found, ends.size - 1), ends.size - 1)]
         head = [total, low, bits, shift, 0, keys.size, 0]
     else:
         starts, table, bucket, shift = classes
         rows = np.column_stack([starts[:-1], starts[1:], table.T]).astype(np.int64)
         sizes, slots = table[2], np.diff(starts)
         # the float division of the layout is exact for operands below 2**52:
-        # a place (< the class's slots) and inverse * place (< size**2)
+        # a position inside its class (< the class's slots) and
+        # inverse * shifted place (< size**2)
         exact = int(sizes.size == 0 or (sizes.max() <= 1 << 26 and slots.max() < EXACT))
         head = [total, low, bits, shift, table.shape[1], keys.size, exact]
         parts = [rows.ravel(), bucket]
@@ -168,7 +170,8 @@ def _floor_div(a, d):
 
     Exact: a and d convert exactly, and a / d = k + r / d (r < d) is at least
     1 / d below k + 1, while rounding up to k + 1 would need it within half a
-    unit of k + 1, (k + 1) / 2**53 > 1 / d, that is a >= d * k > 2**52.
+    unit of k + 1, (k + 1) / 2**53 >= 1 / d, that is d (k + 1) >= 2**53:
+    impossible, as d k <= a < 2**52 and d < 2**52.
     """
     return np.int64(np.float64(a) / np.float64(d))
 

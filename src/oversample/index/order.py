@@ -196,6 +196,8 @@ class EpochOrder:
     def run(self, first: int, count: int, step: int) -> np.ndarray:
         """`take` of the slots first, first + step, ... (`count` of them), a
         rank's window, without building them."""
+        if step < 1:  # NOTE: the compiled loops read step 0 as "slots given"
+            raise ValueError(f"`step` must be >= 1; got step={step}.")
         found = self._compiled("run")
         if found is None:
             return self.take(first + step * np.arange(count, dtype=np.int64))
@@ -209,7 +211,14 @@ class EpochOrder:
         return self.layout.copy_numbers(self.feistel(slots)).astype(np.int64)
 
     def whole(self, rank: int, replicas: int) -> np.ndarray:
-        """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array."""
+        """Every slot of `rank` (rank, rank + replicas, ...) as one int64 array;
+        the epoch's total is a multiple of `replicas` (the Sampler pads or
+        drops to one)."""
+        if self.feistel.total % replicas:
+            raise ValueError(
+                f"the epoch's {self.feistel.total} slots do not split evenly"
+                f" over {replicas} replicas."
+            )
         length = self.feistel.total // replicas
         count = THREADS if length >= THREADED else 1
         out = np.empty(length, np.int64)
@@ -231,7 +240,7 @@ class EpochOrder:
                     run(steps, out[low:high], *arrays)
 
             _on_threads(take, list(itertools.pairwise(edges)))
-        elif walk is not None and isinstance(layout, SampleLayout):
+        elif walk is not None and isinstance(layout, SampleLayout):  # (for mypy)
             fill, arrays = walk
             _on_threads(
                 lambda part: fill(out, rank, replicas, *arrays, part),
