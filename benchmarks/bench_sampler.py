@@ -17,6 +17,7 @@ comparison in benchmarks/results/sampler.{json,md} (key "targets").
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -281,34 +282,35 @@ def _mixture_sizes(sources: int, size: int) -> tuple[dict, dict]:
     return dict.fromkeys(names, size), dict(zip(names, rates.tolist(), strict=True))
 
 
-_RULE: list[Any] = []  # the compiled blending rule, compiled once a process
-
-
 def blend(weights: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Megatron-Core's blending rule, written here from its description:
     output i goes to the source furthest below its share of i + 1 outputs,
     and is that source's next sample (source index uint8, sample int64)."""
-    if not _RULE:
-        import numba
-
-        @numba.njit(cache=False)
-        def rule(weights, source, sample, size):  # pragma: no cover - compiled
-            taken = np.zeros(weights.size, np.int64)
-            for i in range(size):
-                best, error = 0, -np.inf
-                for s in range(weights.size):
-                    gap = weights[s] * (i + 1) - taken[s]
-                    if gap > error:
-                        best, error = s, gap
-                source[i] = best
-                sample[i] = taken[best]
-                taken[best] += 1
-
-        _RULE.append(rule)
     source = np.empty(size, np.uint8)
     sample = np.empty(size, np.int64)
-    _RULE[0](weights, source, sample, size)
+    _blending_rule()(weights, source, sample, size)
     return source, sample
+
+
+@functools.cache
+def _blending_rule() -> Any:
+    """The rule compiled with numba, once a process."""
+    import numba
+
+    @numba.njit(cache=False)
+    def rule(weights, source, sample, size):  # pragma: no cover - compiled
+        taken = np.zeros(weights.size, np.int64)
+        for i in range(size):
+            best, error = 0, -np.inf
+            for s in range(weights.size):
+                gap = weights[s] * (i + 1) - taken[s]
+                if gap > error:
+                    best, error = s, gap
+            source[i] = best
+            sample[i] = taken[best]
+            taken[best] += 1
+
+    return rule
 
 
 def mixture_epoch(method: str, sources: int, size: int, repeats: int) -> dict:

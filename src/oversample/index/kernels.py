@@ -262,14 +262,14 @@ def _class_slots(out, lo, hi, data, scratch):
             out[t] = _class_slot(out[t], rows, bucket, shift)
         return
     n = hi - lo
-    for j in range(n):
+    for j in range(n):  # row 0: the position inside its class; 1: the result
         p = out[lo + j]
         c = _class_of(p, rows, bucket, shift)
-        scratch[0, j], scratch[1, j] = rows[c, 0], p
+        scratch[0, j] = p - rows[c, 0]
         for k in range(2, ROW):
             scratch[k, j] = rows[c, np.uint64(k)]
     for j in range(n):
-        inside = scratch[1, j] - scratch[0, j]
+        inside = scratch[0, j]
         base, extra, size = scratch[2, j], scratch[3, j], scratch[4, j]
         holders = extra * (base + 1)
         late = np.int64(inside >= holders)
@@ -277,8 +277,8 @@ def _class_slots(out, lo, hi, data, scratch):
         shifted = place + scratch[6, j]
         shifted -= size * np.int64(shifted >= size)
         turned = scratch[5, j] * shifted
-        scratch[0, j] = scratch[7, j] + turned - _floor_div(turned, size) * size
-    out[lo:hi] = scratch[0, :n]
+        scratch[1, j] = scratch[7, j] + turned - _floor_div(turned, size) * size
+    out[lo:hi] = scratch[1, :n]
 
 
 @_jit

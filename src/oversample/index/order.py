@@ -223,13 +223,20 @@ class EpochOrder:
         count = THREADS if length >= THREADED else 1
         out = np.empty(length, np.int64)
         layout = self.layout
-        windows = self._compiled("run") if isinstance(layout, ClassLayout) else None
-        walked = isinstance(layout, SampleLayout) and replicas <= FILL_REPLICAS
-        walk = self._compiled("fill") if walked else None
-        if windows is not None:
-            # NOTE: window by window on threads, the rank's slots alone; this
-            # beat walking the layout (whose writes scatter over the whole
-            # output) 2x at 10^6 and 10^7 labels, and 10 sources of 10^6.
+        if (
+            isinstance(layout, SampleLayout)
+            and replicas <= FILL_REPLICAS
+            and (walk := self._compiled("fill")) is not None
+        ):
+            fill, arrays = walk
+            _on_threads(
+                lambda part: fill(out, rank, replicas, *arrays, part),
+                _split(layout.units, count),
+            )
+        elif (windows := self._compiled("run")) is not None:
+            # NOTE: window by window on threads, the rank's slots alone; for
+            # classes this beat walking the layout (whose writes scatter over
+            # the whole output) 2x at 10^6 and 10^7 labels, and 10 sources.
             run, arrays = windows
             edges = [length * i // count for i in range(count + 1)]
 
@@ -240,16 +247,10 @@ class EpochOrder:
                     run(steps, out[low:high], *arrays)
 
             _on_threads(take, list(itertools.pairwise(edges)))
-        elif walk is not None and isinstance(layout, SampleLayout):  # (for mypy)
-            fill, arrays = walk
-            _on_threads(
-                lambda part: fill(out, rank, replicas, *arrays, part),
-                _split(layout.units, count),
-            )
         else:
             for low in range(0, length, CHUNK):
-                steps = np.arange(low, min(low + CHUNK, length), dtype=np.int64)
-                out[low : low + CHUNK] = self.take(rank + replicas * steps)
+                high = min(low + CHUNK, length)
+                out[low:high] = self.run(rank + replicas * low, high - low, replicas)
         return out
 
 
