@@ -214,6 +214,62 @@ def test_a_state_restored_into_another_plan_is_refused(tmp_path):
     assert "another configuration (identity: saved" in done.stderr
 
 
+# A state saved by the release before 2026-12 (its `holding` named the held
+# keys by the repr of their bytes), and what that release yielded after it.
+HELD_BEFORE_DIGEST = {
+    "version": 2,
+    "rule": 2,
+    "identity": "28ac4df3082fd120",
+    "reader": [0, 1],
+    "holding": "ffe654ae54b26260",
+    "epoch": 0,
+    "unit": 0,
+    "position": 0,
+    "keying": {"position": 0, "seen": [0, 0, 0]},
+    "done": False,
+    "emitted": 7,
+    "history": {
+        "base": "f43f9690557ad1476ba1990806313b98",
+        "phases": [[0, "2d63c4fc39a45985"]],
+    },
+}
+HELD_REST = [14, 14, 15, 7, 8, 12, 1, 16, 12, 15, 11, 12, 16, 0, 12, 13, 6, 16, 13]
+HELD_REST += [16, 3, 13, 15, 5, 10, 15, 13, 4, 16]
+
+
+def _held_examples() -> list[dict[str, int]]:
+    labels = [0] * 12 + [1] * 3 + [2] * 2
+    return [{"label": label, "id": i} for i, label in enumerate(labels)]
+
+
+def test_a_state_saved_before_the_held_digest_restores_exactly():
+    stream = ovs.balance(_held_examples(), seed=3, epoch=0)
+    assert stream.spread.held_share == 1
+    iterator = iter(stream)
+    assert iterator.state_dict()["holding"] != HELD_BEFORE_DIGEST["holding"]
+    iterator.load_state_dict(dict(HELD_BEFORE_DIGEST))
+    assert [e["id"] for e in iterator] == HELD_REST
+    fewer = iter(ovs.balance(_held_examples(), seed=3, epoch=0, spread=800))
+    with pytest.raises(ValueError, match="held other samples in memory"):
+        fewer.load_state_dict(dict(HELD_BEFORE_DIGEST))
+
+
+@pytest.mark.parametrize("stop", [1023, 1024, 1500, 2049])
+def test_a_state_saved_inside_a_later_part_of_a_block_resumes_exactly(stop):
+    # every class held: one block of 3,000 keys yields its copies in parts
+    labels = np.repeat([0, 1, 2], [2000, 700, 300])
+    examples = [{"label": int(label), "id": i} for i, label in enumerate(labels)]
+    whole = [e["id"] for e in ovs.balance(examples, seed=5, epoch=1)]
+    assert len(whole) > stop + 1000
+    iterator = iter(ovs.balance(examples, seed=5, epoch=1))
+    head = [e["id"] for _, e in zip(range(stop), iterator, strict=False)]
+    state = iterator.state_dict()
+    assert state["emitted"] == stop
+    resumed = iter(ovs.balance(examples, seed=5, epoch=1))
+    resumed.load_state_dict(state)
+    assert head + [e["id"] for e in resumed] == whole
+
+
 # Bad input, before any data flows where the data allow.
 
 

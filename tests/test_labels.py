@@ -143,3 +143,27 @@ def test_a_key_asked_of_tuple_elements_in_tf_data_suggests_the_position():
 def test_a_dict_without_the_key_lists_its_keys_and_no_position():
     with pytest.raises(ValueError, match=r"the keys there are 'cls'\.$"):
         ovs.balance([{"cls": 0}, {"cls": 1}], label="label", seed=0, epoch=0)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+def test_the_tallys_distinct_labels_equal_numpys_unique(dtype):
+    from oversample.core.prepare import _distinct
+
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    for _ in range(300):
+        span = int(rng.integers(1, min(400, int(info.max))))
+        low = int(
+            rng.integers(
+                info.min, info.max - span, dtype=np.int64 if info.min < 0 else np.uint64
+            )
+        )
+        size = int(rng.integers(1, 200))  # spans above 4 per label take the sort
+        labels = (
+            np.asarray(low, dtype) + rng.integers(0, span, size).astype(dtype)
+        ).astype(dtype)
+        values, inverse = _distinct(labels)
+        expected = np.unique(labels, return_inverse=True)
+        assert values.dtype == expected[0].dtype
+        assert values.tolist() == expected[0].tolist()
+        assert inverse.tolist() == expected[1].tolist()

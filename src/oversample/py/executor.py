@@ -204,9 +204,7 @@ def build(
         if held is None:
             reason = _spread.none_fits(settings.spread)
     if held is not None:
-        classes = np.zeros(len(plan.classes), bool)
-        classes[np.unique(held.index)] = True
-        rule.held = classes
+        rule.held = held.sizes > 0
     if plan.kind == "classes":
         spread = _held.report(plan, held, settings.spread, reason)
     else:
@@ -233,10 +231,7 @@ def build(
     )
     # NOTE: apart from the identity: new targets on resume may hold other
     # samples, and the state names that difference on its own.
-    holding = "none"
-    if held is not None:
-        kept = _seeding.derive(0, "held", held.size, held.bytes, held.keys.tobytes())
-        holding = f"{kept:016x}"
+    holding = "none" if held is None else held.fingerprint()
     config = Config(
         keying=keys,
         rule=rule,

@@ -314,6 +314,12 @@ def _places(piece: Piece, examples: list[Any]) -> np.ndarray:
 
 
 def _idents(places: np.ndarray, positions: dict[int, int]) -> np.ndarray:
+    if places.size and places[0] == places[-1] and (places == places[0]).all():
+        # NOTE: one shard place (every untagged stream) needs no search
+        place = int(places[0])
+        first = positions.get(place, 0)
+        positions[place] = first + places.size
+        return (place << PLACE) + first + np.arange(places.size, dtype=np.int64)
     out = np.empty(places.size, np.int64)
     for place in np.unique(places).tolist():
         rows = np.flatnonzero(places == place)
