@@ -210,8 +210,9 @@ class Held:
         return f"{_seeding.derive(0, 'held', self.size, self.bytes, keys):016x}"
 
     def _of(self, epoch: int) -> tuple[Any, ...]:
-        """The epoch's layout: per class its slots' start, base copies and
-        first extra; the rows that get an extra copy; the permutation."""
+        """The epoch's layout: per class its slots' start, its size (at least
+        1), its base slots and where its extra slots find their rows in the
+        rows that get an extra copy; those rows; the permutation."""
         if self._epoch != epoch or self._layout is None:
             rule = self.plan.class_rule.at(epoch)
             copies = rule.copies(self.index, self.occurrence, self.keys)
@@ -226,14 +227,16 @@ class Held:
             bits = max(2, (total - 1).bit_length())
             words = _seeding.raw_words(self.seed, _permutation.ROUNDS, "held", epoch)
             permutation = _permutation.Feistel(total, bits // 2, bits, words)
-            ends = starts + slots
-            columns = _Columns.of(ends)
+            columns = _Columns.of(starts + slots)
+            size = np.maximum(self.sizes, 1)
+            bulk = base * self.sizes  # slots of base copies
             self._layout = (
                 columns,
                 starts,
-                base,
+                size,
+                bulk,
+                extra_starts - bulk,
                 extra_rows,
-                extra_starts,
                 permutation,
             )
             self._epoch = epoch
@@ -270,34 +273,34 @@ class Held:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The held row of each copy these keys own, and its copy number when
         marks are asked for (else None)."""
-        columns, starts, base, extra_rows, extra_starts, permutation = self._of(epoch)
+        columns, starts, size, bulk, shift, extra_rows, permutation = self._of(epoch)
         total = permutation.total
-        low = keys * total // self.samples
-        width = (keys + 1) * total // self.samples - low
-        count = int(width.sum())
-        if not count:
+        if not keys.size:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if keys.size == 1 or bool((np.diff(keys) == 1).all()):
+        if keys[-1] - keys[0] + 1 == keys.size and _rising(keys):
             # NOTE: consecutive keys (one reader's block) own one run of slots.
-            slots = np.arange(int(low[0]), int(low[0]) + count)
+            low = int(keys[0]) * total // self.samples
+            slots = np.arange(low, (int(keys[-1]) + 1) * total // self.samples)
         else:
-            slots = np.repeat(low - np.cumsum(width) + width, width) + np.arange(count)
+            low = keys * total // self.samples
+            width = (keys + 1) * total // self.samples - low
+            ends = np.cumsum(width)
+            slots = np.repeat(low - ends + width, width) + np.arange(ends[-1])
+        if not slots.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         slot = permutation(slots)
         column = columns(slot)
         inside = slot - starts[column]
-        size = np.maximum(self.sizes[column], 1)
-        bulk = base[column] * size
-        row = self.first[column] + inside % size
+        row = self.first[column] + inside % size[column]
         # NOTE: the extra copies (a tenth of the slots in a long tail) are
         # found for their slots alone.
-        extra = np.flatnonzero(inside >= bulk)
+        extra = np.flatnonzero(inside >= bulk[column])
         if extra.size:
-            place = extra_starts[column[extra]] + inside[extra] - bulk[extra]
-            row[extra] = extra_rows[place]
+            row[extra] = extra_rows[shift[column[extra]] + inside[extra]]
         if not self.marking.wanted:
             return row, None
-        copy = inside // size
-        copy[extra] = base[column[extra]]
+        copy = inside // size[column]
+        copy[extra] = (bulk // size)[column[extra]]
         return row, copy
 
     def _examples(self, row: np.ndarray, copy: np.ndarray | None, epoch: int) -> Any:
@@ -312,6 +315,11 @@ class Held:
         for place, pair in enumerate(pairs):
             out[place] = pair
         return out
+
+
+def _rising(keys: np.ndarray) -> bool:
+    """Whether each key is one more than the one before."""
+    return bool((np.diff(keys) == 1).all())
 
 
 class _Columns:

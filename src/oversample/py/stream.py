@@ -37,6 +37,7 @@ from oversample.py import spread as _held
 from oversample.py.source import Field, labels_of
 
 STATE_VERSION = 2  # 2: every stream carries a plan's fingerprint (rule version 2)
+HELD_BLOCK = 1 << 14  # keys per block when every class is held
 PART = 1024  # a block's elements gathered into one list at a time (`_parts`)
 
 
@@ -236,6 +237,11 @@ class _Windows:
             # NOTE: the unit's whole epoch is one block, laid out by class.
             assert length is not None
             size = max(length, 1)
+        elif length is not None:
+            # NOTE: with every class held, the keys alone make the output (in
+            # slot order, whatever the blocks), so blocks can be larger than
+            # a shuffle buffer: fewer, longer NumPy passes.
+            size = max(size, HELD_BLOCK)
         # NOTE: with every class held, the pass before streaming read every
         # example; the keys alone say which held copies a block owns.
         source = None if length is not None else iter(unit.open())
