@@ -270,6 +270,40 @@ def test_a_state_saved_inside_a_later_part_of_a_block_resumes_exactly(stop):
     assert head + [e["id"] for e in resumed] == whole
 
 
+@pytest.mark.parametrize(("factor", "block"), [(3, 16_384), (60, 4_096)])
+def test_a_block_of_held_copies_stays_bounded(factor, block):
+    # every class held: blocks of up to 16,384 keys, fewer when each key owns
+    # many copies (at most about 2**17 copies a block), never below 4,096
+    labels = [0] * 40_000 + [1] * 400
+    examples = [{"label": label, "id": i} for i, label in enumerate(labels)]
+    stream = ovs.balance(examples, "label", {0: 40_000 * factor, 1: 400 * factor})
+    assert stream.spread.held_share == 1
+    iterator = iter(stream)
+    positions = set()
+    for count, _ in enumerate(iterator):
+        if count % 997 == 0:
+            positions.add(iterator.state_dict()["position"])
+        if len(positions) == 3:
+            break
+    assert sorted(positions) == [0, block, 2 * block]
+
+
+def test_a_state_taken_right_after_a_restore_keeps_the_place():
+    examples = _held_examples()
+    whole = [e["id"] for e in ovs.balance(examples, seed=3, epoch=0)]
+    iterator = iter(ovs.balance(examples, seed=3, epoch=0))
+    head = [e["id"] for _, e in zip(range(7), iterator, strict=False)]
+    restored = iter(ovs.balance(examples, seed=3, epoch=0))
+    restored.load_state_dict(iterator.state_dict())
+    again = iter(ovs.balance(examples, seed=3, epoch=0))
+    again.load_state_dict(restored.state_dict())  # saved before reading on
+    assert head + [e["id"] for e in again] == whole
+    # a finished pass restored stays finished when saved again
+    done = iter(ovs.balance(examples, seed=3, epoch=0))
+    done.load_state_dict(again.state_dict())
+    assert list(done) == [] and done.state_dict()["done"]
+
+
 # Bad input, before any data flows where the data allow.
 
 

@@ -145,14 +145,16 @@ def test_a_dict_without_the_key_lists_its_keys_and_no_position():
         ovs.balance([{"cls": 0}, {"cls": 1}], label="label", seed=0, epoch=0)
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+@pytest.mark.parametrize(
+    "dtype", [np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint64]
+)
 def test_the_tallys_distinct_labels_equal_numpys_unique(dtype):
     from oversample.core.prepare import _distinct
 
     rng = np.random.default_rng(3)
     info = np.iinfo(dtype)
     for _ in range(300):
-        span = int(rng.integers(1, min(400, int(info.max))))
+        span = int(rng.integers(1, min(400, int(info.max) - int(info.min))))
         low = int(
             rng.integers(
                 info.min, info.max - span, dtype=np.int64 if info.min < 0 else np.uint64

@@ -337,6 +337,18 @@ def test_python_mixture_set_epoch_and_resume():
         other.load_state_dict(state)
 
 
+def test_a_python_mixture_checkpointed_right_after_a_restore_keeps_its_place():
+    out = ovs.mix(_rows(), RATES, seed=6, epoch=2)
+    elements = list(out)
+    iterator = iter(out)
+    head = [next(iterator) for _ in range(300)]
+    restored = ovs.mix(_rows(), RATES, seed=6, epoch=2)
+    restored.load_state_dict(out.state_dict())
+    again = ovs.mix(_rows(), RATES, seed=6, epoch=2)
+    again.load_state_dict(restored.state_dict())  # saved before reading on
+    assert head + list(again) == elements
+
+
 def test_python_mixture_over_ranks_is_exact_in_union():
     seen = []
     for rank in range(3):

@@ -253,6 +253,15 @@ def test_the_permutation_is_a_bijection_at_edge_sizes(size, shuffle):
         assert np.array_equal(out, np.arange(size))
 
 
+def test_the_permutation_keeps_the_shape_of_its_input():
+    feistel = _order.Feistel.keyed(1000, 5, 1, True)
+    whole = feistel(np.arange(1000))
+    assert feistel(np.array(7)).shape == ()
+    assert int(feistel(np.array(7))) == whole[7]
+    grid = np.arange(1000).reshape(40, 25)
+    assert np.array_equal(feistel(grid), whole.reshape(40, 25))
+
+
 def test_an_empty_rank_split_yields_nothing():
     plan = ovs.plan([0, 0, 1], seed=0)  # 4 copies in all
     s = ovs.Sampler(plan, num_replicas=5, rank=4, drop_last=True)

@@ -73,13 +73,14 @@ class Feistel:
         return np.bitwise_or(left, right, out=left)
 
     def __call__(self, slots: np.ndarray) -> np.ndarray:
-        out = self._encrypt(np.asarray(slots, np.int64))
+        shape = np.shape(slots)
+        out = self._encrypt(np.asarray(slots, np.int64).reshape(-1))
         outside = np.flatnonzero(out >= self.total)
         while outside.size:
             again = self._encrypt(out[outside])
             out[outside] = again
             outside = outside[again >= self.total]
-        return out
+        return out.reshape(shape)
 
 
 def _mix(right: np.ndarray, key: np.uint64, high: int) -> np.ndarray:

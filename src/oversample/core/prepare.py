@@ -170,9 +170,14 @@ def _distinct(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low = labels.min()
         span = int(labels.max()) - int(low) + 1
         if span <= 4 * labels.size:
-            shifted = (labels - low).astype(np.intp)  # in [0, span): no wrap
+            # NOTE: unsigned labels minus their least cannot wrap; signed ones
+            # are widened first (int8 labels -100 and 100 are 200 apart)
+            wide = labels if labels.dtype.kind == "u" else labels.astype(np.int64)
+            shifted = (wide - low).astype(np.intp)
             present = np.bincount(shifted, minlength=span) > 0
             inverse = (np.cumsum(present) - 1)[shifted]
+            # every value is a label, so it fits the labels' type (an offset
+            # cast to it may wrap, and adding the least wraps it back)
             return np.flatnonzero(present).astype(labels.dtype) + low, inverse
     return np.unique(labels, return_inverse=True)
 

@@ -111,6 +111,9 @@ class Mixed:
         }
 
     def state_dict(self) -> dict[str, Any]:
+        if self._resume is not None:
+            # NOTE: restored and not read yet: the state is the one restored
+            return dict(self._resume)
         return {
             **self._identity(),
             "epoch": self._current,

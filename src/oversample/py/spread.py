@@ -242,6 +242,11 @@ class Held:
             self._epoch = epoch
         return self._layout
 
+    def keys_for(self, copies: int, epoch: int) -> int:
+        """About how many keys own `copies` held copies in `epoch`."""
+        total = self._of(epoch)[-1].total
+        return copies * self.samples // max(total, 1)
+
     def owned(self, keys: np.ndarray, epoch: int) -> Any:
         """The held copies that the samples with these keys own in `epoch`:
         an object array (of (example, marks) pairs when marks are asked for)."""

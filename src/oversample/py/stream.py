@@ -37,7 +37,8 @@ from oversample.py import spread as _held
 from oversample.py.source import Field, labels_of
 
 STATE_VERSION = 2  # 2: every stream carries a plan's fingerprint (rule version 2)
-HELD_BLOCK = 1 << 14  # keys per block when every class is held
+HELD_BLOCK = 1 << 14  # keys per block when every class is held, at most
+HELD_SLOTS = 1 << 17  # and held copies per such block, about
 PART = 1024  # a block's elements gathered into one list at a time (`_parts`)
 
 
@@ -165,6 +166,9 @@ class _Windows:
         }
 
     def state(self) -> dict[str, Any]:
+        if self.resume is not None and not self.started:
+            # NOTE: restored and not read yet: the state is the one restored
+            return copy.deepcopy(self.resume)
         where = dict(self.where)
         if self.current is not None:
             where["emitted"] = (
@@ -210,7 +214,7 @@ class _Windows:
         units = keying.units()
         for epoch in self.stream._epochs():
             if resume is not None and resume["done"]:
-                return
+                break
             saved = None if resume is None else resume["epoch"]
             if saved is not None and epoch < saved:
                 continue
@@ -240,8 +244,11 @@ class _Windows:
         elif length is not None:
             # NOTE: with every class held, the keys alone make the output (in
             # slot order, whatever the blocks), so blocks can be larger than
-            # a shuffle buffer: fewer, longer NumPy passes.
-            size = max(size, HELD_BLOCK)
+            # a shuffle buffer: fewer, longer NumPy passes, up to HELD_SLOTS
+            # copies a block.
+            assert config.held is not None
+            wide = config.held.keys_for(HELD_SLOTS, epoch)
+            size = max(size, min(HELD_BLOCK, wide))
         # NOTE: with every class held, the pass before streaming read every
         # example; the keys alone say which held copies a block owns.
         source = None if length is not None else iter(unit.open())
