@@ -148,8 +148,8 @@ def test_a_dict_without_the_key_lists_its_keys_and_no_position():
 @pytest.mark.parametrize(
     "dtype", [np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint64]
 )
-def test_the_tallys_distinct_labels_equal_numpys_unique(dtype):
-    from oversample.core.prepare import _distinct
+def test_the_tallysdistinct_labels_equal_numpys_unique(dtype):
+    from oversample.core.prepare import distinct
 
     rng = np.random.default_rng(3)
     info = np.iinfo(dtype)
@@ -164,7 +164,7 @@ def test_the_tallys_distinct_labels_equal_numpys_unique(dtype):
         labels = (
             np.asarray(low, dtype) + rng.integers(0, span, size).astype(dtype)
         ).astype(dtype)
-        values, inverse = _distinct(labels)
+        values, inverse = distinct(labels)
         expected = np.unique(labels, return_inverse=True)
         assert values.dtype == expected[0].dtype
         assert values.tolist() == expected[0].tolist()

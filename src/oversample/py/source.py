@@ -19,7 +19,7 @@ from oversample.core import spread as _spread
 from oversample.core.labels import ClassIndex, walk
 from oversample.core.labels import keys_of as _keys_of
 from oversample.core.plan import Plan
-from oversample.core.prepare import tally
+from oversample.core.prepare import distinct, tally
 from oversample.core.shard_counts import ShardCounts, local_sizes
 from oversample.core.validation import describe, is_int
 from oversample.py.spread import PLACE, ExampleCollector
@@ -314,15 +314,10 @@ def _places(piece: Piece, examples: list[Any]) -> np.ndarray:
 
 
 def _idents(places: np.ndarray, positions: dict[int, int]) -> np.ndarray:
-    if places.size and places[0] == places[-1] and (places == places[0]).all():
-        # NOTE: one shard place (every untagged stream) needs no search
-        place = int(places[0])
-        first = positions.get(place, 0)
-        positions[place] = first + places.size
-        return (place << PLACE) + first + np.arange(places.size, dtype=np.int64)
     out = np.empty(places.size, np.int64)
-    for place in np.unique(places).tolist():
-        rows = np.flatnonzero(places == place)
+    values, inverse = distinct(places)
+    for code, place in enumerate(values.tolist()):
+        rows = np.flatnonzero(inverse == code)
         first = positions.get(place, 0)
         out[rows] = (place << PLACE) + first + np.arange(rows.size)
         positions[place] = first + rows.size

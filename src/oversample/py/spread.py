@@ -279,20 +279,9 @@ class Held:
         """The held row of each copy these keys own, and its copy number when
         marks are asked for (else None)."""
         columns, starts, size, bulk, shift, extra_rows, permutation = self._of(epoch)
-        total = permutation.total
-        if not keys.size:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if keys[-1] - keys[0] + 1 == keys.size and _rising(keys):
-            # NOTE: consecutive keys (one reader's block) own one run of slots.
-            low = int(keys[0]) * total // self.samples
-            slots = np.arange(low, (int(keys[-1]) + 1) * total // self.samples)
-        else:
-            low = keys * total // self.samples
-            width = (keys + 1) * total // self.samples - low
-            ends = np.cumsum(width)
-            slots = np.repeat(low - ends + width, width) + np.arange(ends[-1])
+        slots = self._slots(keys, permutation.total)
         if not slots.size:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return slots, slots
         slot = permutation(slots)
         column = columns(slot)
         inside = slot - starts[column]
@@ -307,6 +296,17 @@ class Held:
         copy = inside // size[column]
         copy[extra] = (bulk // size)[column[extra]]
         return row, copy
+
+    def _slots(self, keys: np.ndarray, total: int) -> np.ndarray:
+        """The slots of [0, total) these keys own, in key order."""
+        if keys.size and keys[-1] - keys[0] + 1 == keys.size and _rising(keys):
+            # NOTE: consecutive keys (one reader's block) own one run of slots.
+            first = int(keys[0]) * total // self.samples
+            return np.arange(first, (int(keys[-1]) + 1) * total // self.samples)
+        low = keys * total // self.samples
+        width = (keys + 1) * total // self.samples - low
+        ends = np.cumsum(width)
+        return np.repeat(low - ends + width, width) + np.arange(ends[-1:].sum())
 
     def _examples(self, row: np.ndarray, copy: np.ndarray | None, epoch: int) -> Any:
         """The held examples of these rows, with their marks when asked for."""
