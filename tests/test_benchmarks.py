@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,12 @@ def test_the_random_access_targets_are_measured_beside_the_comparison(tmp_path):
     assert any(
         case.startswith("Sampler over 200,000 labels (NumPy only)") for case in cases
     )
+    added = [
+        row
+        for (_, f), row in found.items()
+        if f.startswith("peak bytes per sample added")
+    ]
+    assert len(added) == 1 and math.isfinite(added[0]["value"]), "from a tenth"
     exact = [row for (_, figure), row in found.items() if figure.startswith("every")]
     assert [row["value"] for row in exact] == [True]
     mixed = [row for row in results["targets"] if "exact" in row]
