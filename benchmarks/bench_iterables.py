@@ -1,7 +1,8 @@
 """Python streams: the per-element cost of balancing an iterable of 10^6 small
 examples, against the bare iterable and a hand-written per-class duplicating
 generator with ceil factors; in one process and in a DataLoader with 2
-workers. Each method runs in its own process; times are medians of runs.
+workers. Each method runs in its own process, every method once a round;
+times are medians of the rounds.
 
 Run: python benchmarks/bench_iterables.py [--samples 1000000] [--repeats 3]
 Writes benchmarks/results/iterables.{json,md}.
@@ -164,27 +165,31 @@ def main() -> None:
     methods = args.methods or [
         m for m in METHODS if not m.startswith("DataLoader") or _has_torch()
     ]
-    results = {}
-    for method in methods:
-        runs = [
-            run_in_child(
+    # NOTE: round by round, every method once a round, so that a shared
+    # machine's drift falls on all of them alike; each ratio is also taken
+    # within each round, and its median reported beside the medians' ratio
+    runs: dict[str, list[dict[str, Any]]] = {method: [] for method in methods}
+    for _ in range(args.repeats):
+        for method in methods:
+            found = run_in_child(
                 "bench_iterables", "measure", method=method, samples=args.samples
             )
-            for _ in range(args.repeats)
-        ]
-        results[method] = {
-            **runs[-1],
-            "seconds": statistics.median(r["seconds"] for r in runs),
-            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+            runs[method].append(found)
+            print(f"{method}: {found['seconds']:.2f} s", flush=True)
+    results = {
+        method: {
+            **found[-1],
+            "seconds": statistics.median(r["seconds"] for r in found),
+            "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in found),
         }
-        print(f"{method}: {results[method]['seconds']:.2f} s", flush=True)
+        for method, found in runs.items()
+    }
     rows = []
     for method, r in results.items():
-        reference = results.get(
-            METHODS[5] if method.startswith("DataLoader") else METHODS[1]
-        )
+        against = METHODS[5] if method.startswith("DataLoader") else METHODS[1]
         if method.endswith(ONLY):  # NOTE: against the same stream's spread=None
-            reference = results.get(METHODS[-1])
+            against = METHODS[-1]
+        reference = results.get(against)
         rows.append(
             {
                 "method": method,
@@ -192,6 +197,16 @@ def main() -> None:
                 "elements_per_s": r["elements"] / r["seconds"],
                 "time_vs_handwritten": (
                     r["seconds"] / reference["seconds"] if reference else None
+                ),
+                "median_of_round_ratios": (
+                    statistics.median(
+                        mine["seconds"] / theirs["seconds"]
+                        for mine, theirs in zip(
+                            runs[method], runs[against], strict=True
+                        )
+                    )
+                    if reference
+                    else None
                 ),
                 "ns_per_element": 1e9 * r["seconds"] / r["elements"],
                 "peak_rss_mib": r["peak_rss_mib"],
@@ -206,8 +221,13 @@ def main() -> None:
         "classes": CLASSES,
         "batch": BATCH,
         "repeats": args.repeats,
-        "note": "one process per run; medians; the DataLoader rows compare"
-        " with the hand-written generator in the same DataLoader",
+        "note": "one process per run, every method once a round; medians;"
+        " median_of_round_ratios: the median over rounds of the time against"
+        " the reference of the same round; the DataLoader rows compare with"
+        " the hand-written generator in the same DataLoader",
+        "round_seconds": {
+            method: [r["seconds"] for r in found] for method, found in runs.items()
+        },
     }
     path = write_results("iterables", rows, meta, out_folder(args.out))
     print(path.with_suffix(".md").read_text())

@@ -129,6 +129,25 @@ def test_the_random_access_targets_are_measured_beside_the_comparison(tmp_path):
     assert text.startswith("| ") and "## Random access: the targets" in text
 
 
+def test_the_stream_benchmark_pairs_each_ratio_within_its_round(tmp_path):
+    spread, plain = (
+        "oversample.balance, counts given (iterate only)",
+        "oversample.balance, counts given, spread=None (iterate only)",
+    )
+    found = _script(
+        "bench_iterables.py",
+        *["--samples", "3000", "--repeats", "3", "--methods", spread, plain],
+        *["--out", str(tmp_path)],
+    )
+    rounds = found["meta"]["round_seconds"]
+    assert [len(rounds[spread]), len(rounds[plain])] == [3, 3]
+    ratios = sorted(a / b for a, b in zip(rounds[spread], rounds[plain], strict=True))
+    rows = {row["method"]: row for row in found["rows"]}
+    assert rows[spread]["median_of_round_ratios"] == pytest.approx(ratios[1])
+    assert rows[plain]["median_of_round_ratios"] == pytest.approx(1.0)
+    assert rows[spread]["seconds"] == pytest.approx(sorted(rounds[spread])[1])
+
+
 def test_the_training_study_runs_and_writes_results(tmp_path):
     pytest.importorskip("tensorflow")
     methods = ["class_weight", "balance", "deferred", "decoupled (cRT)"]
