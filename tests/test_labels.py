@@ -148,7 +148,7 @@ def test_a_dict_without_the_key_lists_its_keys_and_no_position():
 @pytest.mark.parametrize(
     "dtype", [np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint64]
 )
-def test_the_tallysdistinct_labels_equal_numpys_unique(dtype):
+def test_the_tallys_distinct_labels_equal_numpys_unique(dtype):
     from oversample.core.prepare import distinct
 
     rng = np.random.default_rng(3)

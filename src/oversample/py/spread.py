@@ -299,14 +299,16 @@ class Held:
 
     def _slots(self, keys: np.ndarray, total: int) -> np.ndarray:
         """The slots of [0, total) these keys own, in key order."""
-        if keys.size and keys[-1] - keys[0] + 1 == keys.size and _rising(keys):
+        if not keys.size:
+            return np.zeros(0, np.int64)
+        if keys[-1] - keys[0] + 1 == keys.size and _rising(keys):
             # NOTE: consecutive keys (one reader's block) own one run of slots.
             first = int(keys[0]) * total // self.samples
             return np.arange(first, (int(keys[-1]) + 1) * total // self.samples)
         low = keys * total // self.samples
         width = (keys + 1) * total // self.samples - low
         ends = np.cumsum(width)
-        return np.repeat(low - ends + width, width) + np.arange(ends[-1:].sum())
+        return np.repeat(low - ends + width, width) + np.arange(ends[-1])
 
     def _examples(self, row: np.ndarray, copy: np.ndarray | None, epoch: int) -> Any:
         """The held examples of these rows, with their marks when asked for."""
