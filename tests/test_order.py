@@ -153,6 +153,40 @@ def test_windows_across_blocks_equal_the_numpy_reference(
 
 
 @needs_numba
+@pytest.mark.parametrize(("replicas", "rank"), [(1, 0), (2, 1)])
+def test_windows_where_a_bucket_spans_several_classes_equal_the_reference(
+    replicas, rank, monkeypatch
+):
+    """Classes of a few slots inside one bucket of the class table: the class
+    is found by a search, not a single step."""
+    labels = np.random.default_rng(8).permutation(
+        np.concatenate([np.zeros(150_000, int), np.arange(1, 41)])
+    )
+    target = {0: 150_000, **{k: 1 + k % 3 for k in range(1, 41)}}
+    plan = ovs.plan(labels, target, seed=9)
+    s = ovs.Sampler(plan, num_replicas=replicas, rank=rank)
+    s[0]
+    _, kind, data, _ = s._order_now()._packed
+    assert (kind, int(data[7])) == ("class", 0)  # the head's `near`
+    bounds = [(0, len(s)), (3, 9000), (len(s) - 5000, len(s))]
+
+    def make():
+        windows = ovs.Sampler(plan, num_replicas=replicas, rank=rank)
+        return [windows.indices(a, b).tolist() for a, b in bounds]
+
+    compiled, reference = _both(make, monkeypatch)
+    assert compiled == reference
+
+
+@needs_numba
+@pytest.mark.parametrize("kind", ["classes", "mixture"])
+def test_the_long_plans_take_the_single_step_class_lookup(kind):
+    s = ovs.Sampler(_long_plans()[kind])
+    s[0]
+    assert int(s._order_now()._packed[2][7]) == 1  # the head's `near`
+
+
+@needs_numba
 def test_the_integer_layout_equals_the_float_one(monkeypatch):
     """Past 2**52 (a class of more than 2**26 samples) the windows take the
     layout in integer arithmetic; forced here on a small plan, it agrees."""

@@ -27,9 +27,10 @@ import numpy as np
 
 from oversample.core.permutation import ROUNDS
 
-HEAD = 7  # total, low, bits, shift, classes, rounds, exact; keys, rows, bucket
-ROW = 8  # a class's row: first slot, end slot, base, extra, size, inverse, start, first
+HEAD = 8  # total, low, bits, shift, classes, rounds, exact, near; keys, rows, bucket
+ROW = 8  # per class: first slot, end slot, base, extra, size, inverse, start, first
 BLOCK = 1 << 12  # slots a window takes through each pass at a time
+BUCKET_BITS = 16  # a class layout's buckets: 2**16 or fewer
 WALKS = 2  # tries of cycle-walking taken over a whole block
 EXACT = 1 << 52  # below this, int64 -> float64 is exact
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -51,37 +52,78 @@ def pack(
     low: int,
     bits: int,
     keys: np.ndarray,
-    classes: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None,
+    classes: tuple[np.ndarray, np.ndarray] | None = None,
     ends: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One int64 array of the permutation and, for a class layout, its
-    (starts, table, bucket, shift): a row of ROW words per class; for a
-    per-sample layout (`ends`), the sample at every 2**shift-th slot."""
+    """One int64 array of the permutation and its layout: for a class
+    layout (`classes`: its starts and table) a row of each field over the
+    classes and the class at every 2**shift-th slot; for a per-sample layout
+    (`ends`), the sample at every 2**shift-th slot."""
     if classes is None:
-        shift, parts = 0, []
-        if ends is not None and ends.size:
-            # NOTE: about eight samples per bucket: a search within a cache
-            # line or two, not over all of `ends` (430 -> 64 ns per index
-            # at 2**22 weights), for an eighth of `ends`' memory
-            # (marks below the total only: a mark past it could pass 2**63)
-            mean = max(1, int(ends[-1]) // ends.size)
-            shift = min(mean.bit_length() - 1 + 3, 62)
-            marks = np.arange((int(ends[-1]) >> shift) + 1, dtype=np.int64) << shift
-            found = np.searchsorted(ends, marks, side="right")
-            parts = [np.minimum(np.append(found, ends.size - 1), ends.size - 1)]
-        head = [total, low, bits, shift, 0, keys.size, 0]
+        shift, parts = _sample_marks(ends)
+        count = exact = near = 0
     else:
-        starts, table, bucket, shift = classes
-        rows = np.column_stack([starts[:-1], starts[1:], table.T]).astype(np.int64)
-        sizes, slots = table[2], np.diff(starts)
-        # the float division of the layout is exact for operands below 2**52:
-        # a position inside its class (< the class's slots) and
-        # inverse * shifted place (< size**2)
-        exact = int(sizes.size == 0 or (sizes.max() <= 1 << 26 and slots.max() < EXACT))
-        head = [total, low, bits, shift, table.shape[1], keys.size, exact]
-        parts = [rows.ravel(), bucket]
+        shift, exact, near, parts = _class_rows(*classes)
+        count = classes[1].shape[1]
+    head = [total, low, bits, shift, count, keys.size, exact, near]
     words = [np.array(head, np.int64), keys.view(np.int64)]
     return np.concatenate([*words, *(np.asarray(p, np.int64) for p in parts)])
+
+
+def _sample_marks(ends: np.ndarray | None) -> tuple[int, list[np.ndarray]]:
+    """The shift and the sample at every 2**shift-th slot."""
+    if ends is None or not ends.size:
+        return 0, []
+    # NOTE: about eight samples per bucket: a search within a cache line or
+    # two, not over all of `ends` (430 -> 64 ns per index at 2**22 weights),
+    # for an eighth of `ends`' memory (marks below the total only: a mark
+    # past it could pass 2**63)
+    mean = max(1, int(ends[-1]) // ends.size)
+    shift = min(mean.bit_length() - 1 + 3, 62)
+    marks = np.arange((int(ends[-1]) >> shift) + 1, dtype=np.int64) << shift
+    found = np.searchsorted(ends, marks, side="right")
+    return shift, [np.minimum(np.append(found, ends.size - 1), ends.size - 1)]
+
+
+def _class_rows(
+    starts: np.ndarray, table: np.ndarray
+) -> tuple[int, int, int, list[np.ndarray]]:
+    """The shift, `exact`, `near`, the rows of the classes' fields and the
+    class at every 2**shift-th slot."""
+    shift = max(0, int(starts[-1]).bit_length() - BUCKET_BITS)
+    marks = np.arange((int(starts[-1]) >> shift) + 1, dtype=np.int64) << shift
+    bucket = np.searchsorted(starts, marks, side="right") - 1
+    # NOTE: a row of each field over the classes: a block's fields are read
+    # from contiguous rows, one field at a time
+    rows = np.vstack([starts[:-1], starts[1:], table]).astype(np.int64)
+    sizes, slots = table[2], np.diff(starts)
+    # the float division of the layout is exact for operands below 2**52:
+    # a position inside its class (< the class's slots) and
+    # inverse * shifted place (< size**2)
+    exact = int(sizes.size == 0 or (sizes.max() <= 1 << 26 and slots.max() < EXACT))
+    near = _near(starts, bucket, shift)
+    return shift, exact, near, [rows.ravel(), _words(bucket)]
+
+
+def _near(starts: np.ndarray, bucket: np.ndarray, shift: int) -> int:
+    """1 when every slot's class is its bucket's class or the next one (no
+    empty class and no class of fewer slots than a bucket in between)."""
+    total = int(starts[-1])
+    if total == 0:
+        return 1
+    last = np.minimum(((np.arange(bucket.size) + 1) << shift) - 1, total - 1)
+    steps = np.searchsorted(starts, last, side="right") - 1 - bucket
+    return int(steps.max() <= 1)
+
+
+def _words(bucket: np.ndarray) -> np.ndarray:
+    """The bucket as uint32 (a quarter of the cache an int64 table takes),
+    two to an int64 word."""
+    if bucket.size and int(bucket.max()) >= 1 << 32:
+        raise ValueError(f"classes: {int(bucket.max()) + 1}, at most 2**32 allowed")
+    words = np.zeros(bucket.size + bucket.size % 2, np.uint32)
+    words[: bucket.size] = bucket
+    return words.view(np.int64)
 
 
 @_inline
@@ -131,10 +173,12 @@ def _slot_of(position, total, low, bits, keys):
 
 @_inline
 def _layout(data):
-    """The class layout's views: rows (C, ROW), bucket, shift, exact."""
+    """The class layout's views: rows (ROW, C), bucket (uint32), shift,
+    exact, near."""
     at = HEAD + data[5]
-    rows = data[at : at + ROW * data[4]].reshape((data[4], ROW))
-    return rows, data[at + ROW * data[4] :], data[3], data[6]
+    rows = data[at : at + ROW * data[4]].reshape((ROW, data[4]))
+    bucket = data[at + ROW * data[4] :].view(np.uint32)
+    return rows, bucket, data[3], data[6], data[7]
 
 
 @_inline
@@ -142,7 +186,7 @@ def _class_of(p, rows, bucket, shift):
     """The class whose slots hold layout position p."""
     # NOTE: an unsigned class: numba wraps a signed index that may be negative
     c = np.uint64(bucket[p >> shift])
-    while rows[c, 1] <= p:
+    while rows[1, c] <= p:
         c += _ONE
     return c
 
@@ -151,17 +195,17 @@ def _class_of(p, rows, bucket, shift):
 def _class_slot(p, rows, bucket, shift):
     """Where in `order` the sample at layout position p is."""
     c = _class_of(p, rows, bucket, shift)
-    inside = p - rows[c, 0]
-    base, extra, size = rows[c, 2], rows[c, 3], rows[c, 4]
+    inside = p - rows[0, c]
+    base, extra, size = rows[2, c], rows[3, c], rows[4, c]
     holders = extra * (base + 1)
     if inside < holders:
         place = inside // (base + 1)
     else:
         place = extra + (inside - holders) // base
-    shifted = place + rows[c, 6]
+    shifted = place + rows[6, c]
     if shifted >= size:
         shifted -= size
-    return rows[c, 7] + rows[c, 5] * shifted % size
+    return rows[7, c] + rows[5, c] * shifted % size
 
 
 @_vector_inline
@@ -254,20 +298,33 @@ def _round(x, low, high, key):
 @_vector_inline
 def _class_slots(out, lo, hi, data, scratch):
     """out[lo:hi]: layout positions -> places in `order`, `_class_slot` of
-    each, in three passes: the classes, their rows gathered, the arithmetic
+    each, in three passes: the classes, their fields gathered, the arithmetic
     (branch-free, float division when `exact`)."""
-    rows, bucket, shift, exact = _layout(data)
+    rows, bucket, shift, exact, near = _layout(data)
     if not exact:
         for t in range(lo, hi):
             out[t] = _class_slot(out[t], rows, bucket, shift)
         return
     n = hi - lo
-    for j in range(n):  # row 0: the position inside its class; 1: the result
-        p = out[lo + j]
-        c = _class_of(p, rows, bucket, shift)
-        scratch[0, j] = p - rows[c, 0]
-        for k in range(2, ROW):
-            scratch[k, j] = rows[c, np.uint64(k)]
+    first, end = rows[0], rows[1]
+    # row 0: the position inside its class; 1: the class, then the result
+    if near:  # one step at most from the bucket's class: no branch
+        for j in range(n):
+            p = out[lo + j]
+            c = np.uint64(bucket[p >> shift])
+            c += np.uint64(end[c] <= p)
+            scratch[0, j] = p - first[c]
+            scratch[1, j] = c
+    else:
+        for j in range(n):
+            p = out[lo + j]
+            c = _class_of(p, rows, bucket, shift)
+            scratch[0, j] = p - first[c]
+            scratch[1, j] = c
+    for k in range(2, ROW):
+        field = rows[k]
+        for j in range(n):
+            scratch[k, j] = field[np.uint64(scratch[1, j])]
     for j in range(n):
         inside = scratch[0, j]
         base, extra, size = scratch[2, j], scratch[3, j], scratch[4, j]
@@ -284,7 +341,7 @@ def _class_slots(out, lo, hi, data, scratch):
 @_jit
 def class_at(slot, data, order):
     total, low, bits, keys = _feistel(data)
-    rows, bucket, shift, _ = _layout(data)
+    rows, bucket, shift, _, _ = _layout(data)
     p = _position(slot, total, low, bits, keys)
     found = _class_slot(p, rows, bucket, shift)
     return found if order.size == 0 else np.int64(order[found])

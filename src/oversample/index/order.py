@@ -21,7 +21,6 @@ import numpy as np
 from oversample.core import rule as _rule
 from oversample.core.permutation import Feistel
 
-BUCKET_BITS = 16
 # NOTE: walking a per-sample layout and inverting the permutation writes the
 # whole epoch at about 13 ns per index (a window's search per index costs far
 # more); it computes every rank's slots, so above this many replicas the
@@ -65,8 +64,6 @@ class ClassLayout:
 
     starts: np.ndarray  # (C + 1,) first slot of each class
     table: np.ndarray  # (6, C): base, extra, size, inverse, start, first
-    bucket: np.ndarray  # class of the slot at each multiple of 2**shift
-    shift: int
     order: np.ndarray | None  # the plan's samples grouped by class; None: ranges
 
     @classmethod
@@ -84,11 +81,7 @@ class ClassLayout:
         start = (rule.rotation - rule.rank_add) % size
         first = members.starts
         table = np.stack([base, extra, size, rule.rank_inverse, start, first])
-        total = int(starts[-1])
-        shift = max(0, total.bit_length() - BUCKET_BITS)
-        marks = np.arange((total >> shift) + 1, dtype=np.int64) << shift
-        bucket = np.searchsorted(starts, marks, side="right") - 1
-        return cls(starts, table.astype(np.int64), bucket, shift, members.order)
+        return cls(starts, table.astype(np.int64), members.order)
 
     @property
     def total(self) -> int:
@@ -159,7 +152,7 @@ class EpochOrder:
             return None
         f, layout = self.feistel, self.layout
         if isinstance(layout, ClassLayout):
-            parts = (layout.starts, layout.table, layout.bucket, layout.shift)
+            parts = (layout.starts, layout.table)
             data = compiled.pack(f.total, f.low, f.bits, f.keys, parts)
             order = _RANGES if layout.order is None else layout.order
             return compiled, "class", data, order
