@@ -106,8 +106,8 @@ def _class_rows(
 
 
 def _near(starts: np.ndarray, bucket: np.ndarray, shift: int) -> int:
-    """1 when every slot's class is its bucket's class or the next one (no
-    empty class and no class of fewer slots than a bucket in between)."""
+    """1 when every slot's class is its bucket's class or the next one: the
+    class of each bucket's last slot is at most one past that of its first."""
     total = int(starts[-1])
     if total == 0:
         return 1
