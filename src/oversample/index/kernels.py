@@ -80,8 +80,7 @@ def _sample_marks(ends: np.ndarray | None) -> tuple[int, list[np.ndarray]]:
     # past it could pass 2**63)
     mean = max(1, int(ends[-1]) // ends.size)
     shift = min(mean.bit_length() - 1 + 3, 62)
-    marks = np.arange((int(ends[-1]) >> shift) + 1, dtype=np.int64) << shift
-    found = np.searchsorted(ends, marks, side="right")
+    found = _at_marks(ends, shift)
     return shift, [np.minimum(np.append(found, ends.size - 1), ends.size - 1)]
 
 
@@ -91,8 +90,7 @@ def _class_rows(
     """The shift, `exact`, `near`, the rows of the classes' fields and the
     class at every 2**shift-th slot."""
     shift = max(0, int(starts[-1]).bit_length() - BUCKET_BITS)
-    marks = np.arange((int(starts[-1]) >> shift) + 1, dtype=np.int64) << shift
-    bucket = np.searchsorted(starts, marks, side="right") - 1
+    bucket = _at_marks(starts, shift) - 1
     # NOTE: a row of each field over the classes: a block's fields are read
     # from contiguous rows, one field at a time
     rows = np.vstack([starts[:-1], starts[1:], table]).astype(np.int64)
@@ -103,6 +101,13 @@ def _class_rows(
     exact = int(sizes.size == 0 or (sizes.max() <= 1 << 26 and slots.max() < EXACT))
     near = _near(starts, bucket, shift)
     return shift, exact, near, [rows.ravel(), _words(bucket)]
+
+
+def _at_marks(edges: np.ndarray, shift: int) -> np.ndarray:
+    """How many of the ascending `edges` are at most each multiple of
+    2**shift up to the last edge."""
+    marks = np.arange((int(edges[-1]) >> shift) + 1, dtype=np.int64) << shift
+    return np.searchsorted(edges, marks, side="right")
 
 
 def _near(starts: np.ndarray, bucket: np.ndarray, shift: int) -> int:
